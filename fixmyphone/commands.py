@@ -1,0 +1,67 @@
+"""Flask CLI commands: create-superadmin, seed-demo, worker."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from .extensions import db
+from .models import ROLE_SUPERADMIN, User
+from .services import accounts
+from .services.errors import DomainError
+
+
+@click.command("create-superadmin")
+@click.option("--email", help="Login email of the new super admin.")
+@click.option("--password", help="Password (prompted for, hidden, when omitted).")
+@click.option("--name", "full_name", default="Super Admin", show_default=True)
+def create_superadmin(email: str | None, password: str | None, full_name: str) -> None:
+    """Create a super admin account (non-interactive when --email and --password are given)."""
+    if not email:
+        email = click.prompt("Email")
+    if not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = accounts.create_user(
+            email=email, password=password, full_name=full_name, role=ROLE_SUPERADMIN
+        )
+    except DomainError as exc:
+        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in (exc.fields or {}).items())
+        raise click.ClickException(f"{exc.message} {details}".strip()) from None
+    db.session.commit()
+    click.echo(f"Super admin {user.email} created.")
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Fill an empty database with a realistic demo shop and print the demo logins."""
+    from .seed import DEMO_LOGINS, seed
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(User)):
+        raise click.ClickException("The database already has users; seed-demo runs only once.")
+    counts = seed()
+    db.session.commit()
+    click.echo("Demo shop ready: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    click.echo("Demo logins (password for all: demo1234):")
+    for role, email in DEMO_LOGINS:
+        click.echo(f"  {role:<12} {email}")
+
+
+@click.command("worker")
+@click.option("--queues", default=None, help="Comma-separated queue names (default: all).")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(queues: str | None, burst: bool) -> None:
+    """Run an RQ worker (with the scheduler) inside the app's configuration."""
+    from .worker import run_worker
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL is not set: without Redis, jobs run in-process.")
+    names = queues.split(",") if queues else current_app.config["RQ_QUEUES"]
+    run_worker(current_app._get_current_object(), names, burst=burst)
+
+
+def init_commands(app: Flask) -> None:
+    """Register the CLI commands."""
+    for command in (create_superadmin, seed_demo, worker):
+        app.cli.add_command(command)

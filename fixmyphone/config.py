@@ -1,0 +1,145 @@
+"""Configuration classes; every secret and deployment setting comes from the environment."""
+
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("FIXMYPHONE_INSTANCE", BASE_DIR / "instance"))
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept Heroku-style ``postgres://`` URLs and pin the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _local_secret_key() -> str:
+    """Generate a secret once into instance/ so sessions survive restarts on a dev box."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+class Config:
+    """Development defaults: SQLite in instance/, in-process jobs, in-memory rate limits."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = normalise_database_url(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'fixmyphone.db'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    RQ_QUEUES = ["high", "default", "low"]
+
+    SHOP_NAME = os.environ.get("SHOP_NAME", "FixMyPhone Demo Shop")
+    SHOP_ADDRESS = os.environ.get("SHOP_ADDRESS", "12 Market Street, Springfield")
+    SHOP_PHONE = os.environ.get("SHOP_PHONE", "+1 555 0100")
+    SHOP_EMAIL = os.environ.get("SHOP_EMAIL", "hello@fixmyphone.example")
+    SHOP_TIMEZONE = os.environ.get("SHOP_TIMEZONE", "UTC")
+    SHOP_CURRENCY = os.environ.get("SHOP_CURRENCY", "usd").lower()
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+
+    TAX_RATE_BP = _int("TAX_RATE_BP", 0)  # basis points: 2000 = 20 %
+    BOOKING_CUTOFF_MINUTES = _int("BOOKING_CUTOFF_MINUTES", 120)
+    WARRANTY_DAYS = _int("WARRANTY_DAYS", 90)
+    PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600)
+
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None
+    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY") or None
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or None
+
+    SMTP_HOST = os.environ.get("SMTP_HOST") or None
+    SMTP_PORT = _int("SMTP_PORT", 587)
+    SMTP_USERNAME = os.environ.get("SMTP_USERNAME") or None
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD") or None
+    SMTP_USE_TLS = _bool("SMTP_USE_TLS", True)
+    MAIL_FROM = os.environ.get("MAIL_FROM", "FixMyPhone <no-reply@fixmyphone.example>")
+    SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "log")
+
+    JWT_ACCESS_TTL = _int("JWT_ACCESS_TTL", 15 * 60)
+    JWT_REFRESH_TTL = _int("JWT_REFRESH_TTL", 14 * 24 * 3600)
+    CORS_ORIGINS = [o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
+
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    RATELIMIT_HEADERS_ENABLED = True
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
+    UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER", str(INSTANCE_DIR / "uploads"))
+    PASSWORD_HASH_METHOD = "scrypt"
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    TESTING = False
+
+    # flask-smorest / OpenAPI
+    API_TITLE = "FixMyPhone API"
+    API_VERSION = "1.0"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+    @classmethod
+    def finalise(cls, config: dict) -> None:
+        """Fill values that depend on others once the class is chosen."""
+        if not config.get("SECRET_KEY"):
+            config["SECRET_KEY"] = _local_secret_key()
+        if not config.get("JWT_SECRET_KEY"):
+            config["JWT_SECRET_KEY"] = "jwt:" + config["SECRET_KEY"]
+        config["RATELIMIT_STORAGE_URI"] = config.get("REDIS_URL") or "memory://"
+
+
+class ProductionConfig(Config):
+    """Production: the secret key must come from the environment; cookies are HTTPS-only."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+    @classmethod
+    def finalise(cls, config: dict) -> None:
+        if not config.get("SECRET_KEY"):
+            raise RuntimeError("SECRET_KEY must be set in the environment in production")
+        super().finalise(config)
+
+
+class TestConfig(Config):
+    """Tests: cheap password hashes, a temp database, jobs in-process unless REDIS_URL is set."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    REDIS_URL = None
+    STRIPE_SECRET_KEY = None
+    STRIPE_PUBLISHABLE_KEY = None
+    STRIPE_WEBHOOK_SECRET = None
+    SMTP_HOST = None
+    SERVER_NAME = None
+
+
+CONFIGS = {"development": Config, "production": ProductionConfig, "testing": TestConfig}

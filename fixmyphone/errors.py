@@ -1,0 +1,127 @@
+"""Error handlers: the contract's JSON error shape under /api, friendly pages elsewhere."""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from .extensions import db
+from .services.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    code: Optional[str] = None,
+    fields: Optional[dict] = None,
+    headers: Optional[dict] = None,
+):
+    """The one JSON error body: ``{"error": {"code", "message", "fields"?}}``."""
+    body: dict = {"code": code or CODES.get(status, "error"), "message": message}
+    if fields:
+        body["fields"] = fields
+    response = jsonify(error=body)
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def wants_json() -> bool:
+    """API paths always answer JSON."""
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _http_error(exc: HTTPException):
+    status = exc.code or 500
+    if status >= 500:
+        db.session.rollback()
+    if wants_json():
+        headers = {}
+        for key in ("Allow", "Retry-After", "WWW-Authenticate"):
+            value = exc.get_headers() and dict(exc.get_headers()).get(key)
+            if value:
+                headers[key] = value
+        if status == 429 and "Retry-After" not in headers:
+            headers["Retry-After"] = _retry_after(exc)
+        fields = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
+        message = exc.description or exc.name
+        if status == 429:
+            message = "Too many requests; try again later."
+        return error_response(status, message, fields=_flatten_fields(fields), headers=headers)
+    template = f"errors/{status}.html" if status in (403, 404, 429, 500) else "errors/generic.html"
+    response = render_template(template, error=exc, status=status), status
+    return response
+
+
+def _retry_after(exc: HTTPException) -> str:
+    limit = getattr(exc, "limit", None)
+    try:
+        return str(int(limit.limit.get_expiry())) if limit else "60"
+    except Exception:
+        return "60"
+
+
+def _flatten_fields(messages) -> Optional[dict]:
+    """Marshmallow puts errors under a location key ('json', 'query'); clients want field names."""
+    if not messages:
+        return None
+    flat: dict = {}
+    for location, errors in messages.items():
+        if isinstance(errors, dict):
+            for field, msgs in errors.items():
+                flat[field] = _as_list(msgs)
+        else:
+            flat[location] = _as_list(errors)
+    return flat
+
+
+def _as_list(msgs) -> list:
+    if isinstance(msgs, list):
+        return [m if isinstance(m, str) else str(m) for m in msgs]
+    if isinstance(msgs, dict):
+        return [f"{k}: {', '.join(_as_list(v))}" for k, v in msgs.items()]
+    return [str(msgs)]
+
+
+def _domain_error(exc: DomainError):
+    db.session.rollback()
+    if wants_json():
+        return error_response(exc.status, exc.message, code=exc.code, fields=exc.fields)
+    return render_template("errors/generic.html", error=exc, status=exc.status), exc.status
+
+
+def _unexpected(exc: Exception):
+    db.session.rollback()
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    if wants_json():
+        return error_response(500, "Something went wrong on our side; nothing was saved.")
+    return render_template("errors/500.html", status=500), 500
+
+
+def init_errors(app: Flask) -> None:
+    """Install the handlers."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,706 @@
+"""The shop's data model: typed SQLAlchemy 2 models. Money is integer minor units, times UTC."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, time
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Store datetimes as UTC and always hand back aware UTC values (SQLite drops tzinfo)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect: Any) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; store aware UTC datetimes only")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Optional[datetime], dialect: Any) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# ---------------------------------------------------------------- roles and accounts
+
+ROLE_CUSTOMER = "customer"
+ROLE_TECHNICIAN = "technician"
+ROLE_ADMIN = "admin"
+ROLE_SUPERADMIN = "superadmin"
+ROLES = (ROLE_CUSTOMER, ROLE_TECHNICIAN, ROLE_ADMIN, ROLE_SUPERADMIN)
+STAFF_ROLES = (ROLE_TECHNICIAN, ROLE_ADMIN, ROLE_SUPERADMIN)
+ADMIN_ROLES = (ROLE_ADMIN, ROLE_SUPERADMIN)
+
+DEVICE_TYPES = ("phone", "tablet", "smartwatch", "laptop", "other")
+
+
+class User(UserMixin, db.Model):
+    """Anyone who logs in: customers, technicians, admins and super admins."""
+
+    __tablename__ = "users"
+    __table_args__ = (sa.CheckConstraint(f"role IN {ROLES!r}", name="role_valid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased (see the validator), so the unique index is case-insensitive.
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[Optional[str]] = mapped_column(sa.String(256))
+    full_name: Mapped[str] = mapped_column(sa.String(120))
+    role: Mapped[str] = mapped_column(sa.String(20), default=ROLE_CUSTOMER, index=True)
+    active: Mapped[bool] = mapped_column(default=True, index=True)
+    # Bumped on deactivation and password change: stale sessions and tokens stop working.
+    session_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    last_login_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    customer_profile: Mapped[Optional[CustomerProfile]] = relationship(
+        back_populates="user", uselist=False, cascade="all, delete-orphan"
+    )
+    technician_profile: Mapped[Optional[TechnicianProfile]] = relationship(
+        back_populates="user", uselist=False, cascade="all, delete-orphan"
+    )
+
+    @validates("email")
+    def _normalise_email(self, _key: str, value: str) -> str:
+        return normalise_email(value)
+
+    def set_password(self, password: str, method: str = "scrypt") -> None:
+        """Hash and store a password (scrypt by default; tests pass a cheaper method)."""
+        self.password_hash = generate_password_hash(password, method=method)
+        self.password_changed_at = utcnow()
+
+    def check_password(self, password: str) -> bool:
+        """True when the password matches the stored hash."""
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login reads this
+        return self.active
+
+    def get_id(self) -> str:
+        # The version makes every existing session invalid once it is bumped.
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ADMIN_ROLES
+
+    @property
+    def is_superadmin(self) -> bool:
+        return self.role == ROLE_SUPERADMIN
+
+    @property
+    def first_name(self) -> str:
+        return (self.full_name or "").split(" ")[0]
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email} {self.role}>"
+
+
+def normalise_email(value: str) -> str:
+    """Emails compare case-insensitively: store them trimmed and lower-cased."""
+    return (value or "").strip().lower()
+
+
+class CustomerProfile(db.Model):
+    """A customer's contact details and notification preferences."""
+
+    __tablename__ = "customer_profiles"
+
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    phone: Mapped[Optional[str]] = mapped_column(sa.String(32), index=True)
+    address_line1: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    address_line2: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    city: Mapped[Optional[str]] = mapped_column(sa.String(100))
+    postal_code: Mapped[Optional[str]] = mapped_column(sa.String(20))
+    country: Mapped[Optional[str]] = mapped_column(sa.String(2))
+    notify_email: Mapped[bool] = mapped_column(default=True)
+    notify_sms: Mapped[bool] = mapped_column(default=False)
+    notify_in_app: Mapped[bool] = mapped_column(default=True)
+    # Per kind of event opt-outs, e.g. {"status_changed": {"sms": false}}.
+    notification_prefs: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    stripe_customer_id: Mapped[Optional[str]] = mapped_column(sa.String(64), index=True)
+
+    user: Mapped[User] = relationship(back_populates="customer_profile")
+
+
+class TechnicianProfile(db.Model):
+    """A technician's skills; their shifts and time off feed the slot engine."""
+
+    __tablename__ = "technician_profiles"
+
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    skills: Mapped[Optional[str]] = mapped_column(sa.String(500))  # comma separated
+    bench: Mapped[Optional[str]] = mapped_column(sa.String(50))
+
+    user: Mapped[User] = relationship(back_populates="technician_profile")
+    shifts: Mapped[list[Shift]] = relationship(
+        back_populates="technician", cascade="all, delete-orphan", order_by="Shift.weekday"
+    )
+    time_off: Mapped[list[TimeOff]] = relationship(
+        back_populates="technician", cascade="all, delete-orphan"
+    )
+
+
+class Shift(db.Model):
+    """A weekly recurring shift: weekday 0 = Monday, times in the shop's time zone."""
+
+    __tablename__ = "shifts"
+    __table_args__ = (
+        sa.CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday_range"),
+        sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    technician_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("technician_profiles.user_id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(sa.SmallInteger)
+    starts_at: Mapped[time] = mapped_column(sa.Time)
+    ends_at: Mapped[time] = mapped_column(sa.Time)
+
+    technician: Mapped[TechnicianProfile] = relationship(back_populates="shifts")
+
+
+class TimeOff(db.Model):
+    """A period a technician is away (holiday, sick leave)."""
+
+    __tablename__ = "time_off"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    technician_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("technician_profiles.user_id", ondelete="CASCADE"), index=True
+    )
+    starts: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[Optional[str]] = mapped_column(sa.String(200))
+
+    technician: Mapped[TechnicianProfile] = relationship(back_populates="time_off")
+
+
+# ---------------------------------------------------------------- the shop
+
+
+class OpeningHours(db.Model):
+    """When the shop opens on a weekday (0 = Monday), in the shop's time zone."""
+
+    __tablename__ = "opening_hours"
+
+    weekday: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, autoincrement=False)
+    opens_at: Mapped[Optional[time]] = mapped_column(sa.Time)
+    closes_at: Mapped[Optional[time]] = mapped_column(sa.Time)
+    closed: Mapped[bool] = mapped_column(default=False)
+
+
+class ShopSettings(db.Model):
+    """Single-row shop settings editable in the back office."""
+
+    __tablename__ = "shop_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slot_minutes: Mapped[int] = mapped_column(default=30)
+    # Bookings per slot when no technician shifts are defined at all.
+    default_slot_capacity: Mapped[int] = mapped_column(default=1)
+    booking_horizon_days: Mapped[int] = mapped_column(default=30)
+    notify_statuses: Mapped[list] = mapped_column(sa.JSON, default=list)
+
+
+# ---------------------------------------------------------------- repairs
+
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read over the phone
+
+
+def new_reference() -> str:
+    """A short human code such as FMP-24A7K9."""
+    return "FMP-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
+def new_tracking_token() -> str:
+    """An unguessable token for the private tracking link."""
+    return secrets.token_urlsafe(24)
+
+
+QUOTE_NONE, QUOTE_PENDING, QUOTE_APPROVED, QUOTE_DECLINED = (
+    "none",
+    "pending",
+    "approved",
+    "declined",
+)
+
+
+class ServiceRequest(db.Model):
+    """A repair: one device, one customer, moving through the workflow."""
+
+    __tablename__ = "service_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(sa.String(12), unique=True, default=new_reference)
+    tracking_token: Mapped[str] = mapped_column(
+        sa.String(64), unique=True, default=new_tracking_token
+    )
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    technician_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    device_type: Mapped[str] = mapped_column(sa.String(20))
+    brand: Mapped[str] = mapped_column(sa.String(60), index=True)
+    model: Mapped[str] = mapped_column(sa.String(80))
+    imei: Mapped[Optional[str]] = mapped_column(sa.String(15), index=True)
+    issue_description: Mapped[str] = mapped_column(sa.Text)
+    preferred_time: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending", index=True)
+    estimated_completion: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+
+    # Quote sent by staff and the customer's decision.
+    quote_amount: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    quote_currency: Mapped[Optional[str]] = mapped_column(sa.String(3))
+    quote_details: Mapped[Optional[str]] = mapped_column(sa.Text)
+    quote_status: Mapped[str] = mapped_column(sa.String(10), default=QUOTE_NONE)
+    quote_sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    quote_decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    # Check-in: intake checklist, where the device is, an encrypted passcode.
+    intake_checklist: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    location: Mapped[Optional[str]] = mapped_column(sa.String(50))
+    passcode_encrypted: Mapped[Optional[str]] = mapped_column(sa.Text)
+    checked_in_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    ready_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    completed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+
+    # Warranty: a claim is a new request pointing at the original repair.
+    warranty_of_id: Mapped[Optional[int]] = mapped_column(
+        sa.ForeignKey("service_requests.id"), index=True
+    )
+    warranty_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    customer: Mapped[User] = relationship(foreign_keys=[customer_id])
+    technician: Mapped[Optional[User]] = relationship(foreign_keys=[technician_id])
+    warranty_of: Mapped[Optional[ServiceRequest]] = relationship(remote_side=[id])
+    history: Mapped[list[StatusChange]] = relationship(
+        back_populates="service_request",
+        order_by="StatusChange.id",
+        cascade="all, delete-orphan",
+    )
+    appointments: Mapped[list[Appointment]] = relationship(back_populates="service_request")
+    photos: Mapped[list[RequestPhoto]] = relationship(
+        back_populates="service_request", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_warranty_claim(self) -> bool:
+        return self.warranty_of_id is not None
+
+    def __repr__(self) -> str:
+        return f"<ServiceRequest {self.reference} {self.status}>"
+
+
+class StatusChange(db.Model):
+    """One move in a request's history: from, to, who, when and an optional note."""
+
+    __tablename__ = "status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_requests.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[Optional[str]] = mapped_column(sa.String(20))
+    to_status: Mapped[str] = mapped_column(sa.String(20), index=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    note: Mapped[Optional[str]] = mapped_column(sa.Text)
+    # Internal notes are shown to staff only.
+    is_public: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    service_request: Mapped[ServiceRequest] = relationship(back_populates="history")
+    actor: Mapped[Optional[User]] = relationship()
+
+
+class RequestPhoto(db.Model):
+    """A photo of the damage, stored outside the web root under a random name."""
+
+    __tablename__ = "request_photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_requests.id", ondelete="CASCADE"), index=True
+    )
+    stored_name: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    original_name: Mapped[str] = mapped_column(sa.String(200))
+    content_type: Mapped[str] = mapped_column(sa.String(50))
+    size: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    service_request: Mapped[ServiceRequest] = relationship(back_populates="photos")
+
+
+APPOINTMENT_SCHEDULED = "scheduled"
+APPOINTMENT_CANCELED = "canceled"
+APPOINTMENT_COMPLETED = "completed"
+APPOINTMENT_NO_SHOW = "no_show"
+
+
+class Appointment(db.Model):
+    """A booked slot. ``seat`` numbers the places in a slot: (start, seat) is unique, so two
+    customers racing for the last place cannot both win; a cancelled appointment frees its
+    seat by setting it to NULL."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        sa.UniqueConstraint("start", "seat", name="uq_appointments_start_seat"),
+        sa.CheckConstraint('"end" > start', name="end_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_requests.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    technician_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    seat: Mapped[Optional[int]] = mapped_column(sa.SmallInteger)
+    status: Mapped[str] = mapped_column(sa.String(20), default=APPOINTMENT_SCHEDULED, index=True)
+    cancel_reason: Mapped[Optional[str]] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    service_request: Mapped[ServiceRequest] = relationship(back_populates="appointments")
+    customer: Mapped[User] = relationship(foreign_keys=[customer_id])
+    technician: Mapped[Optional[User]] = relationship(foreign_keys=[technician_id])
+
+
+# ---------------------------------------------------------------- inventory
+
+
+class Part(db.Model):
+    """A spare part: stock on hand, the part of it reserved for repairs, reorder level."""
+
+    __tablename__ = "parts"
+    __table_args__ = (
+        sa.CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        sa.CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        sa.CheckConstraint("reserved <= on_hand", name="reserved_within_stock"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200), index=True)
+    compatible_models: Mapped[Optional[str]] = mapped_column(sa.Text)
+    cost: Mapped[int] = mapped_column(sa.Integer, default=0)
+    price: Mapped[int] = mapped_column(sa.Integer, default=0)
+    on_hand: Mapped[int] = mapped_column(sa.Integer, default=0)
+    reserved: Mapped[int] = mapped_column(sa.Integer, default=0)
+    reorder_level: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    @property
+    def is_low(self) -> bool:
+        return self.available <= self.reorder_level
+
+    def __repr__(self) -> str:
+        return f"<Part {self.sku}>"
+
+
+class StockMovement(db.Model):
+    """The stock ledger: every change to a part's stock is one row."""
+
+    __tablename__ = "stock_movements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    part_id: Mapped[int] = mapped_column(sa.ForeignKey("parts.id"), index=True)
+    service_request_id: Mapped[Optional[int]] = mapped_column(
+        sa.ForeignKey("service_requests.id"), index=True
+    )
+    # receive, adjust, reserve, release, consume, return
+    kind: Mapped[str] = mapped_column(sa.String(20), index=True)
+    quantity: Mapped[int] = mapped_column(sa.Integer)
+    on_hand_after: Mapped[int] = mapped_column(sa.Integer)
+    reserved_after: Mapped[int] = mapped_column(sa.Integer)
+    actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    note: Mapped[Optional[str]] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    part: Mapped[Part] = relationship()
+
+
+class RequestPart(db.Model):
+    """A part reserved for or used in a repair."""
+
+    __tablename__ = "request_parts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_requests.id", ondelete="CASCADE"), index=True
+    )
+    part_id: Mapped[int] = mapped_column(sa.ForeignKey("parts.id"), index=True)
+    quantity: Mapped[int] = mapped_column(sa.Integer, default=1)
+    unit_price: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # reserved, consumed, released
+    status: Mapped[str] = mapped_column(sa.String(20), default="reserved", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    part: Mapped[Part] = relationship()
+    service_request: Mapped[ServiceRequest] = relationship()
+
+
+# ---------------------------------------------------------------- money
+
+
+class InvoiceCounter(db.Model):
+    """The last invoice number used in a year; locked while numbering so there are no gaps."""
+
+    __tablename__ = "invoice_counters"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class Invoice(db.Model):
+    """An invoice (or a credit note correcting one); immutable once issued."""
+
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[Optional[str]] = mapped_column(sa.String(20), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(12), default="invoice")  # invoice | credit_note
+    credit_for_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    service_request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_requests.id"), index=True
+    )
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(sa.String(10), default="draft", index=True)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    subtotal: Mapped[int] = mapped_column(sa.Integer, default=0)
+    tax: Mapped[int] = mapped_column(sa.Integer, default=0)
+    total: Mapped[int] = mapped_column(sa.Integer, default=0)
+    issued_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.id"
+    )
+    service_request: Mapped[ServiceRequest] = relationship()
+    customer: Mapped[User] = relationship()
+
+
+class InvoiceLine(db.Model):
+    """One line of an invoice: labour, a part, or a quoted amount."""
+
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("invoices.id", ondelete="CASCADE"), index=True
+    )
+    part_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("parts.id"), index=True)
+    description: Mapped[str] = mapped_column(sa.String(300))
+    quantity: Mapped[int] = mapped_column(sa.Integer, default=1)
+    unit_amount: Mapped[int] = mapped_column(sa.Integer)
+    tax_rate_bp: Mapped[int] = mapped_column(sa.Integer, default=0)
+    net_amount: Mapped[int] = mapped_column(sa.Integer)
+    tax_amount: Mapped[int] = mapped_column(sa.Integer)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+PAYMENT_METHODS = ("stripe", "cash", "card_terminal", "bank_transfer")
+PAYMENT_PENDING, PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_CANCELED = (
+    "pending",
+    "succeeded",
+    "failed",
+    "canceled",
+)
+
+
+class Payment(db.Model):
+    """Money received (or expected) for a repair, online through Stripe or at the counter."""
+
+    __tablename__ = "payments"
+    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_requests.id"), index=True
+    )
+    invoice_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    method: Mapped[str] = mapped_column(sa.String(20), index=True)
+    purpose: Mapped[str] = mapped_column(sa.String(20), default="balance")  # balance | deposit
+    status: Mapped[str] = mapped_column(sa.String(20), default=PAYMENT_PENDING, index=True)
+    amount: Mapped[int] = mapped_column(sa.Integer)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    stripe_checkout_session_id: Mapped[Optional[str]] = mapped_column(sa.String(255), unique=True)
+    stripe_payment_intent_id: Mapped[Optional[str]] = mapped_column(sa.String(255), index=True)
+    stripe_charge_id: Mapped[Optional[str]] = mapped_column(sa.String(255), index=True)
+    reference: Mapped[Optional[str]] = mapped_column(sa.String(100))  # bank ref, terminal slip
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    verified_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    verified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    succeeded_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    failure_reason: Mapped[Optional[str]] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    service_request: Mapped[ServiceRequest] = relationship()
+    customer: Mapped[User] = relationship(foreign_keys=[customer_id])
+    recorded_by: Mapped[Optional[User]] = relationship(foreign_keys=[recorded_by_id])
+    verified_by: Mapped[Optional[User]] = relationship(foreign_keys=[verified_by_id])
+    refunds: Mapped[list[Refund]] = relationship(back_populates="payment")
+
+
+class Refund(db.Model):
+    """Money given back against a payment, full or partial."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payments.id"), index=True)
+    amount: Mapped[int] = mapped_column(sa.Integer)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    status: Mapped[str] = mapped_column(sa.String(20), default=PAYMENT_PENDING, index=True)
+    reason: Mapped[Optional[str]] = mapped_column(sa.String(300))
+    stripe_refund_id: Mapped[Optional[str]] = mapped_column(sa.String(255), unique=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    payment: Mapped[Payment] = relationship(back_populates="refunds")
+
+
+class StripeEvent(db.Model):
+    """A webhook event received from Stripe, kept by id so a redelivery changes nothing."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(100), index=True)
+    created: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    payload: Mapped[dict] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(20), default="received")  # processed, ignored
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------- communication
+
+
+class Message(db.Model):
+    """A message in a repair's thread; internal ones are staff-to-staff notes."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_requests.id", ondelete="CASCADE"), index=True
+    )
+    sender_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    body: Mapped[str] = mapped_column(sa.Text)
+    is_internal: Mapped[bool] = mapped_column(default=False)
+    read_by_customer_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    read_by_staff_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    sender: Mapped[User] = relationship()
+    service_request: Mapped[ServiceRequest] = relationship()
+
+
+NOTIFICATION_CHANNELS = ("email", "sms", "in_app")
+
+
+class Notification(db.Model):
+    """The outbox: written in the same transaction as the change it reports, then delivered."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    service_request_id: Mapped[Optional[int]] = mapped_column(
+        sa.ForeignKey("service_requests.id", ondelete="SET NULL"), index=True
+    )
+    event: Mapped[str] = mapped_column(sa.String(40), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(10), index=True)
+    recipient: Mapped[Optional[str]] = mapped_column(sa.String(254))
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text)
+    context: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # pending -> sent | failed; in-app rows are "sent" once written and "read" later.
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(sa.Text)
+    dedup_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    send_after: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    read_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+
+    user: Mapped[Optional[User]] = relationship()
+
+
+class RefreshToken(db.Model):
+    """A refresh token, stored hashed; tokens from one login share a family for reuse detection."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    family_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    parent_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("refresh_tokens.id"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class AuditLog(db.Model):
+    """Who did what to which object, with the values before and after."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(sa.String(60), index=True)
+    object_type: Mapped[str] = mapped_column(sa.String(60), index=True)
+    object_id: Mapped[Optional[str]] = mapped_column(sa.String(64), index=True)
+    before: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    after: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    ip: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    actor: Mapped[Optional[User]] = relationship()

@@ -1,0 +1,81 @@
+"""Enqueue jobs after the current transaction commits: on RQ with Redis, in-process without.
+
+A job is staged in the session; nothing runs if the transaction rolls back. Job functions take
+ids, never objects, so they can reload what they need in their own session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from .extensions import db
+
+log = logging.getLogger(__name__)
+_KEY = "fixmyphone_jobs"
+
+
+def enqueue_after_commit(func: Callable[..., Any], *args: Any, queue: str = "default") -> None:
+    """Run ``func(*args)`` once the current transaction commits."""
+    db.session.info.setdefault(_KEY, []).append((func, args, queue))
+
+
+def uses_rq(app: Flask) -> bool:
+    """True when jobs go to RQ (Redis configured and not forced in-process)."""
+    return bool(app.config.get("REDIS_URL")) and not app.config.get("JOBS_INLINE")
+
+
+def redis_connection(app: Flask | None = None):
+    """A Redis client for the configured REDIS_URL (one per app)."""
+    from redis import Redis
+
+    app = app or current_app._get_current_object()
+    conn = app.extensions.get("fixmyphone_redis")
+    if conn is None:
+        conn = Redis.from_url(app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=2)
+        app.extensions["fixmyphone_redis"] = conn
+    return conn
+
+
+def get_queue(name: str = "default", app: Flask | None = None):
+    """The named RQ queue on the app's Redis."""
+    from rq import Queue
+
+    return Queue(name, connection=redis_connection(app))
+
+
+def dispatch(app: Flask, func: Callable[..., Any], args: tuple, queue: str = "default") -> None:
+    """Hand one job to RQ, or run it now in a fresh app context (fresh session)."""
+    if uses_rq(app):
+        try:
+            get_queue(queue, app).enqueue(func, *args)
+        except Exception:  # Redis down: the outbox sweep picks the work up later.
+            log.warning("could not enqueue %s%r; left for the sweep", func.__name__, args)
+        return
+    with app.app_context():
+        try:
+            func(*args)
+        except Exception:
+            log.exception("in-process job %s%r failed", func.__name__, args)
+            db.session.rollback()
+
+
+@event.listens_for(Session, "after_commit")
+def _run_staged_jobs(session: Session) -> None:
+    jobs = session.info.pop(_KEY, None)
+    if not jobs:
+        return
+    app = current_app._get_current_object()
+    for func, args, queue in jobs:
+        dispatch(app, func, args, queue)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_staged_jobs(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_KEY, None)

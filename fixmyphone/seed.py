@@ -1,0 +1,374 @@
+"""The demo shop: staff, customers, parts and repairs in every status, with their histories."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from datetime import UTC, datetime, time, timedelta
+
+from flask import current_app
+from werkzeug.security import generate_password_hash
+
+from .extensions import db
+from .models import (
+    APPOINTMENT_COMPLETED,
+    APPOINTMENT_SCHEDULED,
+    PAYMENT_SUCCEEDED,
+    Appointment,
+    CustomerProfile,
+    Invoice,
+    InvoiceLine,
+    Message,
+    OpeningHours,
+    Part,
+    Payment,
+    RequestPart,
+    ServiceRequest,
+    Shift,
+    ShopSettings,
+    StockMovement,
+    TechnicianProfile,
+    User,
+    new_tracking_token,
+)
+from .services.billing import next_invoice_number
+from .services.repairs import luhn_valid, unique_reference
+from .workflow import STATUSES, TRANSITIONS, move_status, record_initial
+
+DEMO_PASSWORD = "demo1234"
+DEMO_LOGINS = [
+    ("superadmin", "owner@fixmyphone.example"),
+    ("admin", "admin@fixmyphone.example"),
+    ("technician", "tech1@fixmyphone.example"),
+    ("customer", "customer1@fixmyphone.example"),
+]
+
+FIRST = "Ava Ben Chloe Dan Emma Finn Grace Hugo Isla Jack Kara Leo Mia Noah Olive Paul Quinn Ruby Sam Tara Uma Vic Will Xena Yara Zoe Amir Bea Cole Dina".split()
+LAST = "Smith Jones Brown Garcia Miller Davis Lopez Wilson Moore Taylor Clark Lewis Young King Scott".split()
+DEVICES = [
+    ("phone", "Apple", "iPhone 13"),
+    ("phone", "Apple", "iPhone 14 Pro"),
+    ("phone", "Apple", "iPhone 15"),
+    ("phone", "Samsung", "Galaxy S23"),
+    ("phone", "Samsung", "Galaxy A54"),
+    ("phone", "Google", "Pixel 8"),
+    ("phone", "Xiaomi", "Redmi Note 12"),
+    ("tablet", "Apple", "iPad Air 5"),
+    ("tablet", "Samsung", "Galaxy Tab S8"),
+    ("smartwatch", "Apple", "Watch Series 8"),
+    ("laptop", "Apple", "MacBook Air M2"),
+    ("other", "Nintendo", "Switch OLED"),
+]
+ISSUES = [
+    "Cracked screen after a drop; touch still works in the lower half.",
+    "Battery drains in a few hours and the phone gets hot.",
+    "Does not charge unless the cable is held at an angle.",
+    "Fell in water; turns on but the camera is black.",
+    "Speaker crackles during calls, microphone is quiet.",
+    "Back glass shattered.",
+    "Stuck on the boot logo after an update.",
+    "Face ID stopped working.",
+]
+PART_KINDS = [
+    ("SCR", "Screen assembly", 4500, 11900),
+    ("BAT", "Battery", 1500, 4900),
+    ("CHG", "Charging port flex", 800, 3900),
+    ("CAM", "Rear camera module", 2500, 7900),
+]
+
+
+def _imei(rng: random.Random) -> str:
+    body = "35" + "".join(str(rng.randint(0, 9)) for _ in range(12))
+    for check in range(10):
+        if luhn_valid(body + str(check)):
+            return body + str(check)
+    raise AssertionError("unreachable")
+
+
+def _path_to(target: str) -> list[str]:
+    """A legal path of statuses from pending to ``target`` (shortest, via the workflow)."""
+    seen, queue = {"pending": ["pending"]}, deque(["pending"])
+    while queue:
+        current = queue.popleft()
+        for nxt in TRANSITIONS[current]:
+            if nxt not in seen:
+                seen[nxt] = seen[current] + [nxt]
+                queue.append(nxt)
+    return seen[target]
+
+
+def seed(rng_seed: int = 7) -> dict[str, int]:
+    """Create the demo shop; stages everything in the session (the caller commits)."""
+    rng = random.Random(rng_seed)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    pw_hash = generate_password_hash(
+        DEMO_PASSWORD, method=current_app.config["PASSWORD_HASH_METHOD"]
+    )
+
+    db.session.add(ShopSettings(slot_minutes=30, default_slot_capacity=1, booking_horizon_days=30))
+    for weekday in range(7):
+        if weekday == 6:
+            db.session.add(OpeningHours(weekday=weekday, closed=True))
+        elif weekday == 5:
+            db.session.add(OpeningHours(weekday=weekday, opens_at=time(10), closes_at=time(16)))
+        else:
+            db.session.add(OpeningHours(weekday=weekday, opens_at=time(9), closes_at=time(18)))
+
+    def user(email: str, name: str, role: str) -> User:
+        u = User(email=email, full_name=name, role=role, password_hash=pw_hash)
+        db.session.add(u)
+        return u
+
+    user(DEMO_LOGINS[0][1], "Olivia Owner", "superadmin")
+    admin = user(DEMO_LOGINS[1][1], "Adam Admin", "admin")
+    techs = []
+    for i, (name, skills) in enumerate(
+        [
+            ("Tom Tech", "screens,batteries,iPhone"),
+            ("Sara Solder", "board repair,water damage"),
+            ("Raj Ports", "charging ports,Android"),
+            ("Lena Glass", "back glass,tablets,watches"),
+        ],
+        start=1,
+    ):
+        tech = user(f"tech{i}@fixmyphone.example", name, "technician")
+        tech.technician_profile = TechnicianProfile(skills=skills, bench=f"Bench {i}")
+        techs.append(tech)
+        for weekday in range(6):
+            if (weekday + i) % 5 == 0:
+                continue  # each technician has one weekday off
+            start, end = (time(10), time(16)) if weekday == 5 else (time(9), time(18))
+            tech.technician_profile.shifts.append(
+                Shift(weekday=weekday, starts_at=start, ends_at=end)
+            )
+
+    customers = []
+    for i in range(30):
+        name = f"{FIRST[i]} {LAST[i % len(LAST)]}"
+        c = user(f"customer{i + 1}@fixmyphone.example", name, "customer")
+        c.customer_profile = CustomerProfile(
+            phone=f"+1 555 01{i:02d}",
+            address_line1=f"{10 + i} Elm Street",
+            city="Springfield",
+            postal_code=f"0{1000 + i}",
+            country="US",
+            notify_sms=i % 3 == 0,
+        )
+        c.created_at = now - timedelta(days=200 - i * 5)
+        customers.append(c)
+
+    parts = []
+    for _, brand, model in DEVICES[:10]:
+        for code, kind, cost, price in PART_KINDS:
+            sku = f"{code}-{brand[:3].upper()}-{model.replace(' ', '').upper()[:8]}"
+            on_hand = rng.randint(0, 12)
+            p = Part(
+                sku=sku,
+                name=f"{kind} for {brand} {model}",
+                compatible_models=f"{brand} {model}",
+                cost=cost,
+                price=price,
+                on_hand=on_hand,
+                reserved=0,
+                reorder_level=3,
+            )
+            db.session.add(p)
+            parts.append(p)
+    db.session.flush()
+    for p in parts:
+        db.session.add(
+            StockMovement(
+                part=p,
+                kind="receive",
+                quantity=p.on_hand,
+                on_hand_after=p.on_hand,
+                reserved_after=0,
+                actor_id=admin.id,
+                note="Opening stock",
+                created_at=now - timedelta(days=210),
+            )
+        )
+
+    currency = current_app.config["SHOP_CURRENCY"]
+    statuses = list(STATUSES)
+    counts = {"requests": 0, "appointments": 0, "invoices": 0, "payments": 0}
+    for i in range(120):
+        target = statuses[i % len(statuses)]
+        customer = customers[i % len(customers)]
+        device_type, brand, model = DEVICES[i % len(DEVICES)]
+        created = now - timedelta(days=rng.randint(2, 150), hours=rng.randint(0, 8))
+        req = ServiceRequest(
+            reference=unique_reference(),
+            tracking_token=new_tracking_token(),
+            customer=customer,
+            device_type=device_type,
+            brand=brand,
+            model=model,
+            imei=_imei(rng) if device_type == "phone" else None,
+            issue_description=ISSUES[i % len(ISSUES)],
+            created_at=created,
+        )
+        db.session.add(req)
+        record_initial(req, customer).created_at = created
+        db.session.flush()
+        path = _path_to(target)
+        tech = techs[i % len(techs)]
+        if len(path) > 2 or target not in ("pending", "scheduled", "canceled"):
+            req.technician = tech
+        moment = created
+        price = 4900 + (i % 7) * 1500
+        for step in path[1:]:
+            moment += timedelta(hours=rng.randint(2, 30))
+            if step == "completed":
+                _invoice_and_pay(req, price, currency, moment, admin, counts)
+            actor = tech if req.technician and step not in ("scheduled", "canceled") else admin
+            entry = move_status(req, step, actor, _note(step), notify=False)
+            entry.created_at = moment
+            if step == "scheduled":
+                counts["appointments"] += _appointment(req, moment, now, i)
+            if step == "in_progress":
+                req.estimated_completion = moment + timedelta(days=2)
+                req.checked_in_at = moment
+            if step in ("ready_for_pickup", "dispatched"):
+                req.ready_at = moment
+            if step == "completed":
+                req.completed_at = moment
+                req.warranty_until = moment + timedelta(days=current_app.config["WARRANTY_DAYS"])
+        if target in ("payment_pending",):
+            _invoice(req, price, currency, moment, counts)
+        if target not in ("pending", "scheduled", "canceled") and i % 2 == 0:
+            part = parts[i % len(parts)]
+            if part.on_hand > 0:
+                part.on_hand -= 1
+                db.session.add(
+                    RequestPart(
+                        service_request=req,
+                        part=part,
+                        quantity=1,
+                        unit_price=part.price,
+                        status="consumed",
+                    )
+                )
+                db.session.add(
+                    StockMovement(
+                        part=part,
+                        service_request_id=req.id,
+                        kind="consume",
+                        quantity=-1,
+                        on_hand_after=part.on_hand,
+                        reserved_after=part.reserved,
+                        actor_id=tech.id,
+                        created_at=moment,
+                    )
+                )
+        if i % 4 == 0:
+            db.session.add(
+                Message(
+                    service_request=req,
+                    sender=customer,
+                    body="Hi, any news on my repair?",
+                    created_at=moment,
+                )
+            )
+            if i % 8 == 0:
+                db.session.add(
+                    Message(
+                        service_request=req,
+                        sender=admin,
+                        created_at=moment,
+                        body="Yes, it is on the bench today; we will update you.",
+                        read_by_staff_at=moment,
+                    )
+                )
+        counts["requests"] += 1
+    db.session.flush()
+    return {
+        "technicians": len(techs),
+        "parts": len(parts),
+        "customers": len(customers),
+        **counts,
+    }
+
+
+def _note(step: str) -> str | None:
+    return {
+        "in_progress": "Diagnosis done, repair started.",
+        "awaiting_parts": "Waiting for the part from our supplier.",
+        "on_hold": "Waiting for your go-ahead.",
+        "quality_check": "Repair done, testing.",
+        "ready_for_pickup": "Ready: come by during opening hours.",
+        "delayed": "The supplier is late; sorry for the wait.",
+    }.get(step)
+
+
+def _appointment(req: ServiceRequest, moment: datetime, now: datetime, i: int) -> int:
+    start = moment.replace(minute=0) + timedelta(days=1)
+    status = APPOINTMENT_COMPLETED
+    if req.status == "scheduled":
+        # Upcoming drop-offs in the next days, on distinct hours so seats never clash.
+        start = (now + timedelta(days=1 + i % 5)).replace(hour=10 + i % 6, minute=0)
+        status = APPOINTMENT_SCHEDULED
+    db.session.add(
+        Appointment(
+            service_request=req,
+            customer_id=req.customer_id,
+            start=start,
+            end=start + timedelta(minutes=30),
+            seat=None if status != APPOINTMENT_SCHEDULED else 0,
+            status=status,
+        )
+    )
+    return 1
+
+
+def _invoice(req, price, currency, moment, counts) -> Invoice:
+    tax_bp = current_app.config["TAX_RATE_BP"]
+    tax = price * tax_bp // 10000
+    inv = Invoice(
+        number=next_invoice_number(moment.year),
+        service_request=req,
+        customer=req.customer,
+        status="issued",
+        currency=currency,
+        subtotal=price,
+        tax=tax,
+        total=price + tax,
+        issued_at=moment,
+    )
+    inv.lines.append(
+        InvoiceLine(
+            description=f"Repair of {req.brand} {req.model}",
+            quantity=1,
+            unit_amount=price,
+            tax_rate_bp=tax_bp,
+            net_amount=price,
+            tax_amount=tax,
+        )
+    )
+    db.session.add(inv)
+    db.session.flush()
+    counts["invoices"] += 1
+    return inv
+
+
+def _invoice_and_pay(req, price, currency, moment, admin, counts) -> None:
+    inv = _invoice(req, price, currency, moment, counts)
+    method = ("cash", "card_terminal", "bank_transfer", "stripe")[req.id % 4]
+    db.session.add(
+        Payment(
+            service_request=req,
+            invoice_id=inv.id,
+            customer=req.customer,
+            method=method,
+            status=PAYMENT_SUCCEEDED,
+            amount=inv.total,
+            currency=currency,
+            recorded_by=admin if method != "stripe" else None,
+            verified_by=admin if method != "stripe" else None,
+            verified_at=moment if method != "stripe" else None,
+            succeeded_at=moment,
+            created_at=moment,
+        )
+    )
+    db.session.flush()
+    counts["payments"] += 1

@@ -1,0 +1,204 @@
+"""Accounts: registration, authentication, password resets, deactivation."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Optional
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from ..extensions import db
+from ..models import (
+    ROLE_CUSTOMER,
+    ROLES,
+    CustomerProfile,
+    RefreshToken,
+    User,
+    normalise_email,
+    utcnow,
+)
+from . import audit, notifications
+from .errors import Conflict, ValidationFailed
+
+MIN_PASSWORD_LENGTH = 8
+PHONE_RE = re.compile(r"^\+?[0-9 ()\-.]{6,24}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+COMMON_PASSWORDS = {"password", "password1", "12345678", "123456789", "qwertyui", "iloveyou"}
+
+
+def password_problem(password: str) -> Optional[str]:
+    """Why a password is too weak, or None if it is acceptable."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > 128:
+        return "Use at most 128 characters."
+    if password.lower() in COMMON_PASSWORDS:
+        return "That password is too common; choose another."
+    return None
+
+
+def phone_problem(phone: Optional[str]) -> Optional[str]:
+    """Why a phone number is not acceptable, or None."""
+    if phone and not PHONE_RE.match(phone.strip()):
+        return "Enter a phone number with digits, spaces and an optional leading +."
+    return None
+
+
+def find_by_email(email: str) -> Optional[User]:
+    """The user with this email, compared case-insensitively."""
+    return db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+
+
+def set_password(user: User, password: str) -> None:
+    """Hash a new password with the configured method; old sessions and reset links die."""
+    user.set_password(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    user.session_version = (user.session_version or 1) + 1
+
+
+def create_user(
+    *,
+    email: str,
+    password: Optional[str],
+    full_name: str,
+    role: str = ROLE_CUSTOMER,
+    phone: Optional[str] = None,
+    actor: Optional[User] = None,
+) -> User:
+    """Create an account (customers get a profile); raise on a taken email or weak password."""
+    errors: dict[str, list[str]] = {}
+    email_n = normalise_email(email or "")
+    if not EMAIL_RE.match(email_n) or len(email_n) > 254:
+        errors["email"] = ["Enter a valid email address."]
+    if password is not None and (problem := password_problem(password)):
+        errors["password"] = [problem]
+    if not (full_name or "").strip():
+        errors["full_name"] = ["Tell us your name."]
+    elif len(full_name.strip()) > 120:
+        errors["full_name"] = ["At most 120 characters."]
+    if problem := phone_problem(phone):
+        errors["phone"] = [problem]
+    if role not in ROLES:
+        errors["role"] = ["Unknown role."]
+    if errors:
+        raise ValidationFailed("Some fields need attention.", fields=errors)
+    if find_by_email(email_n):
+        raise Conflict(
+            "An account with this email already exists.",
+            fields={"email": ["An account with this email already exists."]},
+        )
+    user = User(email=email_n, full_name=full_name.strip(), role=role)
+    if password is not None:
+        user.set_password(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    if role == ROLE_CUSTOMER:
+        user.customer_profile = CustomerProfile(phone=(phone or "").strip() or None)
+    db.session.add(user)
+    db.session.flush()
+    audit.record(actor or user, "user_created", user, after={"email": email_n, "role": role})
+    return user
+
+
+def authenticate(email: str, password: str) -> Optional[User]:
+    """The active user with these credentials, or None (same answer for every failure)."""
+    user = find_by_email(email or "")
+    if user is None or not user.check_password(password or "") or not user.active:
+        return None
+    user.last_login_at = utcnow()
+    return user
+
+
+def deactivate(user: User, actor: Optional[User]) -> None:
+    """Lock an account: sessions end, API tokens stop working, refresh tokens are revoked."""
+    user.active = False
+    user.session_version = (user.session_version or 1) + 1
+    revoke_refresh_tokens(user)
+    audit.record(actor, "user_deactivated", user)
+
+
+def reactivate(user: User, actor: Optional[User]) -> None:
+    """Let a deactivated user log in again."""
+    user.active = True
+    audit.record(actor, "user_reactivated", user)
+
+
+def revoke_refresh_tokens(user: User) -> None:
+    """Revoke every live refresh token of a user."""
+    db.session.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+# ---------------------------------------------------------------- password reset
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
+
+
+def _password_fingerprint(user: User) -> str:
+    # Changes when the password changes, so a used link stops working (single use).
+    return hashlib.sha256((user.password_hash or "unset").encode()).hexdigest()[:16]
+
+
+def make_reset_token(user: User) -> str:
+    """A signed, expiring token that works until the password next changes."""
+    return _reset_serializer().dumps({"uid": user.id, "fp": _password_fingerprint(user)})
+
+
+def user_for_reset_token(token: str) -> Optional[User]:
+    """The user a reset token is for, or None if it is forged, expired or already used."""
+    max_age = current_app.config["PASSWORD_RESET_MAX_AGE"]
+    try:
+        data = _reset_serializer().loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    user = db.session.get(User, data.get("uid"))
+    if user is None or not user.active or data.get("fp") != _password_fingerprint(user):
+        return None
+    return user
+
+
+def send_password_reset(user: User, *, welcome: bool = False) -> None:
+    """Queue an email with a reset link (also used to invite walk-in customers)."""
+    token = make_reset_token(user)
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    link = base + url_for("auth.reset_password", token=token)
+    if welcome:
+        subject = f"Set your password for {current_app.config['SHOP_NAME']}"
+        intro = "An account was created for you. Choose a password here:"
+    else:
+        subject = "Reset your password"
+        intro = "Someone asked to reset your password. If it was you, use this link:"
+    hours = current_app.config["PASSWORD_RESET_MAX_AGE"] // 3600 or 1
+    notifications.notify(
+        user,
+        "password_reset",
+        subject,
+        f"Hello {user.first_name},\n\n{intro}\n{link}\n\nThe link works once, for {hours} hour(s).\n",
+        dedup_key=f"password_reset:{user.id}:{token[-16:]}",
+        channels=["email"],
+    )
+
+
+def request_password_reset(email: str) -> None:
+    """Send a reset link if the account exists; say nothing either way (no enumeration)."""
+    user = find_by_email(email or "")
+    if user is not None and user.active:
+        send_password_reset(user)
+
+
+def reset_password(token: str, password: str) -> User:
+    """Set a new password from a valid reset token."""
+    user = user_for_reset_token(token)
+    if user is None:
+        raise ValidationFailed("This reset link is invalid, expired or already used.")
+    if problem := password_problem(password):
+        raise ValidationFailed(problem, fields={"password": [problem]})
+    set_password(user, password)
+    revoke_refresh_tokens(user)
+    audit.record(user, "password_reset", user)
+    return user

@@ -1,0 +1,65 @@
+"""What a repair costs and what is still owed."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, ServiceRequest
+
+
+def invoiced_total(request: ServiceRequest) -> int:
+    """Issued invoices minus credit notes for a request, in minor units."""
+    signed = sa.case((Invoice.kind == "credit_note", -Invoice.total), else_=Invoice.total)
+    stmt = sa.select(sa.func.coalesce(sa.func.sum(signed), 0)).where(
+        Invoice.service_request_id == request.id, Invoice.status == "issued"
+    )
+    return int(db.session.scalar(stmt) or 0)
+
+
+def paid_total(request: ServiceRequest) -> int:
+    """Succeeded payments minus succeeded refunds for a request, in minor units."""
+    paid = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(
+            Payment.service_request_id == request.id, Payment.status == PAYMENT_SUCCEEDED
+        )
+    )
+    refunded = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0))
+        .join(Payment, Refund.payment_id == Payment.id)
+        .where(Payment.service_request_id == request.id, Refund.status == PAYMENT_SUCCEEDED)
+    )
+    return int(paid or 0) - int(refunded or 0)
+
+
+def balance_due(request: ServiceRequest) -> int:
+    """Invoice total − succeeded payments + refunds; positive means the customer owes money."""
+    if request.id is None:
+        return 0
+    return invoiced_total(request) - paid_total(request)
+
+
+def next_invoice_number(year: int) -> str:
+    """Take the next number of ``year`` (INV-2026-00042) without gaps or duplicates.
+
+    The counter row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers),
+    so concurrent issuers queue up instead of reusing a number. Call inside the transaction that
+    issues the invoice, so a rollback gives the number back.
+    """
+    from ..models import InvoiceCounter
+
+    counter = db.session.scalar(
+        sa.select(InvoiceCounter).where(InvoiceCounter.year == year).with_for_update()
+    )
+    if counter is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(InvoiceCounter(year=year, last_number=0))
+        except sa.exc.IntegrityError:
+            pass  # another transaction created it first
+        counter = db.session.scalar(
+            sa.select(InvoiceCounter).where(InvoiceCounter.year == year).with_for_update()
+        )
+    counter.last_number += 1
+    db.session.flush()
+    return f"INV-{year}-{counter.last_number:05d}"

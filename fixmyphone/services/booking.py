@@ -1,0 +1,288 @@
+"""The slot engine and appointments: free slots from opening hours, shifts and bookings.
+
+Over-booking is prevented by the database: each booking takes a numbered seat in its slot and
+(start, seat) is unique, so of two customers racing for the last seat exactly one insert wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import (
+    APPOINTMENT_CANCELED,
+    APPOINTMENT_SCHEDULED,
+    Appointment,
+    OpeningHours,
+    ServiceRequest,
+    Shift,
+    ShopSettings,
+    TimeOff,
+    User,
+    utcnow,
+)
+from ..workflow import can_move, move_status
+from . import audit, notifications
+from .errors import Conflict, Forbidden, ValidationFailed
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One bookable interval and how many places are left in it."""
+
+    start: datetime
+    end: datetime
+    capacity: int
+    booked: int
+
+    @property
+    def free(self) -> int:
+        return max(self.capacity - self.booked, 0)
+
+
+def shop_tz() -> ZoneInfo:
+    """The shop's time zone."""
+    return ZoneInfo(current_app.config["SHOP_TIMEZONE"])
+
+
+def settings() -> ShopSettings:
+    """The shop's settings row (defaults when none has been saved)."""
+    row = db.session.scalar(sa.select(ShopSettings).limit(1))
+    return row or ShopSettings(slot_minutes=30, default_slot_capacity=1, booking_horizon_days=30)
+
+
+def _slot_starts(day: date, hours: Optional[OpeningHours], minutes: int, tz: ZoneInfo):
+    if hours is None or hours.closed or not hours.opens_at or not hours.closes_at:
+        return []
+    start = datetime.combine(day, hours.opens_at, tzinfo=tz)
+    close = datetime.combine(day, hours.closes_at, tzinfo=tz)
+    step = timedelta(minutes=minutes)
+    starts = []
+    while start + step <= close:
+        starts.append(start)
+        start += step
+    return starts
+
+
+def slots_for_range(
+    first: date, days: int, now: Optional[datetime] = None
+) -> dict[date, list[Slot]]:
+    """Every slot for ``days`` days from ``first`` with capacity and bookings, in few queries."""
+    tz = shop_tz()
+    now = now or utcnow()
+    cfg = settings()
+    minutes = cfg.slot_minutes or 30
+    hours = {h.weekday: h for h in db.session.scalars(sa.select(OpeningHours))}
+    shifts = list(db.session.scalars(sa.select(Shift)))
+    by_day: dict[date, list[datetime]] = {}
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        by_day[day] = _slot_starts(day, hours.get(day.weekday()), minutes, tz)
+    all_starts = [s for starts in by_day.values() for s in starts]
+    if not all_starts:
+        return {day: [] for day in by_day}
+    range_start = min(all_starts).astimezone(UTC)
+    range_end = max(all_starts).astimezone(UTC) + timedelta(minutes=minutes)
+    booked_rows = db.session.execute(
+        sa.select(Appointment.start, sa.func.count())
+        .where(
+            Appointment.status == APPOINTMENT_SCHEDULED,
+            Appointment.seat.is_not(None),
+            Appointment.start >= range_start,
+            Appointment.start < range_end,
+        )
+        .group_by(Appointment.start)
+    ).all()
+    booked = {start.astimezone(UTC): count for start, count in booked_rows}
+    time_off = list(
+        db.session.scalars(
+            sa.select(TimeOff).where(TimeOff.ends > range_start, TimeOff.starts < range_end)
+        )
+    )
+    result: dict[date, list[Slot]] = {}
+    for day, starts in by_day.items():
+        slots = []
+        for local_start in starts:
+            local_end = local_start + timedelta(minutes=minutes)
+            start_utc = local_start.astimezone(UTC)
+            end_utc = local_end.astimezone(UTC)
+            capacity = _capacity(local_start, local_end, start_utc, end_utc, shifts, time_off, cfg)
+            slots.append(Slot(start_utc, end_utc, capacity, booked.get(start_utc, 0)))
+        result[day] = slots
+    return result
+
+
+def _capacity(local_start, local_end, start_utc, end_utc, shifts, time_off, cfg) -> int:
+    if not shifts:
+        return cfg.default_slot_capacity or 1
+    away = {t.technician_id for t in time_off if t.starts < end_utc and t.ends > start_utc}
+    on_duty = {
+        s.technician_id
+        for s in shifts
+        if s.weekday == local_start.weekday()
+        and s.starts_at <= local_start.time()
+        and s.ends_at >= (local_end.time() if local_end.time() != time(0) else time.max)
+        and s.technician_id not in away
+    }
+    return len(on_duty)
+
+
+def slots_for_day(day: date, now: Optional[datetime] = None) -> list[Slot]:
+    """All slots of one shop-local day."""
+    return slots_for_range(day, 1, now)[day]
+
+
+def is_bookable(slot: Slot, now: Optional[datetime] = None) -> bool:
+    """A slot can be booked when it is in the future and has a free place."""
+    return slot.start > (now or utcnow()) and slot.free > 0
+
+
+def find_slot(start: datetime) -> Optional[Slot]:
+    """The slot starting exactly at ``start`` (any time zone), or None if there is none."""
+    start = start.astimezone(UTC)
+    day = start.astimezone(shop_tz()).date()
+    for slot in slots_for_day(day):
+        if slot.start == start:
+            return slot
+    return None
+
+
+def _take_seat(appointment: Appointment, slot: Slot) -> None:
+    """Insert the appointment on the lowest free seat; the unique index arbitrates races."""
+    for seat in range(slot.capacity):
+        appointment.seat = seat
+        try:
+            with db.session.begin_nested():
+                db.session.add(appointment)
+                db.session.flush()
+            return
+        except IntegrityError:
+            continue
+    raise Conflict("That slot has just been fully booked; please choose another time.")
+
+
+def _check_slot(start: datetime) -> Slot:
+    if start.tzinfo is None:
+        raise ValidationFailed(
+            "Give the start time with its UTC offset.", {"start": ["Missing offset."]}
+        )
+    slot = find_slot(start)
+    if slot is None:
+        raise Conflict("That time is outside opening hours or not the start of a slot.")
+    if slot.start <= utcnow():
+        raise Conflict("That slot is in the past.")
+    if slot.free <= 0:
+        raise Conflict("That slot is full; please choose another time.")
+    return slot
+
+
+def active_appointment(request: ServiceRequest) -> Optional[Appointment]:
+    """The request's scheduled appointment, if any."""
+    return db.session.scalar(
+        sa.select(Appointment).where(
+            Appointment.service_request_id == request.id,
+            Appointment.status == APPOINTMENT_SCHEDULED,
+        )
+    )
+
+
+def book(request: ServiceRequest, start: datetime, actor: User) -> Appointment:
+    """Book a drop-off slot for a request and move the request to ``scheduled``."""
+    if active_appointment(request) is not None:
+        raise Conflict("This repair already has an appointment; reschedule it instead.")
+    if request.status != "scheduled" and not can_move(request.status, "scheduled"):
+        raise Conflict(f"A repair that is {request.status} cannot be booked in.")
+    slot = _check_slot(start)
+    appointment = Appointment(
+        service_request=request,
+        customer_id=request.customer_id,
+        start=slot.start,
+        end=slot.end,
+        status=APPOINTMENT_SCHEDULED,
+    )
+    _take_seat(appointment, slot)
+    if request.status != "scheduled":
+        move_status(request, "scheduled", actor, f"Drop-off booked for {_local(slot.start)}")
+    audit.record(actor, "appointment_booked", appointment, after={"start": slot.start.isoformat()})
+    _notify(appointment, "appointment_booked", f"Appointment booked for {_local(slot.start)}")
+    return appointment
+
+
+def _check_cutoff(appointment: Appointment, actor: User) -> None:
+    if actor.is_staff:
+        return
+    cutoff = timedelta(minutes=current_app.config["BOOKING_CUTOFF_MINUTES"])
+    if appointment.start - utcnow() < cutoff:
+        hours = cutoff.total_seconds() / 3600
+        raise Forbidden(
+            f"Appointments can be changed up to {hours:g} hours before; please call the shop."
+        )
+
+
+def reschedule(appointment: Appointment, start: datetime, actor: User) -> Appointment:
+    """Move an appointment to another free slot (same no-overbooking guarantee)."""
+    if appointment.status != APPOINTMENT_SCHEDULED:
+        raise Conflict("Only a scheduled appointment can be moved.")
+    _check_cutoff(appointment, actor)
+    old_start = appointment.start
+    slot = _check_slot(start)
+    appointment.seat = None
+    db.session.flush()
+    appointment.start, appointment.end = slot.start, slot.end
+    _take_seat(appointment, slot)
+    audit.record(
+        actor,
+        "appointment_rescheduled",
+        appointment,
+        before={"start": old_start.isoformat()},
+        after={"start": slot.start.isoformat()},
+    )
+    _notify(
+        appointment,
+        f"appointment_moved:{slot.start.isoformat()}",
+        f"Appointment moved to {_local(slot.start)}",
+    )
+    return appointment
+
+
+def cancel(appointment: Appointment, actor: User, reason: Optional[str] = None) -> Appointment:
+    """Cancel an appointment, free its seat, and put the repair on hold until rebooked."""
+    if appointment.status != APPOINTMENT_SCHEDULED:
+        raise Conflict("This appointment is not scheduled.")
+    _check_cutoff(appointment, actor)
+    appointment.status = APPOINTMENT_CANCELED
+    appointment.seat = None
+    appointment.cancel_reason = (reason or "").strip()[:300] or None
+    request = appointment.service_request
+    if request.status == "scheduled":
+        move_status(request, "on_hold", actor, "Appointment canceled", notify=False)
+    audit.record(actor, "appointment_canceled", appointment, after={"reason": reason})
+    _notify(appointment, "appointment_canceled", "Appointment canceled")
+    return appointment
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(shop_tz()).strftime("%a %d %b %Y, %H:%M")
+
+
+def _notify(appointment: Appointment, event: str, subject: str) -> None:
+    request = appointment.service_request
+    db.session.flush()
+    notifications.notify(
+        request.customer,
+        event.split(":")[0],
+        f"{request.reference}: {subject}",
+        (
+            f"Hello {request.customer.first_name},\n\n{subject} for your repair "
+            f"{request.reference}. Details: {notifications.tracking_url(request)}\n"
+        ),
+        dedup_key=f"{event}:{appointment.id}:{appointment.updated_at.isoformat() if appointment.updated_at else ''}",
+        service_request=request,
+    )

@@ -1,0 +1,156 @@
+"""The repair status machine: the one place that knows which move is legal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from .extensions import db
+from .models import ServiceRequest, StatusChange, User, utcnow
+from .services.errors import Conflict
+
+STATUSES: dict[str, str] = {
+    "pending": "Pending",
+    "in_progress": "In Progress",
+    "awaiting_parts": "Awaiting Parts",
+    "on_hold": "On Hold",
+    "quality_check": "Quality Check",
+    "ready_for_pickup": "Ready for Pickup",
+    "completed": "Completed",
+    "canceled": "Canceled",
+    "scheduled": "Scheduled",
+    "payment_pending": "Payment Pending",
+    "delayed": "Delayed",
+    "closed": "Closed",
+    "dispatched": "Dispatched",
+}
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "pending": ("scheduled", "in_progress", "on_hold", "canceled"),
+    "scheduled": ("in_progress", "delayed", "on_hold", "canceled"),
+    "in_progress": ("awaiting_parts", "on_hold", "delayed", "quality_check", "canceled"),
+    "awaiting_parts": ("in_progress", "delayed", "on_hold", "canceled"),
+    "on_hold": ("pending", "scheduled", "in_progress", "canceled"),
+    "delayed": ("in_progress", "awaiting_parts", "on_hold", "canceled"),
+    "quality_check": ("in_progress", "payment_pending", "ready_for_pickup", "dispatched"),
+    "payment_pending": ("ready_for_pickup", "dispatched", "on_hold", "canceled"),
+    "ready_for_pickup": ("completed",),
+    "dispatched": ("completed",),
+    "completed": ("closed",),
+    "canceled": ("closed",),
+    "closed": (),
+}
+
+INITIAL_STATUS = "pending"
+# Statuses where the repair is finished from the shop's point of view.
+FINAL_STATUSES = frozenset({"completed", "canceled", "closed"})
+OPEN_STATUSES = frozenset(STATUSES) - FINAL_STATUSES
+
+
+class IllegalTransition(Conflict):
+    """The workflow does not allow this move."""
+
+
+class UnpaidBalance(Conflict):
+    """A repair with money still owed cannot be completed."""
+
+
+def label(status: str) -> str:
+    """The human label of a status key."""
+    return STATUSES.get(status, status)
+
+
+def allowed_moves(status: str) -> tuple[str, ...]:
+    """The statuses a request in ``status`` may move to."""
+    return TRANSITIONS.get(status, ())
+
+
+def can_move(current: str, target: str) -> bool:
+    """True when the workflow allows ``current`` → ``target``."""
+    return target in allowed_moves(current)
+
+
+def check_move(request: ServiceRequest, target: str) -> None:
+    """Raise unless ``request`` may move to ``target`` now (including the unpaid-balance rule)."""
+    if target not in STATUSES:
+        raise IllegalTransition(f"Unknown status '{target}'.")
+    if not can_move(request.status, target):
+        allowed = allowed_moves(request.status)
+        nexts = ", ".join(allowed) if allowed else "none"
+        raise IllegalTransition(
+            f"Cannot move {request.reference} from {request.status} to {target}; "
+            f"allowed next statuses: {nexts}."
+        )
+    if target == "completed":
+        from .services.billing import balance_due
+
+        due = balance_due(request)
+        if due > 0:
+            raise UnpaidBalance(
+                f"{request.reference} has an unpaid balance of {due} minor units; "
+                "record the payment before completing it."
+            )
+
+
+def record_initial(request: ServiceRequest, actor: Optional[User], note: Optional[str] = None):
+    """Record the first history entry (``pending``) of a new request."""
+    request.status = INITIAL_STATUS
+    entry = StatusChange(
+        service_request=request, from_status=None, to_status=INITIAL_STATUS, actor=actor, note=note
+    )
+    db.session.add(entry)
+    return entry
+
+
+def move_status(
+    request: ServiceRequest,
+    target: str,
+    actor: Optional[User],
+    note: Optional[str] = None,
+    *,
+    estimated_completion: Optional[datetime] = None,
+    public: bool = True,
+    notify: bool = True,
+) -> StatusChange:
+    """Move a request: check the move, record history and audit, queue the customer's notice.
+
+    Stages the changes in the session; the caller commits.
+    """
+    from .services import audit, notifications
+
+    check_move(request, target)
+    before = {"status": request.status}
+    previous = request.status
+    now = utcnow()
+    request.status = target
+    if estimated_completion is not None:
+        request.estimated_completion = estimated_completion
+    if target == "in_progress" and request.checked_in_at is None:
+        request.checked_in_at = now
+    if target in ("ready_for_pickup", "dispatched") and request.ready_at is None:
+        request.ready_at = now
+    if target == "completed":
+        request.completed_at = now
+    if target in ("completed", "canceled"):
+        # A device passcode is only kept while the repair needs it.
+        request.passcode_encrypted = None
+    entry = StatusChange(
+        service_request=request,
+        from_status=previous,
+        to_status=target,
+        actor=actor,
+        note=(note or None),
+        is_public=public,
+        created_at=now,
+    )
+    db.session.add(entry)
+    audit.record(
+        actor,
+        "status_changed",
+        request,
+        before=before,
+        after={"status": target, "note": note},
+    )
+    if notify:
+        notifications.status_changed(request, entry)
+    return entry
