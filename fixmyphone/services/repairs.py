@@ -135,3 +135,96 @@ def can_move(user: User, request: ServiceRequest) -> bool:
     if user.is_admin:
         return True
     return user.role == "technician" and request.technician_id == user.id
+
+
+def assign_technician(request: ServiceRequest, technician: Optional[User], actor: User) -> None:
+    """Give a repair to a technician (or take it back with None)."""
+    from .errors import Conflict
+
+    if technician is not None and (technician.role != "technician" or not technician.active):
+        raise Conflict(f"{technician.full_name} is not an active technician.")
+    before = {"technician_id": request.technician_id}
+    request.technician = technician
+    audit.record(
+        actor,
+        "technician_assigned",
+        request,
+        before=before,
+        after={"technician_id": technician.id if technician else None},
+    )
+
+
+def send_quote(
+    request: ServiceRequest,
+    *,
+    amount: int,
+    details: str,
+    actor: User,
+    currency: Optional[str] = None,
+) -> None:
+    """Send the customer a quote; the repair waits ``on_hold`` until they decide."""
+    from flask import current_app
+
+    from ..models import QUOTE_PENDING, utcnow
+    from ..workflow import move_status
+    from .errors import Conflict
+
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValidationFailed(
+            "The quote must be a positive amount.", fields={"amount": ["Must be positive."]}
+        )
+    if not (details or "").strip():
+        raise ValidationFailed("Say what the quote covers.", fields={"details": ["Required."]})
+    if request.status != "on_hold":
+        from ..workflow import can_move as workflow_can_move
+
+        if not workflow_can_move(request.status, "on_hold"):
+            raise Conflict(f"A repair that is {request.status} cannot wait for a quote decision.")
+    request.quote_amount = amount
+    request.quote_currency = (currency or current_app.config["SHOP_CURRENCY"]).lower()
+    request.quote_details = details.strip()
+    request.quote_status = QUOTE_PENDING
+    request.quote_sent_at = utcnow()
+    request.quote_decided_at = None
+    if request.status != "on_hold":
+        move_status(request, "on_hold", actor, "Quote sent: waiting for your approval.")
+    audit.record(actor, "quote_sent", request, after={"amount": amount, "details": details})
+    db.session.flush()
+    notifications.notify(
+        request.customer,
+        "quote_sent",
+        f"{request.reference}: your quote is ready",
+        (
+            f"Hello {request.customer.first_name},\n\nWe have a quote for your repair: "
+            f"{details.strip()}\nAmount: {amount / 100:.2f} {request.quote_currency.upper()}\n\n"
+            f"Approve or decline it here: {notifications.tracking_url(request)}\n"
+        ),
+        dedup_key=f"quote:{request.id}:{request.quote_sent_at.isoformat()}",
+        service_request=request,
+    )
+
+
+def decide_quote(request: ServiceRequest, *, approve: bool, actor: User) -> None:
+    """Record the customer's decision: approve → in_progress, decline → canceled (collect device)."""
+    from ..models import QUOTE_APPROVED, QUOTE_DECLINED, QUOTE_PENDING, utcnow
+    from ..workflow import move_status
+    from .errors import Conflict
+
+    if request.quote_status != QUOTE_PENDING:
+        raise Conflict("There is no quote waiting for a decision on this repair.")
+    request.quote_status = QUOTE_APPROVED if approve else QUOTE_DECLINED
+    request.quote_decided_at = utcnow()
+    if approve:
+        move_status(
+            request, "in_progress", actor, f"Quote approved ({request.quote_amount} minor units)."
+        )
+    else:
+        move_status(
+            request, "canceled", actor, "Quote declined: your device is ready to be collected."
+        )
+    audit.record(
+        actor,
+        "quote_approved" if approve else "quote_declined",
+        request,
+        after={"amount": request.quote_amount, "decided_at": request.quote_decided_at.isoformat()},
+    )

@@ -1,0 +1,143 @@
+"""Message threads per repair between the customer and the shop, plus staff-only notes."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import ADMIN_ROLES, Message, ServiceRequest, User, utcnow
+from . import audit, notifications
+from .errors import Forbidden, ValidationFailed
+
+MAX_BODY = 5000
+
+
+def post_message(
+    request: ServiceRequest, sender: User, body: str, *, internal: bool = False
+) -> Message:
+    """Add a message to a repair's thread and tell the other side."""
+    body = (body or "").strip()
+    if not body:
+        raise ValidationFailed(
+            "Write a message first.", fields={"body": ["Write a message first."]}
+        )
+    if len(body) > MAX_BODY:
+        raise ValidationFailed(
+            f"At most {MAX_BODY} characters.", fields={"body": [f"At most {MAX_BODY} characters."]}
+        )
+    if internal and not sender.is_staff:
+        raise Forbidden("Only staff can write internal notes.")
+    from_staff = sender.is_staff
+    now = utcnow()
+    message = Message(
+        service_request=request,
+        sender=sender,
+        body=body,
+        is_internal=internal,
+        created_at=now,
+        # The author has read their own message.
+        read_by_staff_at=now if from_staff else None,
+        read_by_customer_at=None if from_staff else now,
+    )
+    db.session.add(message)
+    db.session.flush()
+    audit.record(sender, "message_posted", message, after={"internal": internal})
+    if from_staff and not internal:
+        notifications.notify(
+            request.customer,
+            "message_received",
+            f"{request.reference}: new message from the shop",
+            (
+                f"Hello {request.customer.first_name},\n\n{body}\n\n"
+                f"Reply here: {notifications.tracking_url(request)}\n"
+            ),
+            dedup_key=f"message:{message.id}",
+            service_request=request,
+        )
+    elif not from_staff:
+        notify_staff_of_message(request, message)
+    return message
+
+
+def notify_staff_of_message(request: ServiceRequest, message: Message) -> None:
+    """A customer wrote: tell the assigned technician, or the admins when nobody is assigned."""
+    recipients: list[User] = []
+    if request.technician is not None and request.technician.active:
+        recipients.append(request.technician)
+    else:
+        recipients = list(
+            db.session.scalars(sa.select(User).where(User.role.in_(ADMIN_ROLES), User.active))
+        )
+    for user in recipients:
+        notifications.notify(
+            user,
+            "customer_message",
+            f"{request.reference}: new message from {request.customer.full_name}",
+            message.body,
+            dedup_key=f"customer_message:{message.id}:{user.id}",
+            service_request=request,
+            channels=["in_app"],
+        )
+
+
+def thread(request: ServiceRequest, viewer: User) -> list[Message]:
+    """The messages a viewer may see, oldest first (customers never see internal notes)."""
+    stmt = (
+        sa.select(Message)
+        .where(Message.service_request_id == request.id)
+        .options(sa.orm.joinedload(Message.sender))
+        .order_by(Message.created_at, Message.id)
+    )
+    if not viewer.is_staff:
+        stmt = stmt.where(Message.is_internal.is_(False))
+    return list(db.session.scalars(stmt))
+
+
+def mark_read(request: ServiceRequest, viewer: User) -> int:
+    """Mark the other side's messages read for this viewer; returns how many changed."""
+    now = utcnow()
+    if viewer.is_staff:
+        stmt = (
+            sa.update(Message)
+            .where(Message.service_request_id == request.id, Message.read_by_staff_at.is_(None))
+            .values(read_by_staff_at=now)
+        )
+    else:
+        stmt = (
+            sa.update(Message)
+            .where(
+                Message.service_request_id == request.id,
+                Message.read_by_customer_at.is_(None),
+                Message.is_internal.is_(False),
+            )
+            .values(read_by_customer_at=now)
+        )
+    return db.session.execute(stmt).rowcount or 0
+
+
+def unread_for_customer(customer: User, request_id: Optional[int] = None) -> int:
+    """Shop messages the customer has not read (all repairs, or one)."""
+    stmt = (
+        sa.select(sa.func.count(Message.id))
+        .join(ServiceRequest, Message.service_request_id == ServiceRequest.id)
+        .where(
+            ServiceRequest.customer_id == customer.id,
+            Message.is_internal.is_(False),
+            Message.read_by_customer_at.is_(None),
+        )
+    )
+    if request_id is not None:
+        stmt = stmt.where(ServiceRequest.id == request_id)
+    return int(db.session.scalar(stmt) or 0)
+
+
+def unread_for_staff() -> int:
+    """Customer messages no staff member has read yet."""
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count(Message.id)).where(Message.read_by_staff_at.is_(None))
+        )
+        or 0
+    )
