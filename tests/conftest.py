@@ -11,6 +11,8 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
 
 from fixmyphone import create_app
 from fixmyphone.config import TestConfig, normalise_database_url
@@ -30,6 +32,24 @@ def database_url(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
 
+class ShopClient(FlaskClient):
+    """A test client whose requests run like production: each in its own app context and
+    database session. The test's own session is committed before each request (so the request
+    sees what the test set up) and expired after it (so the test sees what the request did)."""
+
+    def open(self, *args, **kwargs):
+        outer = _cv_app.get(None)
+        if outer is not None:
+            db.session.commit()
+        token = _cv_app.set(None)
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _cv_app.reset(token)
+            if outer is not None:
+                db.session.expire_all()
+
+
 def make_app(database_url: str, tmp_path, **overrides):
     """An app on ``database_url`` with a schema made once per database."""
     settings = {
@@ -41,6 +61,7 @@ def make_app(database_url: str, tmp_path, **overrides):
     }
     settings.update(overrides)
     app = create_app(TestConfig, **settings)
+    app.test_client_class = ShopClient
     with app.app_context():
         if database_url not in _SCHEMAS_MADE:
             db.session.remove()
