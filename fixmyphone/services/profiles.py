@@ -85,3 +85,35 @@ def profile_dict(user: User) -> dict[str, Any]:
             data[name] = getattr(profile, name)
     data["created_at"] = user.created_at
     return data
+
+
+NOTIFICATION_KINDS = {
+    "status_changed": "Repair status changes",
+    "quote_sent": "A quote is ready",
+    "message_received": "A message from the shop",
+    "appointment_booked": "Appointment booked or changed",
+    "appointment_reminder": "Appointment reminders",
+    "payment_received": "Payment received",
+}
+NOTIFICATION_CHANNELS = ("email", "sms", "in_app")
+
+
+def update_notification_prefs(user: User, actor: User, prefs: dict[str, dict[str, bool]]) -> User:
+    """Replace the per-kind channel choices, e.g. {"quote_sent": {"sms": False}}."""
+    clean: dict[str, dict[str, bool]] = {}
+    for kind, channels in (prefs or {}).items():
+        if kind not in NOTIFICATION_KINDS or not isinstance(channels, dict):
+            raise ValidationFailed("Unknown notification kind.", fields={kind: ["Unknown kind."]})
+        for channel, wanted in channels.items():
+            if channel not in NOTIFICATION_CHANNELS or not isinstance(wanted, bool):
+                raise ValidationFailed(
+                    "Unknown notification channel.", fields={kind: [f"Bad channel {channel}."]}
+                )
+        clean[kind] = dict(channels)
+    profile = profile_of(user)
+    before = dict(profile.notification_prefs or {})
+    # A new dict, so the JSON column sees the change.
+    profile.notification_prefs = {**before, **clean}
+    if clean != {k: before.get(k) for k in clean}:
+        audit.record(actor, "notification_prefs_updated", user, before=before, after=clean)
+    return user
