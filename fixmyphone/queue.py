@@ -20,9 +20,15 @@ log = logging.getLogger(__name__)
 _KEY = "fixmyphone_jobs"
 
 
-def enqueue_after_commit(func: Callable[..., Any], *args: Any, queue: str = "default") -> None:
-    """Run ``func(*args)`` once the current transaction commits."""
-    db.session.info.setdefault(_KEY, []).append((func, args, queue))
+def enqueue_after_commit(
+    func: Callable[..., Any], *args: Any, queue: str = "default", **options: Any
+) -> None:
+    """Run ``func(*args)`` once the current transaction commits.
+
+    ``options`` (e.g. ``retry=Retry(...)``, ``job_timeout=``) go to RQ's ``enqueue``; they are
+    ignored when the job runs in-process.
+    """
+    db.session.info.setdefault(_KEY, []).append((func, args, queue, options))
 
 
 def uses_rq(app: Flask) -> bool:
@@ -49,11 +55,17 @@ def get_queue(name: str = "default", app: Flask | None = None):
     return Queue(name, connection=redis_connection(app))
 
 
-def dispatch(app: Flask, func: Callable[..., Any], args: tuple, queue: str = "default") -> None:
+def dispatch(
+    app: Flask,
+    func: Callable[..., Any],
+    args: tuple,
+    queue: str = "default",
+    options: dict | None = None,
+) -> None:
     """Hand one job to RQ, or run it now in a fresh app context (fresh session)."""
     if uses_rq(app):
         try:
-            get_queue(queue, app).enqueue(func, *args)
+            get_queue(queue, app).enqueue(func, *args, **(options or {}))
         except Exception:  # Redis down: the outbox sweep picks the work up later.
             log.warning("could not enqueue %s%r; left for the sweep", func.__name__, args)
         return
@@ -71,8 +83,8 @@ def _run_staged_jobs(session: Session) -> None:
     if not jobs:
         return
     app = current_app._get_current_object()
-    for func, args, queue in jobs:
-        dispatch(app, func, args, queue)
+    for func, args, queue, options in jobs:
+        dispatch(app, func, args, queue, options)
 
 
 @event.listens_for(Session, "after_soft_rollback")
