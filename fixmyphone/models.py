@@ -301,6 +301,8 @@ class ServiceRequest(db.Model):
         sa.ForeignKey("service_requests.id"), index=True
     )
     warranty_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Warranty rework: labour and parts are not charged (invoicing charges 0).
+    no_charge: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -476,6 +478,29 @@ class RequestPart(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     part: Mapped[Part] = relationship()
+    service_request: Mapped[ServiceRequest] = relationship()
+
+
+class LabourEntry(db.Model):
+    """Bench time on a repair: what was done, minutes worked and the amount charged for it."""
+
+    __tablename__ = "labour_entries"
+    __table_args__ = (
+        sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
+        sa.CheckConstraint("minutes >= 0", name="minutes_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_requests.id", ondelete="CASCADE"), index=True
+    )
+    technician_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    description: Mapped[str] = mapped_column(sa.String(300))
+    minutes: Mapped[int] = mapped_column(sa.Integer, default=0)
+    amount: Mapped[int] = mapped_column(sa.Integer, default=0)  # before tax, minor units
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    technician: Mapped[Optional[User]] = relationship()
     service_request: Mapped[ServiceRequest] = relationship()
 
 
@@ -668,6 +693,8 @@ class Notification(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     read_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    # Set when a delivery job claims the row (status "sending"); a stale claim is recovered.
+    claimed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
 
     user: Mapped[Optional[User]] = relationship()
 

@@ -130,7 +130,14 @@ def move_status(
     if target in ("ready_for_pickup", "dispatched") and request.ready_at is None:
         request.ready_at = now
     if target == "completed":
+        from .services.warranty import start_warranty
+
         request.completed_at = now
+        start_warranty(request, now)
+    if target == "canceled":
+        from .services.inventory import release_all
+
+        release_all(request, actor)
     if target in ("completed", "canceled"):
         # A device passcode is only kept while the repair needs it.
         request.passcode_encrypted = None

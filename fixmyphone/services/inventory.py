@@ -1,0 +1,351 @@
+"""Spare parts stock: receive, reserve for a repair, consume, release; a ledger row per change.
+
+Stock never goes negative, even with two staff taking the last unit at once: every change is
+one conditional UPDATE (``... WHERE on_hand - reserved >= :q``) whose row count says whether it
+won, backed by the check constraints on ``parts``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Optional
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import (
+    ROLE_ADMIN,
+    ROLE_SUPERADMIN,
+    Part,
+    RequestPart,
+    ServiceRequest,
+    StockMovement,
+    User,
+    utcnow,
+)
+from . import audit, notifications
+from .errors import Conflict, ValidationFailed
+
+RESERVED, CONSUMED, RELEASED = "reserved", "consumed", "released"
+CSV_FIELDS = ("sku", "name", "compatible_models", "cost", "price", "on_hand", "reorder_level")
+
+
+def _positive(quantity: int) -> int:
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+        raise ValidationFailed(
+            "The quantity must be a positive whole number.", fields={"quantity": ["Must be > 0."]}
+        )
+    return quantity
+
+
+def _apply(part: Part, where: sa.ColumnElement, **values) -> Optional[tuple[int, int]]:
+    """Run one conditional UPDATE on a part; (on_hand, reserved) after it, or None if refused."""
+    stmt = (
+        sa.update(Part)
+        .where(Part.id == part.id, where)
+        .values(**values)
+        .returning(Part.on_hand, Part.reserved)
+        .execution_options(synchronize_session=False)
+    )
+    row = db.session.execute(stmt).first()
+    db.session.expire(part, ["on_hand", "reserved"])
+    return (row[0], row[1]) if row is not None else None
+
+
+def _ledger(
+    part: Part,
+    kind: str,
+    quantity: int,
+    after: tuple[int, int],
+    actor: Optional[User],
+    request: Optional[ServiceRequest] = None,
+    note: Optional[str] = None,
+) -> StockMovement:
+    movement = StockMovement(
+        part_id=part.id,
+        service_request_id=request.id if request is not None else None,
+        kind=kind,
+        quantity=quantity,
+        on_hand_after=after[0],
+        reserved_after=after[1],
+        actor_id=actor.id if actor is not None else None,
+        note=(note or None) and note[:300],
+    )
+    db.session.add(movement)
+    return movement
+
+
+def receive(part: Part, quantity: int, actor: Optional[User], note: Optional[str] = None):
+    """Add delivered stock."""
+    _positive(quantity)
+    after = _apply(part, sa.true(), on_hand=Part.on_hand + quantity)
+    return _ledger(part, "receive", quantity, after, actor, note=note)
+
+
+def adjust(part: Part, delta: int, actor: Optional[User], note: Optional[str] = None):
+    """Correct the count after a stock-take (negative for losses); never below what is reserved."""
+    if not isinstance(delta, int) or delta == 0:
+        raise ValidationFailed("Give a non-zero whole number.", fields={"delta": ["Non-zero."]})
+    after = _apply(part, Part.on_hand + delta >= Part.reserved, on_hand=Part.on_hand + delta)
+    if after is None:
+        raise Conflict(f"{part.sku}: not enough unreserved stock to remove {-delta}.")
+    movement = _ledger(part, "adjust", delta, after, actor, note=note)
+    check_low_stock(part)
+    return movement
+
+
+def reserve_part(
+    request: ServiceRequest, part: Part, quantity: int, actor: Optional[User]
+) -> RequestPart:
+    """Set stock aside for a repair (only what is available: on hand minus reserved)."""
+    _positive(quantity)
+    after = _apply(
+        part, Part.on_hand - Part.reserved >= quantity, reserved=Part.reserved + quantity
+    )
+    if after is None:
+        raise Conflict(f"{part.sku}: only {part.available} available, {quantity} asked.")
+    line = RequestPart(
+        service_request=request,
+        part_id=part.id,
+        quantity=quantity,
+        unit_price=0 if request.no_charge else part.price,
+        status=RESERVED,
+    )
+    db.session.add(line)
+    _ledger(part, "reserve", quantity, after, actor, request)
+    db.session.flush()
+    audit.record(actor, "part_reserved", request, after={"part": part.sku, "quantity": quantity})
+    check_low_stock(part)
+    return line
+
+
+def _claim_line(line: RequestPart, new_status: str) -> None:
+    """Flip a reserved line exactly once, so two clicks cannot consume or release it twice."""
+    db.session.flush()
+    result = db.session.execute(
+        sa.update(RequestPart)
+        .where(RequestPart.id == line.id, RequestPart.status == RESERVED)
+        .values(status=new_status)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire(line, ["status"])
+    if result.rowcount != 1:
+        raise Conflict("This part is no longer reserved for the repair.")
+
+
+def consume_part(line: RequestPart, actor: Optional[User]) -> StockMovement:
+    """The reserved part went into the device: it leaves the stock and the reservation."""
+    _claim_line(line, CONSUMED)
+    q = line.quantity
+    after = _apply(
+        line.part,
+        sa.and_(Part.reserved >= q, Part.on_hand >= q),
+        on_hand=Part.on_hand - q,
+        reserved=Part.reserved - q,
+    )
+    if after is None:  # the check constraints make this unreachable unless data was edited
+        raise Conflict(f"{line.part.sku}: the reservation is not in stock any more.")
+    movement = _ledger(line.part, "consume", q, after, actor, line.service_request)
+    audit.record(
+        actor,
+        "part_consumed",
+        line.service_request,
+        after={"part": line.part.sku, "quantity": q},
+    )
+    return movement
+
+
+def use_part(
+    request: ServiceRequest, part: Part, quantity: int, actor: Optional[User]
+) -> RequestPart:
+    """Take a part straight from the shelf into a repair (no earlier reservation)."""
+    _positive(quantity)
+    after = _apply(part, Part.on_hand - Part.reserved >= quantity, on_hand=Part.on_hand - quantity)
+    if after is None:
+        raise Conflict(f"{part.sku}: only {part.available} available, {quantity} asked.")
+    line = RequestPart(
+        service_request=request,
+        part_id=part.id,
+        quantity=quantity,
+        unit_price=0 if request.no_charge else part.price,
+        status=CONSUMED,
+    )
+    db.session.add(line)
+    _ledger(part, "consume", quantity, after, actor, request)
+    db.session.flush()
+    audit.record(actor, "part_consumed", request, after={"part": part.sku, "quantity": quantity})
+    check_low_stock(part)
+    return line
+
+
+def release_part(line: RequestPart, actor: Optional[User], note: Optional[str] = None):
+    """Give a reservation back to the shelf (repair canceled or part not needed)."""
+    _claim_line(line, RELEASED)
+    q = line.quantity
+    after = _apply(line.part, Part.reserved >= q, reserved=Part.reserved - q)
+    if after is None:
+        raise Conflict(f"{line.part.sku}: the reservation is not on record.")
+    return _ledger(line.part, "release", q, after, actor, line.service_request, note)
+
+
+def release_all(request: ServiceRequest, actor: Optional[User]) -> int:
+    """Release every part still reserved for a request; returns how many lines."""
+    if request.id is None:
+        return 0
+    lines = db.session.scalars(
+        sa.select(RequestPart).where(
+            RequestPart.service_request_id == request.id, RequestPart.status == RESERVED
+        )
+    ).all()
+    for line in lines:
+        release_part(line, actor, note=f"{request.reference} {request.status}")
+    return len(lines)
+
+
+def parts_for(request: ServiceRequest) -> list[RequestPart]:
+    """The parts reserved for or used in a repair, oldest first."""
+    return list(
+        db.session.scalars(
+            sa.select(RequestPart)
+            .where(RequestPart.service_request_id == request.id)
+            .options(sa.orm.joinedload(RequestPart.part))
+            .order_by(RequestPart.id)
+        )
+    )
+
+
+def low_stock_query() -> sa.Select:
+    """Parts whose available stock is at or below the reorder level."""
+    return (
+        sa.select(Part)
+        .where(Part.on_hand - Part.reserved <= Part.reorder_level)
+        .order_by((Part.on_hand - Part.reserved) - Part.reorder_level, Part.sku)
+    )
+
+
+def low_stock_parts(limit: Optional[int] = None) -> list[Part]:
+    """The low-stock list."""
+    stmt = low_stock_query()
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(db.session.scalars(stmt))
+
+
+def check_low_stock(part: Part) -> int:
+    """Alert every active admin once per part and day when a part runs low; rows written."""
+    db.session.refresh(part, ["on_hand", "reserved", "reorder_level"])
+    if not part.is_low:
+        return 0
+    day = utcnow().date().isoformat()
+    admins = db.session.scalars(
+        sa.select(User).where(User.role.in_((ROLE_ADMIN, ROLE_SUPERADMIN)), User.active)
+    ).all()
+    written = 0
+    for admin in admins:
+        written += len(
+            notifications.notify(
+                admin,
+                "low_stock",
+                f"Low stock: {part.sku} {part.name}",
+                (
+                    f"{part.name} ({part.sku}) is low: {part.available} available, "
+                    f"reorder level {part.reorder_level}.\n"
+                ),
+                dedup_key=f"low_stock:{part.id}:{day}:{admin.id}",
+                channels=["in_app", "email"],
+                context={"part_id": part.id, "sku": part.sku},
+            )
+        )
+    return written
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def export_csv() -> str:
+    """The parts list as CSV (with reserved and available for information)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*CSV_FIELDS, "reserved", "available"])
+    for part in db.session.scalars(sa.select(Part).order_by(Part.sku)):
+        writer.writerow(
+            [
+                part.sku,
+                part.name,
+                part.compatible_models or "",
+                part.cost,
+                part.price,
+                part.on_hand,
+                part.reorder_level,
+                part.reserved,
+                part.available,
+            ]
+        )
+    return out.getvalue()
+
+
+def import_csv(text: str, actor: Optional[User]) -> tuple[int, int, list[str]]:
+    """Create or update parts from CSV (by SKU); stock changes go through the ledger.
+
+    Returns (created, updated, problems); a row with a problem is skipped, the others apply.
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"sku", "name"} - set(reader.fieldnames or [])
+    if missing:
+        raise ValidationFailed(f"The CSV needs the columns: {', '.join(sorted(missing))}.")
+    created = updated = 0
+    problems: list[str] = []
+    for number, row in enumerate(reader, start=2):
+        try:
+            values = _parse_row(row)
+        except ValueError as exc:
+            problems.append(f"line {number}: {exc}")
+            continue
+        part = db.session.scalar(sa.select(Part).where(Part.sku == values["sku"]))
+        target = values.pop("on_hand", None)
+        if part is None:
+            part = Part(**values, on_hand=0, reserved=0)
+            db.session.add(part)
+            db.session.flush()
+            created += 1
+        else:
+            for key, value in values.items():
+                setattr(part, key, value)
+            updated += 1
+        if target is not None and target != part.on_hand:
+            try:
+                if target > part.on_hand:
+                    receive(part, target - part.on_hand, actor, note="CSV import")
+                else:
+                    adjust(part, target - part.on_hand, actor, note="CSV import")
+            except Conflict as exc:
+                problems.append(f"line {number}: {exc.message}")
+    audit.record(
+        actor,
+        "parts_imported",
+        None,
+        object_type="Part",
+        after={"created": created, "updated": updated, "problems": len(problems)},
+    )
+    return created, updated, problems
+
+
+def _parse_row(row: dict) -> dict:
+    sku = (row.get("sku") or "").strip()
+    name = (row.get("name") or "").strip()
+    if not sku or not name:
+        raise ValueError("sku and name are required")
+    if len(sku) > 40 or len(name) > 200:
+        raise ValueError("sku (40) or name (200) too long")
+    values: dict = {"sku": sku, "name": name}
+    if "compatible_models" in row:
+        values["compatible_models"] = (row.get("compatible_models") or "").strip() or None
+    for key in ("cost", "price", "on_hand", "reorder_level"):
+        raw = (row.get(key) or "").strip()
+        if raw == "":
+            continue
+        if not raw.lstrip("-").isdigit() or int(raw) < 0:
+            raise ValueError(f"{key} must be a whole number ≥ 0")
+        values[key] = int(raw)
+    return values

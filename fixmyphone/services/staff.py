@@ -1,0 +1,169 @@
+"""Staff accounts: who may create, change, deactivate or delete technicians, admins, super admins.
+
+Admins manage technicians only; super admins manage everyone. Nobody raises their own role, and
+the last active super admin can be neither demoted, deactivated nor deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import (
+    ROLE_ADMIN,
+    ROLE_SUPERADMIN,
+    ROLE_TECHNICIAN,
+    STAFF_ROLES,
+    Appointment,
+    AuditLog,
+    Message,
+    Payment,
+    ServiceRequest,
+    StatusChange,
+    StockMovement,
+    TechnicianProfile,
+    User,
+)
+from . import accounts, audit
+from .errors import Conflict, Forbidden, ValidationFailed
+
+RANK = {"customer": 0, ROLE_TECHNICIAN: 1, ROLE_ADMIN: 2, ROLE_SUPERADMIN: 3}
+
+
+def manageable_roles(actor: User) -> tuple[str, ...]:
+    """The staff roles an actor may create or assign."""
+    if actor.is_superadmin:
+        return STAFF_ROLES
+    if actor.role == ROLE_ADMIN:
+        return (ROLE_TECHNICIAN,)
+    return ()
+
+
+def check_can_manage(actor: User, target: Optional[User], role: Optional[str] = None) -> None:
+    """Raise Forbidden unless ``actor`` may act on ``target`` (and give it ``role``)."""
+    allowed = manageable_roles(actor)
+    if not allowed:
+        raise Forbidden("Only admins manage staff accounts.")
+    if target is not None:
+        if target.role == ROLE_SUPERADMIN and not actor.is_superadmin:
+            raise Forbidden("Only a super admin can change a super admin.")
+        if target.id != actor.id and target.role not in allowed:
+            raise Forbidden(f"You cannot manage {target.role} accounts.")
+    if role is not None:
+        if role not in STAFF_ROLES:
+            raise ValidationFailed("Choose a staff role.", fields={"role": ["Unknown role."]})
+        if role not in allowed:
+            raise Forbidden(f"You cannot give the {role} role.")
+        if target is not None and target.id == actor.id and RANK[role] > RANK[actor.role]:
+            raise Forbidden("You cannot raise your own role.")
+
+
+def _active_superadmins() -> int:
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count(User.id)).where(User.role == ROLE_SUPERADMIN, User.active)
+        )
+        or 0
+    )
+
+
+def _check_not_last_superadmin(target: User) -> None:
+    if target.role == ROLE_SUPERADMIN and target.active and _active_superadmins() <= 1:
+        raise Conflict("This is the last super admin; appoint another one first.")
+
+
+def create_staff(
+    actor: User,
+    *,
+    email: str,
+    full_name: str,
+    role: str,
+    password: Optional[str] = None,
+    skills: Optional[str] = None,
+) -> User:
+    """Create a staff account; without a password the person gets a set-password link."""
+    check_can_manage(actor, None, role)
+    user = accounts.create_user(
+        email=email, password=password, full_name=full_name, role=role, actor=actor
+    )
+    if role == ROLE_TECHNICIAN:
+        user.technician_profile = TechnicianProfile(skills=(skills or "").strip() or None)
+    db.session.flush()
+    if password is None:
+        accounts.send_password_reset(user, welcome=True)
+    return user
+
+
+def change_role(actor: User, target: User, role: str) -> None:
+    """Give a staff member another role (technician profiles appear as needed)."""
+    check_can_manage(actor, target, role)
+    if target.role == role:
+        return
+    if target.role == ROLE_SUPERADMIN:
+        _check_not_last_superadmin(target)
+    before = {"role": target.role}
+    target.role = role
+    if role == ROLE_TECHNICIAN and target.technician_profile is None:
+        target.technician_profile = TechnicianProfile()
+    # A changed role must take effect now: end existing sessions.
+    target.session_version = (target.session_version or 1) + 1
+    audit.record(actor, "role_changed", target, before=before, after={"role": role})
+
+
+def update_staff(actor: User, target: User, *, full_name: str, email: str) -> None:
+    """Change a staff member's name or email."""
+    check_can_manage(actor, target)
+    from ..models import normalise_email
+
+    email_n = normalise_email(email)
+    if not accounts.EMAIL_RE.match(email_n):
+        raise ValidationFailed("Enter a valid email address.", fields={"email": ["Invalid."]})
+    other = accounts.find_by_email(email_n)
+    if other is not None and other.id != target.id:
+        raise Conflict("An account with this email already exists.")
+    if not (full_name or "").strip():
+        raise ValidationFailed("A name is required.", fields={"full_name": ["Required."]})
+    before = {"full_name": target.full_name, "email": target.email}
+    target.full_name, target.email = full_name.strip()[:120], email_n
+    audit.record(actor, "staff_updated", target, before=before, after={"email": email_n})
+
+
+def deactivate_staff(actor: User, target: User) -> None:
+    """Lock a staff account (not the last super admin, not oneself)."""
+    check_can_manage(actor, target)
+    if target.id == actor.id:
+        raise Conflict("You cannot deactivate your own account.")
+    _check_not_last_superadmin(target)
+    accounts.deactivate(target, actor)
+
+
+def reactivate_staff(actor: User, target: User) -> None:
+    """Unlock a staff account."""
+    check_can_manage(actor, target)
+    accounts.reactivate(target, actor)
+
+
+def delete_staff(actor: User, target: User) -> None:
+    """Delete a staff account that has no history; one with history must be deactivated."""
+    check_can_manage(actor, target)
+    if target.id == actor.id:
+        raise Conflict("You cannot delete your own account.")
+    _check_not_last_superadmin(target)
+    references = (
+        (ServiceRequest.technician_id, "repairs"),
+        (StatusChange.actor_id, "status changes"),
+        (Message.sender_id, "messages"),
+        (Appointment.technician_id, "appointments"),
+        (Payment.recorded_by_id, "payments"),
+        (StockMovement.actor_id, "stock movements"),
+        (AuditLog.actor_id, "audit entries"),
+    )
+    for column, what in references:
+        if db.session.scalar(sa.select(sa.func.count()).where(column == target.id)):
+            raise Conflict(f"{target.full_name} has {what} on record; deactivate instead.")
+    audit.record(
+        actor, "staff_deleted", target, before={"email": target.email, "role": target.role}
+    )
+    db.session.delete(target)
