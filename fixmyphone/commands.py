@@ -34,16 +34,24 @@ def create_superadmin(email: str | None, password: str | None, full_name: str) -
 
 
 @click.command("seed-demo")
-def seed_demo() -> None:
+@click.option(
+    "--if-empty",
+    is_flag=True,
+    help="Do nothing (but still print the demo logins) when the database has users already.",
+)
+def seed_demo(if_empty: bool) -> None:
     """Fill an empty database with a realistic demo shop and print the demo logins."""
-    from .seed import DEMO_LOGINS, seed
+    from .seed import DEMO_LOGINS, DEMO_PASSWORD, seed
 
     if db.session.scalar(sa.select(sa.func.count()).select_from(User)):
-        raise click.ClickException("The database already has users; seed-demo runs only once.")
-    counts = seed()
-    db.session.commit()
-    click.echo("Demo shop ready: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
-    click.echo("Demo logins (password for all: demo1234):")
+        if not if_empty:
+            raise click.ClickException("The database already has users; seed-demo runs only once.")
+        click.echo("The database already has data; not seeding it again.")
+    else:
+        counts = seed()
+        db.session.commit()
+        click.echo("Demo shop ready: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for role, email in DEMO_LOGINS:
         click.echo(f"  {role:<12} {email}")
 

@@ -201,7 +201,7 @@ def book(request: ServiceRequest, start: datetime, actor: User) -> Appointment:
         raise Conflict(f"A repair that is {request.status} cannot be booked in.")
     slot = _check_slot(start)
     appointment = Appointment(
-        service_request=request,
+        service_request_id=request.id,
         customer_id=request.customer_id,
         start=slot.start,
         end=slot.end,
