@@ -28,6 +28,10 @@ def enqueue_after_commit(
     ``options`` (e.g. ``retry=Retry(...)``, ``job_timeout=``) go to RQ's ``enqueue``; they are
     ignored when the job runs in-process.
     """
+    session = db.session()
+    if not session.in_transaction():
+        # Begin now so that a rollback (even with no SQL sent yet) drops the job.
+        session.begin()
     db.session.info.setdefault(_KEY, []).append((func, args, queue, options))
 
 

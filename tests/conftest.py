@@ -83,10 +83,10 @@ def clean_database(app) -> None:
             else:
                 for table in tables:
                     conn.execute(table.delete())
-        if app.config.get("REDIS_URL"):
-            from fixmyphone.queue import redis_connection
+        if os.environ.get("REDIS_URL"):
+            from redis import Redis
 
-            redis_connection(app).flushdb()
+            Redis.from_url(os.environ["REDIS_URL"]).flushdb()
         db.engine.dispose()
 
 
