@@ -26,6 +26,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_admin(app)
+    register_security(app)
     register_errors(app)
     register_commands(app)
     register_template_helpers(app)
@@ -60,6 +61,14 @@ def register_admin(app: Flask) -> None:
     from .admin import init_admin
 
     init_admin(app)
+
+
+def register_security(app: Flask) -> None:
+    from .observability import init_observability
+    from .security import init_security
+
+    init_observability(app)
+    init_security(app)
 
 
 def register_errors(app: Flask) -> None:

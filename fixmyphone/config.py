@@ -93,6 +93,11 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     TESTING = False
+    # Logs: JSON lines with a request id (production); None leaves Flask's default logging.
+    LOG_JSON = _bool("LOG_JSON", False) if os.environ.get("LOG_JSON") else None
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
+    PROXY_COUNT = _int("PROXY_COUNT", 1)
 
     # flask-smorest / OpenAPI
     API_TITLE = "FixMyPhone API"
@@ -115,6 +120,7 @@ class ProductionConfig(Config):
     """Production: the secret key must come from the environment; cookies are HTTPS-only."""
 
     ENV_NAME = "production"
+    LOG_JSON = _bool("LOG_JSON", True)
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
