@@ -1,41 +1,227 @@
-"""Customer pages."""
+"""Customer pages: home, tracking (by login, private link or reference), quotes, messages."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import render_template
+from flask import abort, current_app, flash, redirect, render_template, send_file, url_for
 from flask_login import current_user, login_required
 
-from ..extensions import db
-from ..models import OpeningHours, ServiceRequest
+from ..extensions import db, limiter
+from ..models import OpeningHours, ServiceRequest, User
+from ..services import booking, messages, photos, repairs, tracking
+from ..services.errors import DomainError
 from . import bp
+from .forms import CancelAppointmentForm, MessageForm, QuoteDecisionForm, TrackForm
+from .helpers import (
+    apply_errors,
+    appointment_deadline,
+    billing_summary,
+    cutoff_text,
+    next_steps,
+)
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+NOT_FOUND = (
+    "We could not find a repair with that reference and contact. "
+    "Check both and try again, or call the shop."
+)
+SERVICES = (
+    ("Screens", "Cracked glass, dead pixels, touch that stopped working."),
+    ("Batteries", "Phones that die by lunchtime or swell and get hot."),
+    ("Charging ports", "Loose cables, slow charging, no charging at all."),
+    ("Water damage", "Cleaning and board repair after a swim."),
+    ("Cameras & speakers", "Blurry photos, crackling calls, quiet microphones."),
+    ("Tablets, watches & laptops", "The same care for the rest of your devices."),
+)
+
+
+def _track_limit() -> str:
+    return current_app.config.get("TRACK_RATE_LIMIT", "10 per minute")
+
+
+def opening_hours() -> list[tuple[str, object]]:
+    """(weekday name, OpeningHours or None) for Monday to Sunday."""
+    hours = {h.weekday: h for h in db.session.scalars(sa.select(OpeningHours))}
+    return [(name, hours.get(i)) for i, name in enumerate(WEEKDAYS)]
 
 
 @bp.get("/")
 def index():
     """Home: what we repair, opening hours, book and track."""
-    hours = {h.weekday: h for h in db.session.scalars(sa.select(OpeningHours))}
-    return render_template("public/index.html", hours=hours, weekdays=WEEKDAYS)
+    return render_template(
+        "public/index.html", hours=opening_hours(), services=SERVICES, track_form=TrackForm()
+    )
 
 
-@bp.get("/account")
-@login_required
-def account():
-    """The customer's repairs."""
-    requests = db.session.scalars(
-        sa.select(ServiceRequest)
-        .where(ServiceRequest.customer_id == current_user.id)
-        .order_by(ServiceRequest.created_at.desc())
-    ).all()
-    return render_template("public/account.html", requests=requests)
+@bp.route("/track", methods=["GET", "POST"])
+@limiter.limit(_track_limit, methods=["POST"])
+def track():
+    """Find a repair by reference plus email or phone; the same answer for every miss."""
+    form = TrackForm()
+    status = 200
+    if form.validate_on_submit():
+        found = tracking.find_by_reference(form.reference.data, form.contact.data)
+        if found is not None:
+            return redirect(url_for("public.track_token", token=found.tracking_token))
+        form.reference.errors = [NOT_FOUND]
+        status = 404
+    elif form.is_submitted():
+        status = 422
+    return render_template("public/track_form.html", form=form), status
+
+
+def _by_token(token: str) -> ServiceRequest:
+    found = tracking.find_by_token(token)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _viewer_for_token(service_request: ServiceRequest) -> User:
+    """Whoever holds the private link acts as the repair's customer."""
+    return service_request.customer
+
+
+def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: int = 200, **forms):
+    viewer = _viewer_for_token(service_request) if via_token else current_user
+    summary = billing_summary(service_request)
+    appointment = booking.active_appointment(service_request)
+    if via_token:
+        actions = {
+            "quote": url_for("public.token_quote", token=service_request.tracking_token),
+            "message": url_for("public.token_message", token=service_request.tracking_token),
+        }
+    else:
+        actions = {
+            "quote": url_for("public.repair_quote", request_id=service_request.id),
+            "message": url_for("public.repair_message", request_id=service_request.id),
+        }
+    can_see_photos = current_user.is_authenticated and repairs.can_view(
+        current_user, service_request
+    )
+    # The customer's view of the thread, whoever looks: staff notes never show here.
+    thread = messages.thread(service_request, service_request.customer)
+    if viewer.id == service_request.customer_id and messages.mark_read(service_request, viewer):
+        db.session.commit()
+    return (
+        render_template(
+            "public/repair.html",
+            r=service_request,
+            via_token=via_token,
+            timeline=[entry for entry in service_request.history if entry.is_public],
+            summary=summary,
+            appointment=appointment,
+            deadline=appointment_deadline(appointment),
+            cutoff_text=cutoff_text(),
+            steps=next_steps(service_request, summary, appointment),
+            thread=thread,
+            actions=actions,
+            can_see_photos=can_see_photos,
+            is_owner=current_user.is_authenticated
+            and current_user.id == service_request.customer_id,
+            quote_form=forms.get("quote_form") or QuoteDecisionForm(),
+            message_form=forms.get("message_form") or MessageForm(),
+            cancel_form=CancelAppointmentForm(),
+        ),
+        status,
+    )
 
 
 @bp.get("/track/<token>")
 def track_token(token: str):
     """The private tracking link (no login needed)."""
-    request = db.first_or_404(
-        sa.select(ServiceRequest).where(ServiceRequest.tracking_token == token)
+    return _render_repair(_by_token(token), via_token=True)
+
+
+@bp.get("/account/repairs/<int:request_id>")
+@login_required
+def repair(request_id: int):
+    """One of the customer's repairs (another customer's answers 404)."""
+    return _render_repair(repairs.get_for(current_user, request_id), via_token=False)
+
+
+def _decide(service_request: ServiceRequest, actor: User, *, via_token: bool):
+    form = QuoteDecisionForm()
+    if not form.validate_on_submit():
+        return _render_repair(service_request, via_token=via_token, status=422, quote_form=form)
+    approve = form.decision.data == "approve"
+    try:
+        repairs.decide_quote(service_request, approve=approve, actor=actor)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _render_repair(service_request, via_token=via_token, status=exc.status)
+    db.session.commit()
+    if approve:
+        flash("Thank you: the quote is approved and we are starting the repair.", "success")
+    else:
+        flash("The quote is declined. Your device is ready to be collected.", "info")
+    return redirect(_back(service_request, via_token))
+
+
+def _back(service_request: ServiceRequest, via_token: bool) -> str:
+    if via_token:
+        return url_for("public.track_token", token=service_request.tracking_token)
+    return url_for("public.repair", request_id=service_request.id)
+
+
+@bp.post("/track/<token>/quote")
+def token_quote(token: str):
+    """Approve or decline a quote through the private link."""
+    service_request = _by_token(token)
+    return _decide(service_request, service_request.customer, via_token=True)
+
+
+@bp.post("/account/repairs/<int:request_id>/quote")
+@login_required
+def repair_quote(request_id: int):
+    """Approve or decline a quote from the account."""
+    return _decide(repairs.get_for(current_user, request_id), current_user, via_token=False)
+
+
+def _post_message(service_request: ServiceRequest, sender: User, *, via_token: bool):
+    form = MessageForm()
+    if form.validate_on_submit():
+        try:
+            messages.post_message(service_request, sender, form.body.data)
+        except DomainError as exc:
+            db.session.rollback()
+            if not apply_errors(form, exc):
+                flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash("Message sent. We usually answer within a working day.", "success")
+            return redirect(_back(service_request, via_token) + "#messages")
+    return _render_repair(service_request, via_token=via_token, status=422, message_form=form)
+
+
+@bp.post("/track/<token>/messages")
+@limiter.limit("30 per hour")
+def token_message(token: str):
+    """Write to the shop through the private link."""
+    service_request = _by_token(token)
+    return _post_message(service_request, service_request.customer, via_token=True)
+
+
+@bp.post("/account/repairs/<int:request_id>/messages")
+@login_required
+def repair_message(request_id: int):
+    """Write to the shop about one repair."""
+    return _post_message(repairs.get_for(current_user, request_id), current_user, via_token=False)
+
+
+@bp.get("/photos/<int:photo_id>")
+@login_required
+def photo(photo_id: int):
+    """A damage photo, for the repair's customer and staff only."""
+    found = photos.photo_for(current_user, photo_id)
+    response = send_file(
+        photos.file_path(found),
+        mimetype=found.content_type,
+        download_name=found.original_name,
+        max_age=0,
     )
-    return render_template("public/track.html", request=request)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

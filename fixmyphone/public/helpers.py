@@ -1,0 +1,179 @@
+"""Small pieces the customer pages share: optional endpoints, form errors, what to do next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Optional
+
+import sqlalchemy as sa
+from flask import current_app, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from ..extensions import db
+from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, ServiceRequest
+from ..services import billing, booking
+from ..services.errors import DomainError
+from . import bp
+
+# The production CSP: everything from this origin, nothing inline. Stripe Checkout is a
+# redirect after a form POST, which form-action also governs.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'; form-action 'self' https://checkout.stripe.com"
+)
+
+
+def endpoint_exists(name: str) -> bool:
+    """True when the app has a view called ``name`` (blueprints built in parallel may not)."""
+    return name in current_app.view_functions
+
+
+@bp.app_template_global()
+def optional_url(endpoint: str, **values) -> Optional[str]:
+    """``url_for`` for an endpoint that may not be registered yet; None when it is not."""
+    if not endpoint_exists(endpoint):
+        return None
+    return url_for(endpoint, **values)
+
+
+bp.add_app_template_global(endpoint_exists, "endpoint_exists")
+
+
+@bp.app_context_processor
+def customer_globals() -> dict:
+    """Unread shop messages for the header badge (customers only, one count query)."""
+
+    def unread_messages() -> int:
+        from ..services.messages import unread_for_customer
+
+        if not current_user.is_authenticated or current_user.is_staff:
+            return 0
+        return unread_for_customer(current_user)
+
+    return {"unread_messages": unread_messages}
+
+
+@bp.after_app_request
+def security_headers(response):
+    """A strict CSP and friends on the customer and account pages (kept if already set)."""
+    if request.blueprint in ("public", "auth") or request.endpoint is None:
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def apply_errors(form: FlaskForm, exc: DomainError, aliases: Optional[dict] = None) -> bool:
+    """Put a service's field errors next to the form's fields; False when none matched."""
+    placed = False
+    for name, messages in (exc.fields or {}).items():
+        field = getattr(form, (aliases or {}).get(name, name), None)
+        if field is not None and hasattr(field, "errors"):
+            if not isinstance(field.errors, list):
+                field.errors = list(field.errors)
+            field.errors.extend(messages)
+            placed = True
+    return placed
+
+
+@dataclass
+class BillingSummary:
+    """What a repair cost, what was paid, and the documents behind it."""
+
+    invoiced: int
+    paid: int
+    balance: int
+    invoices: list[Invoice]
+    payments: list[Payment]
+
+
+def billing_summary(service_request: ServiceRequest) -> BillingSummary:
+    """Totals from the billing service plus the issued invoices and succeeded payments."""
+    invoices = list(
+        db.session.scalars(
+            sa.select(Invoice)
+            .where(Invoice.service_request_id == service_request.id, Invoice.status == "issued")
+            .order_by(Invoice.issued_at)
+        )
+    )
+    payments = list(
+        db.session.scalars(
+            sa.select(Payment)
+            .where(
+                Payment.service_request_id == service_request.id,
+                Payment.status == PAYMENT_SUCCEEDED,
+            )
+            .order_by(Payment.succeeded_at)
+        )
+    )
+    invoiced = billing.invoiced_total(service_request)
+    paid = billing.paid_total(service_request)
+    return BillingSummary(invoiced, paid, invoiced - paid, invoices, payments)
+
+
+def cutoff() -> timedelta:
+    """How long before an appointment customers may still move or cancel it."""
+    return timedelta(minutes=current_app.config["BOOKING_CUTOFF_MINUTES"])
+
+
+def cutoff_text() -> str:
+    """The cut-off in words: '2 hours', '90 minutes'."""
+    minutes = current_app.config["BOOKING_CUTOFF_MINUTES"]
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minutes"
+
+
+BOOKABLE_STATUSES = ("pending", "on_hold")
+
+
+@dataclass
+class NextStep:
+    """One thing the customer should do now, with an optional link."""
+
+    kind: str
+    text: str
+
+
+def next_steps(
+    service_request: ServiceRequest, summary: BillingSummary, appointment
+) -> list[NextStep]:
+    """What the customer must do next: decide a quote, book, bring the device, pay, pick up."""
+    steps: list[NextStep] = []
+    status = service_request.status
+    if service_request.quote_status == "pending":
+        steps.append(NextStep("quote", "Approve or decline the quote below so we can go on."))
+    if appointment is not None:
+        steps.append(NextStep("bring", "Bring your device to the shop at your appointment time."))
+    elif status in BOOKABLE_STATUSES and service_request.quote_status != "pending":
+        steps.append(NextStep("book", "Book a time to drop your device off at the shop."))
+    if summary.balance > 0:
+        steps.append(NextStep("pay", "Pay the balance due, online or when you pick the device up."))
+    if status == "ready_for_pickup":
+        steps.append(NextStep("pickup", "Your device is ready: pick it up during opening hours."))
+    if status == "dispatched":
+        steps.append(NextStep("wait", "Your device is on its way back to you."))
+    if not steps and status not in ("completed", "closed", "canceled"):
+        steps.append(
+            NextStep("wait", "Nothing for now: we will let you know when anything changes.")
+        )
+    return steps
+
+
+def appointment_deadline(appointment) -> Optional[object]:
+    """The last moment the customer may move or cancel ``appointment``."""
+    if appointment is None:
+        return None
+    return appointment.start - cutoff()
+
+
+def shop_today():
+    """Today's date in the shop's time zone."""
+    from ..models import utcnow
+
+    return utcnow().astimezone(booking.shop_tz()).date()
