@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from .extensions import db
 from .models import ROLE_SUPERADMIN, User
@@ -13,6 +14,7 @@ from .services.errors import DomainError
 
 
 @click.command("create-superadmin")
+@with_appcontext
 @click.option("--email", help="Login email of the new super admin.")
 @click.option("--password", help="Password (prompted for, hidden, when omitted).")
 @click.option("--name", "full_name", default="Super Admin", show_default=True)
@@ -34,6 +36,7 @@ def create_superadmin(email: str | None, password: str | None, full_name: str) -
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option(
     "--if-empty",
     is_flag=True,
@@ -72,4 +75,8 @@ def worker(queues: str | None, burst: bool) -> None:
 def init_commands(app: Flask) -> None:
     """Register the CLI commands."""
     for command in (create_superadmin, seed_demo, worker):
+        app.cli.add_command(command)
+    from .backup import backup, restore
+
+    for command in (backup, restore):
         app.cli.add_command(command)
