@@ -49,11 +49,15 @@ def register_blueprints(app: Flask) -> None:
     from .api import register_api
     from .auth import bp as auth_bp
     from .health import bp as health_bp
+    from .notifications import init_notifications
+    from .payments import bp as payments_bp
     from .public import bp as public_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp, url_prefix="/account")
     app.register_blueprint(health_bp)
+    app.register_blueprint(payments_bp)
+    init_notifications(app)
     register_api(app)
 
 

@@ -62,19 +62,33 @@ def seed_demo(if_empty: bool) -> None:
 @click.command("worker")
 @click.option("--queues", default=None, help="Comma-separated queue names (default: all).")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker(queues: str | None, burst: bool) -> None:
+@click.option(
+    "--no-periodic",
+    is_flag=True,
+    help="Do not take part in enqueuing the periodic jobs (sweeps, reminders, checks).",
+)
+def worker(queues: str | None, burst: bool, no_periodic: bool) -> None:
     """Run an RQ worker (with the scheduler) inside the app's configuration."""
     from .worker import run_worker
 
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run in-process.")
     names = queues.split(",") if queues else current_app.config["RQ_QUEUES"]
-    run_worker(current_app._get_current_object(), names, burst=burst)
+    run_worker(current_app._get_current_object(), names, burst=burst, periodic=not no_periodic)
+
+
+@click.command("sweep")
+def sweep() -> None:
+    """Run the periodic jobs once, here: outbox sweep, reminders, staff checks (for cron)."""
+    from .jobs import run_periodic
+
+    for name, result in run_periodic().items():
+        click.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in result.items()))
 
 
 def init_commands(app: Flask) -> None:
     """Register the CLI commands."""
-    for command in (create_superadmin, seed_demo, worker):
+    for command in (create_superadmin, seed_demo, worker, sweep):
         app.cli.add_command(command)
     from .backup import backup, restore
 

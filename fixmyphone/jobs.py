@@ -1,31 +1,233 @@
-"""Background jobs. Each takes ids, reloads in its own session, does one thing, logs failures."""
+"""Background jobs. Each takes ids, reloads in its own session, does one thing, logs failures.
+
+Every job is idempotent: running it twice (a retry, the sweep plus the original enqueue, two
+workers) has the effect of running it once.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
+from typing import Optional
+
+import sqlalchemy as sa
+from flask import current_app
 
 from .extensions import db
 from .models import Notification, utcnow
 
 log = logging.getLogger(__name__)
+SWEEP_BATCH = 500
 
 
-def deliver_notification(notification_id: int) -> None:
-    """Send one outbox row through its channel; idempotent (a sent row is left alone)."""
+def claim(notification_id: int, now: Optional[datetime] = None) -> bool:
+    """Atomically take a pending row for sending; False when someone else has it (or it is
+    not pending). Committed at once, so a second worker sees the claim."""
+    stmt = (
+        sa.update(Notification)
+        .where(Notification.id == notification_id, Notification.status == "pending")
+        .values(status="sending", claimed_at=now or utcnow(), attempts=Notification.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    won = db.session.execute(stmt).rowcount == 1
+    db.session.commit()
+    return won
+
+
+def deliver_notification(notification_id: int) -> bool:
+    """Send one outbox row through its channel; True when this call sent it.
+
+    A transient failure puts the row back to pending with a backoff and re-raises (RQ's
+    Retry runs it again; without Redis the outbox sweep does); the last attempt, or an error
+    no retry can fix, marks it failed with the error.
+    """
     from .services import delivery
+    from .services.notifications import int_setting, retry_intervals
 
+    if not claim(notification_id):
+        log.debug("notification %s not pending (sent, failed or claimed)", notification_id)
+        return False
     row = db.session.get(Notification, notification_id)
-    if row is None or row.status != "pending":
-        return
-    row.attempts += 1
     try:
         delivery.send(row)
+    except delivery.PermanentDeliveryError as exc:
+        _fail(row, exc)
+        log.warning("notification %s failed for good: %s", notification_id, row.last_error)
+        return False
     except Exception as exc:
-        row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        db.session.commit()
-        log.warning("notification %s failed: %s", notification_id, row.last_error)
+        if row.attempts >= int_setting("NOTIFY_MAX_ATTEMPTS"):
+            _fail(row, exc)
+            log.warning("notification %s failed after %s tries", notification_id, row.attempts)
+        else:
+            intervals = retry_intervals() or [60]
+            wait = intervals[min(row.attempts - 1, len(intervals) - 1)]
+            row.status = "pending"
+            row.claimed_at = None
+            row.send_after = utcnow() + timedelta(seconds=wait)
+            row.last_error = _error_text(exc)
+            db.session.commit()
+            log.warning(
+                "notification %s try %s failed, retrying in %ss: %s",
+                notification_id,
+                row.attempts,
+                wait,
+                row.last_error,
+            )
         raise
     row.status = "sent"
     row.sent_at = utcnow()
+    row.claimed_at = None
     row.last_error = None
     db.session.commit()
+    return True
+
+
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _fail(row: Notification, exc: Exception) -> None:
+    row.status = "failed"
+    row.claimed_at = None
+    row.last_error = _error_text(exc)
+    db.session.commit()
+
+
+def sweep_outbox(now: Optional[datetime] = None) -> dict[str, int]:
+    """Take back stale claims and re-deliver rows still pending after the grace period
+    (Redis was down at commit, a worker died, an in-process retry is due)."""
+    from .services.notifications import int_setting
+
+    now = now or utcnow()
+    max_attempts = int_setting("NOTIFY_MAX_ATTEMPTS")
+    stale_before = now - timedelta(seconds=int_setting("OUTBOX_CLAIM_TIMEOUT_SECONDS"))
+    recovered = failed = 0
+    stale = db.session.scalars(
+        sa.select(Notification).where(
+            Notification.status == "sending", Notification.claimed_at < stale_before
+        )
+    ).all()
+    for row in stale:
+        # The worker stopped mid-send: the message may have gone out, but at-least-once
+        # delivery prefers a rare repeat to a lost notice.
+        gave_up = row.attempts >= max_attempts
+        values = {
+            "status": "failed" if gave_up else "pending",
+            "claimed_at": None,
+            "send_after": None,
+            "last_error": "delivery interrupted (worker stopped mid-send)",
+        }
+        done = db.session.execute(
+            sa.update(Notification)
+            .where(Notification.id == row.id, Notification.status == "sending")
+            .where(Notification.claimed_at == row.claimed_at)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if done:
+            failed += gave_up
+            recovered += not gave_up
+    db.session.commit()
+
+    ready_before = now - timedelta(seconds=int_setting("OUTBOX_GRACE_SECONDS"))
+    due_ids = db.session.scalars(
+        sa.select(Notification.id)
+        .where(
+            Notification.status == "pending",
+            Notification.channel != "in_app",
+            sa.func.coalesce(Notification.send_after, Notification.created_at) <= ready_before,
+        )
+        .order_by(Notification.id)
+        .limit(SWEEP_BATCH)
+    ).all()
+    db.session.commit()
+    for notification_id in due_ids:
+        redeliver(notification_id)
+    return {"recovered": recovered, "failed": failed, "redelivered": len(due_ids)}
+
+
+def redeliver(notification_id: int) -> None:
+    """Enqueue a delivery on RQ (with retries); run it here when Redis is off or down."""
+    from .queue import get_queue, uses_rq
+    from .services.notifications import rq_delivery_options
+
+    app = current_app._get_current_object()
+    if uses_rq(app):
+        try:
+            get_queue("default", app).enqueue(
+                deliver_notification, notification_id, **rq_delivery_options()
+            )
+            return
+        except Exception:
+            log.warning("could not enqueue notification %s; delivering here", notification_id)
+    try:
+        deliver_notification(notification_id)
+    except Exception:
+        # Already recorded on the row (pending with a backoff, or failed).
+        db.session.rollback()
+
+
+def schedule_appointment_reminders(appointment_id: int) -> list[str]:
+    """(Re)schedule an appointment's reminder jobs on RQ for its current start time."""
+    from .services import reminders
+
+    ids = reminders.schedule_reminders(appointment_id)
+    db.session.rollback()  # read-only in the database
+    return ids
+
+
+def send_appointment_reminder(appointment_id: int, offset_seconds: int, start_iso: str) -> int:
+    """A scheduled reminder: sends only if the appointment still exists, is scheduled, starts
+    when it did at scheduling time and this reminder is due (a stale job does nothing)."""
+    from .models import Appointment
+    from .services import reminders
+
+    appointment = db.session.get(Appointment, appointment_id)
+    if appointment is None or appointment.start.isoformat() != start_iso:
+        return 0
+    rows = reminders.send_appointment_reminder(appointment, timedelta(seconds=offset_seconds))
+    db.session.commit()
+    return len(rows)
+
+
+def sweep_reminders() -> dict[str, int]:
+    """Send due appointment and pickup reminders."""
+    from .services import reminders
+
+    appointments = reminders.sweep_appointment_reminders()
+    db.session.commit()
+    pickups = reminders.sweep_pickup_reminders()
+    db.session.commit()
+    return {"appointment_reminders": appointments, "pickup_reminders": pickups}
+
+
+def staff_checks() -> dict[str, int]:
+    """Alert staff about overdue repairs and payments awaiting verification."""
+    from .services import reminders
+
+    overdue = reminders.check_overdue_repairs()
+    db.session.commit()
+    payments = reminders.check_payments_awaiting_verification()
+    db.session.commit()
+    return {"overdue_alerts": overdue, "payment_alerts": payments}
+
+
+# The periodic jobs: (name, function, setting holding its interval in seconds).
+PERIODIC_JOBS = (
+    ("outbox", sweep_outbox, "SWEEP_OUTBOX_SECONDS"),
+    ("reminders", sweep_reminders, "SWEEP_REMINDERS_SECONDS"),
+    ("staff_checks", staff_checks, "SWEEP_STAFF_CHECKS_SECONDS"),
+)
+
+
+def run_periodic() -> dict[str, dict]:
+    """Run every periodic job once, here (the ``flask sweep`` command)."""
+    results = {}
+    for name, func, _setting in PERIODIC_JOBS:
+        try:
+            results[name] = func()
+        except Exception:
+            db.session.rollback()
+            log.exception("periodic job %s failed", name)
+            results[name] = {"error": 1}
+    return results

@@ -1,12 +1,27 @@
 """The RQ worker: every job runs in its own app context, so it has the app's config and a
-fresh database session."""
+fresh database session.
+
+Periodic jobs (outbox sweep, reminders, staff checks) are enqueued by a small loop in every
+worker process, but each run is claimed with a Redis ``SET NX`` on the key of its time
+window: however many workers run, each periodic job is enqueued once per interval, and it
+keeps running as long as at least one worker is alive (no single scheduler to fail over).
+"""
 
 from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Optional
 
 from flask import Flask
 from rq import SimpleWorker
 
 from .queue import get_queue, redis_connection
+
+log = logging.getLogger(__name__)
+PERIODIC_KEY = "fixmyphone:periodic:{name}:{window}"
+TICK_SECONDS = 15
 
 
 class AppWorker(SimpleWorker):
@@ -14,9 +29,9 @@ class AppWorker(SimpleWorker):
 
     flask_app: Flask
 
-    def perform_job(self, job, queue):  # noqa: D401
+    def perform_job(self, job, queue, *args, **kwargs):  # noqa: D401
         with self.flask_app.app_context():
-            return super().perform_job(job, queue)
+            return super().perform_job(job, queue, *args, **kwargs)
 
 
 def make_worker(app: Flask, names: list[str]) -> AppWorker:
@@ -26,6 +41,67 @@ def make_worker(app: Flask, names: list[str]) -> AppWorker:
     return worker
 
 
-def run_worker(app: Flask, names: list[str], burst: bool = False) -> bool:
-    """Work the queues (with the scheduler for ``enqueue_at``/``enqueue_in`` jobs)."""
-    return make_worker(app, names).work(burst=burst, with_scheduler=True)
+def periodic_schedule(app: Flask) -> list[tuple[str, object, int]]:
+    """(name, job function, interval in seconds) of every periodic job."""
+    from .jobs import PERIODIC_JOBS
+
+    with app.app_context():
+        from .services.notifications import int_setting
+
+        return [(name, func, int_setting(key)) for name, func, key in PERIODIC_JOBS]
+
+
+def tick_periodic(app: Flask, now: Optional[float] = None, owner: str = "") -> list[str]:
+    """Enqueue each periodic job whose current window nobody has claimed yet; returns the
+    names this call enqueued. Safe to call from any number of processes at once."""
+    conn = redis_connection(app)
+    now = time.time() if now is None else now
+    enqueued = []
+    for name, func, interval in periodic_schedule(app):
+        if interval <= 0:
+            continue
+        window = int(now // interval)
+        key = PERIODIC_KEY.format(name=name, window=window)
+        if conn.set(key, owner or "worker", nx=True, ex=interval * 2):
+            get_queue("low", app).enqueue(func, job_timeout=max(interval, 300))
+            enqueued.append(name)
+    return enqueued
+
+
+class PeriodicLoop(threading.Thread):
+    """Ticks the periodic jobs every few seconds in the background of a worker process."""
+
+    def __init__(self, app: Flask, owner: str, every: float = TICK_SECONDS):
+        super().__init__(name="fixmyphone-periodic", daemon=True)
+        self.app = app
+        self.owner = owner
+        self.every = every
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                for name in tick_periodic(self.app, owner=self.owner):
+                    log.info("enqueued periodic job %s", name)
+            except Exception:  # Redis blip: try again next tick.
+                log.exception("periodic tick failed")
+            self.stopped.wait(self.every)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def run_worker(
+    app: Flask, names: list[str], burst: bool = False, periodic: bool = True
+) -> bool:
+    """Work the queues with RQ's scheduler (for ``enqueue_at`` jobs) and the periodic loop."""
+    worker = make_worker(app, names)
+    loop = None
+    if periodic and not burst:
+        loop = PeriodicLoop(app, owner=worker.name)
+        loop.start()
+    try:
+        return worker.work(burst=burst, with_scheduler=True)
+    finally:
+        if loop is not None:
+            loop.stop()

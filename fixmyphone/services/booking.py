@@ -29,7 +29,7 @@ from ..models import (
     utcnow,
 )
 from ..workflow import can_move, move_status
-from . import audit, notifications
+from . import audit, notifications, reminders
 from .errors import Conflict, Forbidden, ValidationFailed
 
 
@@ -212,6 +212,7 @@ def book(request: ServiceRequest, start: datetime, actor: User) -> Appointment:
         move_status(request, "scheduled", actor, f"Drop-off booked for {_local(slot.start)}")
     audit.record(actor, "appointment_booked", appointment, after={"start": slot.start.isoformat()})
     _notify(appointment, "appointment_booked", f"Appointment booked for {_local(slot.start)}")
+    reminders.appointment_changed(appointment)
     return appointment
 
 
@@ -249,6 +250,7 @@ def reschedule(appointment: Appointment, start: datetime, actor: User) -> Appoin
         f"appointment_moved:{slot.start.isoformat()}",
         f"Appointment moved to {_local(slot.start)}",
     )
+    reminders.appointment_changed(appointment)
     return appointment
 
 
@@ -265,6 +267,7 @@ def cancel(appointment: Appointment, actor: User, reason: Optional[str] = None) 
         move_status(request, "on_hold", actor, "Appointment canceled", notify=False)
     audit.record(actor, "appointment_canceled", appointment, after={"reason": reason})
     _notify(appointment, "appointment_canceled", "Appointment canceled")
+    reminders.appointment_changed(appointment)
     return appointment
 
 

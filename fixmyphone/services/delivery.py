@@ -1,16 +1,50 @@
-"""Channel adapters that actually deliver an outbox row (email, SMS)."""
+"""Channel adapters that deliver an outbox row: email (SMTP, HTML + text) and SMS.
+
+Messages are rendered at send time from the row (subject, body, context) with the templates
+in ``templates/email/`` and ``templates/notifications/sms.txt``.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import re
 import smtplib
 from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any, Optional
 
-from flask import current_app
+from flask import current_app, render_template
+from jinja2 import TemplateNotFound
+from markupsafe import Markup, escape
 
-from ..models import Notification
+from ..extensions import db
+from ..models import Notification, ServiceRequest
+from . import sms
+from .notifications import link_for, setting
 
 log = logging.getLogger(__name__)
+
+# Events with their own email template; anything else from alert_staff uses staff_alert.
+EMAIL_TEMPLATES = {
+    "status_changed",
+    "request_received",
+    "quote_sent",
+    "message_received",
+    "appointment_booked",
+    "appointment_moved",
+    "appointment_canceled",
+    "appointment_reminder",
+    "pickup_reminder",
+    "payment_received",
+    "password_reset",
+    "staff_alert",
+}
+URL_RE = re.compile(r"https?://[^\s<>\"']+")
+
+
+class PermanentDeliveryError(Exception):
+    """Delivery cannot succeed by trying again (no address, a refused recipient, bad config)."""
 
 
 def send(row: Notification) -> None:
@@ -22,11 +56,121 @@ def send(row: Notification) -> None:
     # in-app rows are delivered by being written.
 
 
+# ---------------------------------------------------------------- rendering
+
+
+def template_name(row: Notification) -> str:
+    """The email template (without extension) for a row."""
+    if row.event in EMAIL_TEMPLATES:
+        return row.event
+    if (row.context or {}).get("audience") == "staff":
+        return "staff_alert"
+    return "generic"
+
+
+def message_context(row: Notification) -> dict[str, Any]:
+    """What the templates see: the row, its repair, the link to follow, the text as paragraphs."""
+    ctx = dict(row.context or {})
+    request = (
+        db.session.get(ServiceRequest, row.service_request_id) if row.service_request_id else None
+    )
+    link = link_for(row) if row.event != "password_reset" else None
+    return {
+        "notification": row,
+        "ctx": ctx,
+        "user": row.user,
+        "request": request,
+        "link": link,
+        "subject": row.subject,
+        "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", row.body or "") if p.strip()],
+        "body": row.body or "",
+    }
+
+
+def linkify(text: str) -> Markup:
+    """Escape text, keep its line breaks, and turn URLs into links."""
+    out = []
+    pos = 0
+    for match in URL_RE.finditer(text):
+        out.append(escape(text[pos : match.start()]))
+        url = match.group(0)
+        out.append(Markup('<a href="{0}">{0}</a>').format(url))
+        pos = match.end()
+    out.append(escape(text[pos:]))
+    return Markup("").join(out).replace("\n", Markup("<br>\n"))
+
+
+def _render(name: str, ext: str, context: dict) -> str:
+    try:
+        return render_template(f"email/{name}.{ext}", linkify=linkify, **context)
+    except TemplateNotFound:
+        return render_template(f"email/generic.{ext}", linkify=linkify, **context)
+
+
+def render_email(row: Notification) -> EmailMessage:
+    """The full message for an email row: plain text, HTML alternative and attachments."""
+    cfg = current_app.config
+    if not row.recipient:
+        raise PermanentDeliveryError("no email address for this notification")
+    context = message_context(row)
+    name = template_name(row)
+    msg = EmailMessage()
+    msg["From"] = cfg["MAIL_FROM"]
+    msg["To"] = row.recipient
+    msg["Subject"] = row.subject
+    # A stable id: a resent message is recognisably the same one.
+    domain = cfg["MAIL_FROM"].rsplit("@", 1)[-1].strip(" >") or "fixmyphone.local"
+    msg["Message-ID"] = make_msgid(idstring=f"fmp-{row.id}", domain=domain)
+    msg.set_content(_render(name, "txt", context))
+    msg.add_alternative(_render(name, "html", context), subtype="html")
+    for filename, data in attachments(row):
+        msg.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
+    return msg
+
+
+def attachments(row: Notification) -> list[tuple[str, bytes]]:
+    """PDFs named in the row's context, rendered now by the documents service."""
+    wanted = (row.context or {}).get("attachments") or []
+    if not wanted:
+        return []
+    documents = importlib.import_module("fixmyphone.services.documents")
+    files = []
+    for item in wanted:
+        kind = item.get("kind")
+        if kind == "receipt":
+            result = documents.render_receipt(item["payment_id"])
+            default_name = f"receipt-{item['payment_id']}.pdf"
+        elif kind == "invoice":
+            result = documents.render_invoice(item["invoice_id"])
+            default_name = f"invoice-{item['invoice_id']}.pdf"
+        else:
+            raise PermanentDeliveryError(f"unknown attachment kind {kind!r}")
+        files.append(_as_file(result, default_name))
+    return files
+
+
+def _as_file(result: Any, default_name: str) -> tuple[str, bytes]:
+    """Accept bytes, or a (filename, bytes) pair, from the documents service."""
+    if isinstance(result, (bytes, bytearray)):
+        return default_name, bytes(result)
+    if isinstance(result, tuple) and len(result) == 2:
+        return str(result[0]), bytes(result[1])
+    raise TypeError(f"documents returned {type(result).__name__}, expected PDF bytes")
+
+
+def render_sms(row: Notification) -> str:
+    """The text of an SMS: short, with the link to follow."""
+    context = message_context(row)
+    return render_template("notifications/sms.txt", **context).strip()
+
+
+# ---------------------------------------------------------------- sending
+
+
 def send_email(row: Notification) -> None:
     """Send by SMTP, or log the message when no SMTP host is configured."""
     cfg = current_app.config
-    if not row.recipient:
-        raise ValueError("no email address for this notification")
+    msg = render_email(row)
     if not cfg.get("SMTP_HOST"):
         log.info(
             "email (not sent, no SMTP_HOST) to=%s subject=%r\n%s",
@@ -35,21 +179,36 @@ def send_email(row: Notification) -> None:
             row.body,
         )
         return
-    msg = EmailMessage()
-    msg["From"] = cfg["MAIL_FROM"]
-    msg["To"] = row.recipient
-    msg["Subject"] = row.subject
-    msg.set_content(row.body)
-    with smtplib.SMTP(cfg["SMTP_HOST"], cfg["SMTP_PORT"], timeout=15) as smtp:
-        if cfg.get("SMTP_USE_TLS"):
-            smtp.starttls()
-        if cfg.get("SMTP_USERNAME"):
-            smtp.login(cfg["SMTP_USERNAME"], cfg["SMTP_PASSWORD"] or "")
-        smtp.send_message(msg)
+    try:
+        with smtplib.SMTP(cfg["SMTP_HOST"], cfg["SMTP_PORT"], timeout=15) as smtp:
+            if cfg.get("SMTP_USE_TLS"):
+                smtp.starttls()
+            if cfg.get("SMTP_USERNAME"):
+                smtp.login(cfg["SMTP_USERNAME"], cfg["SMTP_PASSWORD"] or "")
+            smtp.send_message(msg)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise PermanentDeliveryError(f"recipient refused: {exc.recipients}") from exc
+    except smtplib.SMTPResponseException as exc:
+        if 500 <= exc.smtp_code < 600 and exc.smtp_code not in (503,):
+            raise PermanentDeliveryError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
+        raise
 
 
-def send_sms(row: Notification) -> None:
+def sms_provider() -> sms.SmsProvider:
+    """The configured SMS provider."""
+    names = ("SMS_PROVIDER", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM")
+    config = {name: setting(name) for name in names}
+    config["TWILIO_API_BASE"] = setting("TWILIO_API_BASE")
+    return sms.provider_from_config(config)
+
+
+def send_sms(row: Notification, provider: Optional[sms.SmsProvider] = None) -> None:
     """Send an SMS through the configured provider (``log`` by default)."""
     if not row.recipient:
-        raise ValueError("no phone number for this notification")
-    log.info("sms (provider=log) to=%s: %s", row.recipient, row.subject)
+        raise PermanentDeliveryError("no phone number for this notification")
+    try:
+        (provider or sms_provider()).send(row.recipient, render_sms(row))
+    except sms.SmsError as exc:
+        if exc.permanent:
+            raise PermanentDeliveryError(str(exc)) from exc
+        raise

@@ -7,7 +7,7 @@ from typing import Optional
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import ADMIN_ROLES, Message, ServiceRequest, User, utcnow
+from ..models import Message, ServiceRequest, User, utcnow
 from . import audit, notifications
 from .errors import Forbidden, ValidationFailed
 
@@ -62,24 +62,16 @@ def post_message(
 
 
 def notify_staff_of_message(request: ServiceRequest, message: Message) -> None:
-    """A customer wrote: tell the assigned technician, or the admins when nobody is assigned."""
-    recipients: list[User] = []
-    if request.technician is not None and request.technician.active:
-        recipients.append(request.technician)
-    else:
-        recipients = list(
-            db.session.scalars(sa.select(User).where(User.role.in_(ADMIN_ROLES), User.active))
-        )
-    for user in recipients:
-        notifications.notify(
-            user,
-            "customer_message",
-            f"{request.reference}: new message from {request.customer.full_name}",
-            message.body,
-            dedup_key=f"customer_message:{message.id}:{user.id}",
-            service_request=request,
-            channels=["in_app"],
-        )
+    """A customer wrote: alert the admins and the assigned technician (in the back office)."""
+    notifications.alert_staff(
+        "customer_message",
+        f"{request.reference}: new message from {request.customer.full_name}",
+        message.body,
+        dedup_key=f"customer_message:{message.id}",
+        service_request=request,
+        technician=request.technician,
+        channels=("in_app",),
+    )
 
 
 def thread(request: ServiceRequest, viewer: User) -> list[Message]:

@@ -1,18 +1,98 @@
-"""The notification outbox: rows written with the change that caused them, delivered by jobs."""
+"""The notification outbox: rows written with the change that caused them, delivered by jobs.
+
+A row is written in the caller's transaction (so a rolled-back change notifies nobody) and
+its delivery job is enqueued only after the commit. ``dedup_key`` is unique: the same event
+occurrence never produces two rows per channel, and the delivery job claims a row atomically
+before sending, so a customer never gets the same message twice.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
+import sqlalchemy as sa
 from flask import current_app, url_for
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import Notification, ServiceRequest, StatusChange, User
+from ..models import (
+    ADMIN_ROLES,
+    Notification,
+    ServiceRequest,
+    ShopSettings,
+    StatusChange,
+    User,
+    utcnow,
+)
 from ..queue import enqueue_after_commit
+from .errors import Conflict, NotFound
 
-if TYPE_CHECKING:
-    pass
+# Settings with their defaults; each can be set in the environment or the app's config.
+DEFAULTS: dict[str, str] = {
+    # Statuses that notify the customer (comma separated); empty = every status.
+    "NOTIFY_STATUSES": "",
+    "NOTIFY_MAX_ATTEMPTS": "5",
+    # Seconds to wait before retry n (the last value repeats).
+    "NOTIFY_RETRY_INTERVALS": "30,120,600,1800",
+    # A pending row older than this is re-enqueued by the outbox sweep.
+    "OUTBOX_GRACE_SECONDS": "120",
+    # A row claimed ("sending") for longer than this is taken back by the sweep.
+    "OUTBOX_CLAIM_TIMEOUT_SECONDS": "600",
+    "APPOINTMENT_REMINDERS": "24h,1h",
+    "PICKUP_REMINDER_DAYS": "3,7",
+    "SMS_PROVIDER": "log",
+    "TWILIO_ACCOUNT_SID": "",
+    "TWILIO_AUTH_TOKEN": "",
+    "TWILIO_FROM": "",
+    "TWILIO_API_BASE": "https://api.twilio.com",
+    "SWEEP_OUTBOX_SECONDS": "60",
+    "SWEEP_REMINDERS_SECONDS": "300",
+    "SWEEP_STAFF_CHECKS_SECONDS": "3600",
+}
+
+# Events whose customer preferences are shared with another kind (the profile page offers
+# one switch for "Appointment booked or changed").
+PREFERENCE_KIND = {
+    "appointment_moved": "appointment_booked",
+    "appointment_canceled": "appointment_booked",
+    "pickup_reminder": "status_changed",
+}
+
+
+def init_settings(app) -> None:
+    """Fill the notification settings from the environment unless the config sets them."""
+    for name, default in DEFAULTS.items():
+        app.config.setdefault(name, os.environ.get(name, default))
+
+
+def setting(name: str):
+    """A notification setting: the app's config, else the environment, else the default."""
+    value = current_app.config.get(name)
+    if value is None:
+        value = os.environ.get(name, DEFAULTS[name])
+    return value
+
+
+def int_setting(name: str) -> int:
+    """A whole-number setting."""
+    return int(setting(name))
+
+
+def list_setting(name: str) -> list[str]:
+    """A comma-separated setting (a list in the config is accepted as is)."""
+    value = setting(name)
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value or "").split(",") if v.strip()]
+
+
+def retry_intervals() -> list[int]:
+    """Seconds before each retry, one per retry (``NOTIFY_MAX_ATTEMPTS`` - 1 of them)."""
+    intervals = [int(v) for v in list_setting("NOTIFY_RETRY_INTERVALS")] or [60]
+    retries = max(int_setting("NOTIFY_MAX_ATTEMPTS") - 1, 0)
+    return [intervals[min(i, len(intervals) - 1)] for i in range(retries)]
 
 
 def tracking_url(request: ServiceRequest) -> str:
@@ -30,13 +110,14 @@ def channels_for(user: User, event: str) -> list[str]:
     profile = user.customer_profile
     if profile is None:
         return ["email", "in_app"]
-    prefs = (profile.notification_prefs or {}).get(event, {})
+    prefs = profile.notification_prefs or {}
+    kind_prefs = prefs.get(event) or prefs.get(PREFERENCE_KIND.get(event, event)) or {}
     chosen = []
-    if profile.notify_email and prefs.get("email", True):
+    if profile.notify_email and kind_prefs.get("email", True):
         chosen.append("email")
-    if profile.notify_sms and profile.phone and prefs.get("sms", True):
+    if profile.notify_sms and profile.phone and kind_prefs.get("sms", True):
         chosen.append("sms")
-    if profile.notify_in_app and prefs.get("in_app", True):
+    if profile.notify_in_app and kind_prefs.get("in_app", True):
         chosen.append("in_app")
     return chosen
 
@@ -57,11 +138,9 @@ def notify(
     ``dedup_key`` names the event occurrence; a row with the same key and channel is never
     written twice, so a retried caller cannot notify a customer twice.
     """
-    from .. import jobs
-
     rows = []
     for channel in channels if channels is not None else channels_for(user, event):
-        key = f"{dedup_key}:{channel}"
+        key = f"{dedup_key}:{channel}"[:200]
         if db.session.query(Notification.id).filter_by(dedup_key=key).first():
             continue
         row = Notification(
@@ -76,13 +155,37 @@ def notify(
             dedup_key=key,
             status="sent" if channel == "in_app" else "pending",
         )
-        db.session.add(row)
+        row.sent_at = utcnow() if channel == "in_app" else None
+        try:
+            # A concurrent writer of the same key loses here without spoiling the caller's
+            # transaction: the savepoint rolls back alone.
+            with db.session.begin_nested():
+                db.session.add(row)
+                db.session.flush()
+        except IntegrityError:
+            continue
         rows.append(row)
-    db.session.flush()
     for row in rows:
         if row.status == "pending":
-            enqueue_after_commit(jobs.deliver_notification, row.id)
+            enqueue_delivery_after_commit(row.id)
     return rows
+
+
+def enqueue_delivery_after_commit(notification_id: int) -> None:
+    """Deliver a row once the transaction commits (on RQ: with retries and backoff)."""
+    from .. import jobs
+
+    enqueue_after_commit(jobs.deliver_notification, notification_id, **rq_delivery_options())
+
+
+def rq_delivery_options() -> dict:
+    """RQ enqueue options for a delivery job: retries with backoff."""
+    intervals = retry_intervals()
+    if not intervals:
+        return {}
+    from rq import Retry
+
+    return {"retry": Retry(max=len(intervals), interval=intervals)}
 
 
 def _recipient(user: User, channel: str) -> Optional[str]:
@@ -93,11 +196,25 @@ def _recipient(user: User, channel: str) -> Optional[str]:
     return None
 
 
+def notify_statuses() -> set[str]:
+    """Statuses that notify the customer; an empty set means every status does."""
+    shop = db.session.scalar(sa.select(ShopSettings).limit(1))
+    if shop is not None and shop.notify_statuses:
+        return set(shop.notify_statuses)
+    return set(list_setting("NOTIFY_STATUSES"))
+
+
+def status_notifies(status: str) -> bool:
+    """The shop's policy: does a move to ``status`` notify the customer?"""
+    chosen = notify_statuses()
+    return not chosen or status in chosen
+
+
 def status_changed(request: ServiceRequest, entry: StatusChange) -> list[Notification]:
     """Tell the customer their repair moved (public moves only, per the shop's policy)."""
     from ..workflow import label
 
-    if not entry.is_public:
+    if not entry.is_public or not status_notifies(entry.to_status):
         return []
     db.session.flush()
     status = label(entry.to_status)
@@ -114,5 +231,158 @@ def status_changed(request: ServiceRequest, entry: StatusChange) -> list[Notific
         body,
         dedup_key=f"status:{entry.id}",
         service_request=request,
-        context={"status": entry.to_status, "reference": request.reference},
+        context={
+            "status": entry.to_status,
+            "status_label": status,
+            "reference": request.reference,
+            "note": entry.note,
+        },
     )
+
+
+def active_admins() -> list[User]:
+    """Every active admin and super admin."""
+    return list(
+        db.session.scalars(
+            sa.select(User).where(User.role.in_(ADMIN_ROLES), User.active).order_by(User.id)
+        )
+    )
+
+
+def alert_staff(
+    event: str,
+    subject: str,
+    body: str,
+    *,
+    dedup_key: str,
+    service_request: Optional[ServiceRequest] = None,
+    technician: Optional[User] = None,
+    channels: Iterable[str] = ("in_app", "email"),
+    context: Optional[dict] = None,
+) -> list[Notification]:
+    """Alert all active admins and, when given, a technician; one row per person and channel."""
+    recipients = active_admins()
+    if technician is not None and technician.active and technician not in recipients:
+        recipients.append(technician)
+    ctx = {"audience": "staff", **(context or {})}
+    if service_request is not None:
+        ctx.setdefault("reference", service_request.reference)
+    rows: list[Notification] = []
+    for user in recipients:
+        rows += notify(
+            user,
+            event,
+            subject,
+            body,
+            dedup_key=f"{dedup_key}:u{user.id}",
+            service_request=service_request,
+            context=ctx,
+            channels=list(channels),
+        )
+    return rows
+
+
+def resend(notification_id: int, actor: User) -> Notification:
+    """Put a failed notification back in the outbox (audit-logged); delivered after commit."""
+    from . import audit
+
+    row = db.session.get(Notification, notification_id)
+    if row is None:
+        raise NotFound("No such notification.")
+    if row.status != "failed":
+        raise Conflict("Only a failed notification can be sent again.")
+    before = {"status": row.status, "attempts": row.attempts, "last_error": row.last_error}
+    row.status = "pending"
+    row.attempts = 0
+    row.send_after = None
+    row.claimed_at = None
+    audit.record(actor, "notification_resent", row, before=before, after={"status": "pending"})
+    db.session.flush()
+    enqueue_delivery_after_commit(row.id)
+    return row
+
+
+# ---------------------------------------------------------------- in-app notifications
+
+
+def _in_app(user: User):
+    return sa.select(Notification).where(
+        Notification.user_id == user.id, Notification.channel == "in_app"
+    )
+
+
+def in_app_for(user: User):
+    """A select of a user's in-app notifications, newest first (for pagination)."""
+    return _in_app(user).order_by(Notification.created_at.desc(), Notification.id.desc())
+
+
+def unread_count(user: User) -> int:
+    """How many in-app notifications the user has not read."""
+    stmt = (
+        sa.select(sa.func.count(Notification.id))
+        .where(Notification.user_id == user.id, Notification.channel == "in_app")
+        .where(Notification.read_at.is_(None))
+    )
+    return int(db.session.scalar(stmt) or 0)
+
+
+def mark_read(user: User, notification_id: Optional[int] = None) -> int:
+    """Mark one (or, without an id, every) in-app notification of the user read."""
+    stmt = (
+        sa.update(Notification)
+        .where(
+            Notification.user_id == user.id,
+            Notification.channel == "in_app",
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=utcnow(), status="read")
+        .execution_options(synchronize_session=False)
+    )
+    if notification_id is not None:
+        if db.session.scalar(
+            _in_app(user).where(Notification.id == notification_id).with_only_columns(
+                Notification.id
+            )
+        ) is None:
+            raise NotFound("No such notification.")
+        stmt = stmt.where(Notification.id == notification_id)
+    return db.session.execute(stmt).rowcount or 0
+
+
+# Back-office pages a staff notification may point at, tried in order.
+STAFF_REQUEST_ENDPOINTS = ("servicerequest.request_page", "requests.request_page")
+
+
+def external_url(endpoint: str, **values) -> Optional[str]:
+    """An absolute URL on PUBLIC_BASE_URL for an endpoint, also outside a request (jobs)."""
+    from flask import has_request_context
+    from werkzeug.routing import BuildError
+
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    try:
+        if has_request_context():
+            return base + url_for(endpoint, **values)
+        with current_app.test_request_context("/"):
+            return base + url_for(endpoint, **values)
+    except BuildError:
+        return None
+
+
+def link_for(row: Notification) -> Optional[str]:
+    """Where a notification leads: its own link, the repair's tracking page for customers,
+    the repair's back-office page (or the back office) for staff."""
+    ctx = row.context or {}
+    if ctx.get("link"):
+        return ctx["link"]
+    request = (
+        db.session.get(ServiceRequest, row.service_request_id) if row.service_request_id else None
+    )
+    staff = ctx.get("audience") == "staff" or (row.user is not None and row.user.is_staff)
+    if not staff:
+        return tracking_url(request) if request is not None else None
+    if request is not None:
+        for endpoint in STAFF_REQUEST_ENDPOINTS:
+            url = external_url(endpoint, request_id=request.id)
+            if url:
+                return url
+    return external_url("admin.index")

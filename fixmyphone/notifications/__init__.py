@@ -1,0 +1,15 @@
+"""In-app notifications: the bell, the list page, mark-as-read, the unread count as JSON."""
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("notifications", __name__)
+
+from . import routes  # noqa: E402,F401
+
+
+def init_notifications(app: Flask) -> None:
+    """Notification settings from the environment, and the blueprint at /notifications."""
+    from ..services.notifications import init_settings
+
+    init_settings(app)
+    app.register_blueprint(bp, url_prefix="/notifications")

@@ -1,0 +1,116 @@
+"""SMS providers behind one small interface: ``log`` (default) and Twilio's REST API.
+
+Choose with ``SMS_PROVIDER`` (``log`` or ``twilio``); Twilio reads ``TWILIO_ACCOUNT_SID``,
+``TWILIO_AUTH_TOKEN``, ``TWILIO_FROM`` and, for tests or a proxy, ``TWILIO_API_BASE``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class SmsError(Exception):
+    """An SMS could not be sent; ``permanent`` means a retry cannot help (bad number, auth)."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class SmsProvider(Protocol):
+    """Sends one text message; returns the provider's message id."""
+
+    def send(self, to: str, body: str) -> str: ...
+
+
+class LogSmsProvider:
+    """Writes the message to the log instead of sending it (development, demos)."""
+
+    def send(self, to: str, body: str) -> str:
+        log.info("sms (provider=log) to=%s: %s", to, body)
+        return "logged"
+
+
+class TwilioSmsProvider:
+    """Twilio's Messages API over plain HTTPS with basic auth (no SDK needed)."""
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        api_base: str = "https://api.twilio.com",
+        timeout: float = 15,
+    ):
+        if not (account_sid and auth_token and from_number):
+            raise SmsError(
+                "Twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM.",
+                permanent=True,
+            )
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.from_number = from_number
+        self.api_base = api_base.rstrip("/")
+        self.timeout = timeout
+
+    def messages_url(self) -> str:
+        sid = urllib.parse.quote(self.account_sid, safe="")
+        return f"{self.api_base}/2010-04-01/Accounts/{sid}/Messages.json"
+
+    def send(self, to: str, body: str) -> str:
+        data = urllib.parse.urlencode({"To": to, "From": self.from_number, "Body": body}).encode()
+        credentials = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        request = urllib.request.Request(  # noqa: S310  (URL built from our own config)
+            self.messages_url(),
+            data=data,
+            method="POST",
+            headers={
+                "Authorization": f"Basic {credentials}",
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                payload = json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            detail = _error_detail(exc)
+            # 4xx (bad number, bad credentials) will fail again; 429 and 5xx may pass later.
+            permanent = 400 <= exc.code < 500 and exc.code != 429
+            raise SmsError(f"Twilio answered {exc.code}: {detail}", permanent=permanent) from exc
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise SmsError(f"Twilio unreachable: {exc}") from exc
+        except ValueError as exc:
+            raise SmsError(f"Twilio answered something that is not JSON: {exc}") from exc
+        return str(payload.get("sid") or "")
+
+
+def _error_detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(exc.read() or b"{}")
+        return str(body.get("message") or body)[:300]
+    except ValueError:
+        return exc.reason or "error"
+
+
+def provider_from_config(config) -> SmsProvider:
+    """The provider the configuration names (``SMS_PROVIDER``)."""
+    name = (config.get("SMS_PROVIDER") or "log").strip().lower()
+    if name == "log":
+        return LogSmsProvider()
+    if name == "twilio":
+        return TwilioSmsProvider(
+            config.get("TWILIO_ACCOUNT_SID") or "",
+            config.get("TWILIO_AUTH_TOKEN") or "",
+            config.get("TWILIO_FROM") or "",
+            api_base=config.get("TWILIO_API_BASE") or "https://api.twilio.com",
+        )
+    raise SmsError(f"Unknown SMS_PROVIDER {name!r}; use 'log' or 'twilio'.", permanent=True)
