@@ -65,11 +65,23 @@ def _http_error(exc: HTTPException):
                 headers[key] = value
         if status == 429 and "Retry-After" not in headers:
             headers["Retry-After"] = _retry_after(exc)
-        fields = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
+        data = getattr(exc, "data", None)
+        messages = data.get("messages") if isinstance(data, dict) else None
+        fields = _flatten_fields(messages)
         message = exc.description or exc.name
         if status == 429:
             message = "Too many requests; try again later."
-        return error_response(status, message, fields=_flatten_fields(fields), headers=headers)
+        elif status == 400 and messages is not None:
+            # webargs: the body could not be parsed as JSON.
+            message, fields = "The request body is not valid JSON.", None
+        elif status == 422:
+            message = "Some fields need attention."
+            schema_errors = (fields or {}).pop("_schema", None)
+            if schema_errors:
+                message = "The request body must be a JSON object."
+        elif status == 401:
+            headers.setdefault("WWW-Authenticate", "Bearer")
+        return error_response(status, message, fields=fields or None, headers=headers)
     template = f"errors/{status}.html" if status in (403, 404, 429, 500) else "errors/generic.html"
     response = render_template(template, error=exc, status=status), status
     return response
@@ -108,7 +120,10 @@ def _as_list(msgs) -> list:
 def _domain_error(exc: DomainError):
     db.session.rollback()
     if wants_json():
-        return error_response(exc.status, exc.message, code=exc.code, fields=exc.fields)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(
+            exc.status, exc.message, code=exc.code, fields=exc.fields, headers=headers
+        )
     return render_template("errors/generic.html", error=exc, status=exc.status), exc.status
 
 

@@ -1,0 +1,136 @@
+"""The API's flask-smorest pieces: the Api with the contract's error shape, and a Blueprint
+that knows how to require a bearer token and document the errors an endpoint answers."""
+
+from __future__ import annotations
+
+import http
+from functools import wraps
+
+import flask_smorest
+import marshmallow as ma
+from flask import g, request
+from flask_smorest.utils import prepare_response
+
+from ..services import tokens
+
+BEARER = "bearerAuth"
+
+# Headers some error responses always carry (documented so clients can rely on them).
+_ERROR_HEADERS = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "`Bearer` challenge.",
+            "schema": {"type": "string"},
+        }
+    },
+    405: {
+        "Allow": {
+            "description": "The methods this URL accepts.",
+            "schema": {"type": "string"},
+            "required": True,
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "schema": {"type": "string"},
+            "required": True,
+        }
+    },
+}
+
+_DESCRIPTIONS = {
+    400: "The body is not valid JSON (`bad_request`).",
+    401: "Missing, expired, forged or revoked token, or wrong credentials (`unauthorized`).",
+    403: "The caller's role may not do this (`forbidden`).",
+    404: "No such object, or it belongs to someone else (`not_found`).",
+    405: "Method not allowed here (`method_not_allowed`); see `Allow`.",
+    409: "The object's state does not allow this (`conflict`).",
+    413: "The body is too large (`payload_too_large`).",
+    422: "Some fields are wrong; details per field under `fields` (`validation_error`).",
+    429: "Too many attempts (`rate_limited`); see `Retry-After`.",
+    500: "Something failed on the server (`internal_error`); nothing was saved.",
+}
+
+
+class ErrorDetailSchema(ma.Schema):
+    """What went wrong."""
+
+    code = ma.fields.String(
+        required=True, metadata={"description": "Machine-readable code, e.g. `not_found`."}
+    )
+    message = ma.fields.String(required=True, metadata={"description": "A human sentence."})
+    fields = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.List(ma.fields.String()),
+        metadata={"description": "Messages per input field, only when input fields were wrong."},
+    )
+
+
+class ErrorSchema(ma.Schema):
+    """The one error body of the API, for every status code."""
+
+    error = ma.fields.Nested(ErrorDetailSchema, required=True)
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest with the contract's error shape in the handler and in the document."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error):
+        from ..errors import _http_error
+
+        return _http_error(error)
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": _DESCRIPTIONS.get(status.value, status.phrase)}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            if status.value in _ERROR_HEADERS:
+                response["headers"] = _ERROR_HEADERS[status.value]
+            prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Any other error, same shape.", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """A smorest Blueprint with ``errors(...)`` and ``authenticated`` decorators."""
+
+    def errors(self, *codes: int):
+        """Document the error responses (contract shape) an endpoint can answer."""
+
+        def decorator(func):
+            for code in codes:
+                func = self.alt_response(code, response=http.HTTPStatus(code).name)(func)
+            return func
+
+        return decorator
+
+    def authenticated(self, func):
+        """Require a valid bearer access token; the user is then ``caller()``."""
+
+        @wraps(func)
+        def wrapper(*args, **kwargs):
+            g.api_user = user_from_header()
+            return func(*args, **kwargs)
+
+        wrapper = self.doc(security=[{BEARER: []}])(wrapper)
+        return self.errors(401)(wrapper)
+
+
+def user_from_header():
+    """The user of the request's bearer token; raise InvalidToken (401) otherwise."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise tokens.InvalidToken("Send an access token: Authorization: Bearer <token>.")
+    return tokens.user_for_access_token(token.strip())
+
+
+def caller():
+    """The authenticated user of this API request."""
+    return g.api_user

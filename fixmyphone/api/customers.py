@@ -1,0 +1,76 @@
+"""Customer accounts and profiles."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from ..extensions import db, limiter
+from ..models import ROLE_CUSTOMER, User
+from ..services import accounts, profiles
+from ..services.errors import NotFound
+from .base import Blueprint, caller
+from .fields import MAX_ID
+from .schemas import CreateCustomerSchema, CustomerSchema, ProfileSchema, ProfileUpdateSchema
+
+blp = Blueprint("api-customers", __name__, url_prefix="/api", description="Customers.")
+
+CUSTOMER_ID = f"<int(min=1, max={MAX_ID}):customer_id>"
+
+
+def _signup_limit() -> str:
+    return current_app.config.get("API_SIGNUP_RATE_LIMIT", "20 per hour")
+
+
+@blp.route("/user/create-customer", methods=["POST"])
+@limiter.limit(_signup_limit)
+@blp.arguments(CreateCustomerSchema)
+@blp.response(201, CustomerSchema)
+@blp.errors(400, 409, 413, 429)
+def create_customer(args):
+    """Sign up a customer. An email already registered (any case) answers 409."""
+    user = accounts.create_user(
+        email=args["email"],
+        password=args["password"],
+        full_name=args["full_name"],
+        phone=args.get("phone"),
+    )
+    db.session.commit()
+    return {
+        "id": user.id,
+        "email": user.email,
+        "full_name": user.full_name,
+        "phone": user.customer_profile.phone if user.customer_profile else None,
+        "role": user.role,
+        "created_at": user.created_at,
+    }
+
+
+def customer_for(customer_id: int) -> User:
+    """The customer the caller may see: themself, or anyone for staff; else 404."""
+    me = caller()
+    user = db.session.get(User, customer_id)
+    if user is None or user.role != ROLE_CUSTOMER or (not me.is_staff and user.id != me.id):
+        raise NotFound("No such customer.")
+    return user
+
+
+@blp.route(f"/customer/{CUSTOMER_ID}/profile", methods=["GET"])
+@blp.authenticated
+@blp.response(200, ProfileSchema)
+@blp.errors(404)
+def get_profile(customer_id):
+    """A customer's profile (the customer themself, or staff)."""
+    return profiles.profile_dict(customer_for(customer_id))
+
+
+@blp.route(f"/customer/{CUSTOMER_ID}/profile", methods=["PUT"])
+@blp.authenticated
+@blp.arguments(ProfileUpdateSchema)
+@blp.response(200, ProfileSchema)
+@blp.errors(400, 404, 413)
+def update_profile(args, customer_id):
+    """Change any of the profile fields; answers the whole profile."""
+    user = customer_for(customer_id)
+    profiles.update_profile(user, caller(), **args)
+    db.session.commit()
+    return profiles.profile_dict(user)

@@ -1,0 +1,316 @@
+"""Request and response schemas of the JSON API (they also make the OpenAPI document).
+
+Input schemas ignore unknown fields and validate exactly what the document promises, so a
+request the document calls valid is not refused for its shape.
+"""
+
+from __future__ import annotations
+
+import re
+
+import marshmallow as ma
+from marshmallow import validate
+
+from ..models import DEVICE_TYPES
+from ..workflow import STATUSES
+from .fields import Flag, Id, Text, Timestamp
+
+# Python `re.search` semantics, which is also how JSON Schema validators apply `pattern`.
+NOT_BLANK = r"\S"
+PHONE = r"^\+?[0-9 ()\-.]{6,24}$"
+COUNTRY = r"^[A-Za-z]{2}$"
+IMEI = r"^[0-9]{15}$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class Pattern(validate.Validator):
+    """Like ``validate.Regexp`` but with ``re.search``, exactly as JSON Schema's ``pattern``."""
+
+    def __init__(self, pattern: str, error: str):
+        self.pattern = pattern
+        self.regex = re.compile(pattern)
+        self.error = error
+
+    def __call__(self, value):
+        if self.regex.search(value) is None:
+            raise ma.ValidationError(self.error)
+        return value
+
+
+def text(
+    *,
+    max_length: int,
+    min_length: int = 0,
+    pattern: str | None = None,
+    message: str = "Not in the expected format.",
+    **kwargs,
+) -> Text:
+    """A string field whose document constraints match its validation."""
+    validators = [validate.Length(min=min_length or None, max=max_length)]
+    metadata = kwargs.pop("metadata", {})
+    if pattern:
+        validators.append(Pattern(pattern, message))
+        metadata["pattern"] = pattern
+    return Text(validate=validators, metadata=metadata, **kwargs)
+
+
+def required_text(max_length: int, **kwargs) -> Text:
+    """A required string with at least one non-space character."""
+    return text(
+        max_length=max_length,
+        min_length=1,
+        pattern=NOT_BLANK,
+        message="This field is required.",
+        required=True,
+        **kwargs,
+    )
+
+
+class Input(ma.Schema):
+    """Base of request bodies: unknown fields are ignored (the contract says so)."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+
+# ---------------------------------------------------------------- accounts and tokens
+
+
+class LoginSchema(Input):
+    email = Text(required=True, validate=validate.Length(min=1, max=254))
+    password = Text(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class RefreshSchema(Input):
+    refresh_token = Text(required=True, validate=validate.Length(min=1, max=200))
+
+
+class UserBriefSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    email = ma.fields.String(required=True)
+    full_name = ma.fields.String(required=True)
+    role = ma.fields.String(required=True)
+
+
+class TokenPairSchema(ma.Schema):
+    access_token = ma.fields.String(required=True)
+    refresh_token = ma.fields.String(required=True)
+    token_type = ma.fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = ma.fields.Integer(
+        required=True, metadata={"description": "Seconds the access token lives."}
+    )
+    user = ma.fields.Nested(UserBriefSchema, required=True)
+
+
+class CreateCustomerSchema(Input):
+    email = text(
+        max_length=254,
+        pattern=EMAIL,
+        message="Enter a valid email address.",
+        required=True,
+        metadata={"format": "email"},
+    )
+    password = Text(
+        required=True,
+        validate=validate.Length(min=8, max=128, error="Use between 8 and 128 characters."),
+        metadata={"format": "password"},
+    )
+    full_name = required_text(120)
+    phone = text(
+        max_length=32,
+        pattern=PHONE,
+        message="Enter a phone number with digits, spaces and an optional leading +.",
+        allow_none=True,
+    )
+
+
+class CustomerSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    email = ma.fields.String(required=True)
+    full_name = ma.fields.String(required=True)
+    phone = ma.fields.String(required=True, allow_none=True)
+    role = ma.fields.String(required=True)
+    created_at = ma.fields.DateTime(required=True)
+
+
+class ProfileSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    email = ma.fields.String(required=True)
+    full_name = ma.fields.String(required=True)
+    role = ma.fields.String(required=True)
+    phone = ma.fields.String(required=True, allow_none=True)
+    address_line1 = ma.fields.String(required=True, allow_none=True)
+    address_line2 = ma.fields.String(required=True, allow_none=True)
+    city = ma.fields.String(required=True, allow_none=True)
+    postal_code = ma.fields.String(required=True, allow_none=True)
+    country = ma.fields.String(required=True, allow_none=True)
+    notify_email = ma.fields.Boolean(required=True)
+    notify_sms = ma.fields.Boolean(required=True)
+    notify_in_app = ma.fields.Boolean(required=True)
+    created_at = ma.fields.DateTime(required=True)
+
+
+class ProfileUpdateSchema(Input):
+    full_name = text(max_length=120, min_length=1, pattern=NOT_BLANK, message="Tell us your name.")
+    phone = text(
+        max_length=32,
+        pattern=PHONE,
+        message="Enter a phone number with digits, spaces and an optional leading +.",
+        allow_none=True,
+    )
+    address_line1 = text(max_length=200, allow_none=True)
+    address_line2 = text(max_length=200, allow_none=True)
+    city = text(max_length=100, allow_none=True)
+    postal_code = text(max_length=20, allow_none=True)
+    country = text(
+        max_length=2,
+        pattern=COUNTRY,
+        message="Use the two-letter country code, e.g. US or GB.",
+        allow_none=True,
+    )
+    notify_email = Flag()
+    notify_sms = Flag()
+    notify_in_app = Flag()
+
+
+# ---------------------------------------------------------------- service requests
+
+
+class ServiceRequestCreateSchema(Input):
+    device_type = Text(required=True, validate=validate.OneOf(DEVICE_TYPES))
+    brand = required_text(60)
+    model = required_text(80)
+    imei = text(
+        max_length=15,
+        pattern=IMEI,
+        message="An IMEI is 15 digits with a valid check digit (dial *#06# to see it).",
+        allow_none=True,
+        metadata={"format": "imei", "description": "15 digits with a valid Luhn check digit."},
+    )
+    issue_description = required_text(5000)
+    preferred_time = Timestamp(allow_none=True)
+
+
+class NameSchema(ma.Schema):
+    name = ma.fields.String(required=True, metadata={"description": "First name."})
+
+
+class PersonSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    full_name = ma.fields.String(required=True)
+
+
+class AppointmentSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    service_request_id = ma.fields.Integer(required=True)
+    start = ma.fields.DateTime(required=True)
+    end = ma.fields.DateTime(required=True)
+    status = ma.fields.String(required=True)
+    cancel_reason = ma.fields.String(required=True, allow_none=True)
+
+
+class ServiceRequestSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    reference = ma.fields.String(required=True, metadata={"example": "FMP-24A7K9"})
+    status = ma.fields.String(required=True, validate=validate.OneOf(list(STATUSES)))
+    status_label = ma.fields.String(required=True)
+    device_type = ma.fields.String(required=True)
+    brand = ma.fields.String(required=True)
+    model = ma.fields.String(required=True)
+    imei = ma.fields.String(required=True, allow_none=True)
+    issue_description = ma.fields.String(required=True)
+    preferred_time = ma.fields.DateTime(required=True, allow_none=True)
+    estimated_completion = ma.fields.DateTime(required=True, allow_none=True)
+    created_at = ma.fields.DateTime(required=True)
+
+
+class ServiceRequestDetailSchema(ServiceRequestSchema):
+    customer = ma.fields.Nested(PersonSchema, required=True)
+    technician = ma.fields.Nested(NameSchema, required=True, allow_none=True)
+    appointment = ma.fields.Nested(AppointmentSchema, required=True, allow_none=True)
+    updated_at = ma.fields.DateTime(required=True)
+
+
+class ServiceRequestPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ServiceRequestSchema), required=True)
+    page = ma.fields.Integer(required=True)
+    per_page = ma.fields.Integer(required=True)
+    total = ma.fields.Integer(required=True)
+
+
+class ServiceRequestListArgs(Input):
+    page = ma.fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    status = Text(validate=validate.OneOf(list(STATUSES)))
+
+
+class HistoryEntrySchema(ma.Schema):
+    status = ma.fields.String(required=True)
+    status_label = ma.fields.String(required=True)
+    note = ma.fields.String(required=True, allow_none=True)
+    at = ma.fields.DateTime(required=True)
+
+
+class StatusSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    reference = ma.fields.String(required=True)
+    status = ma.fields.String(required=True)
+    status_label = ma.fields.String(required=True)
+    estimated_completion = ma.fields.DateTime(required=True, allow_none=True)
+    technician = ma.fields.Nested(NameSchema, required=True, allow_none=True)
+    history = ma.fields.List(ma.fields.Nested(HistoryEntrySchema), required=True)
+
+
+class StatusMoveSchema(Input):
+    status = Text(required=True, validate=validate.OneOf(list(STATUSES)))
+    note = text(max_length=2000, allow_none=True)
+    estimated_completion = Timestamp(allow_none=True)
+
+
+class MessageSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    body = ma.fields.String(required=True)
+    internal = ma.fields.Boolean(required=True, metadata={"description": "Staff-only note."})
+    from_staff = ma.fields.Boolean(required=True)
+    sender = ma.fields.Nested(NameSchema, required=True)
+    created_at = ma.fields.DateTime(required=True)
+
+
+class MessageListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(MessageSchema), required=True)
+
+
+class MessageCreateSchema(Input):
+    body = required_text(5000)
+    internal = Flag(load_default=False, metadata={"description": "Staff only."})
+
+
+# ---------------------------------------------------------------- appointments
+
+
+class SlotQuerySchema(Input):
+    date = ma.fields.Date(required=True, metadata={"example": "2026-12-01"})
+
+
+class SlotSchema(ma.Schema):
+    start = ma.fields.DateTime(required=True)
+    end = ma.fields.DateTime(required=True)
+    available = ma.fields.Boolean(required=True)
+
+
+class SlotDaySchema(ma.Schema):
+    date = ma.fields.Date(required=True)
+    slots = ma.fields.List(ma.fields.Nested(SlotSchema), required=True)
+
+
+class AppointmentCreateSchema(Input):
+    service_request_id = Id(required=True)
+    start = Timestamp(required=True)
+
+
+class AppointmentMoveSchema(Input):
+    start = Timestamp(required=True)
+
+
+class AppointmentCancelSchema(Input):
+    reason = text(max_length=300, allow_none=True)
