@@ -63,3 +63,23 @@ def next_invoice_number(year: int) -> str:
     counter.last_number += 1
     db.session.flush()
     return f"INV-{year}-{counter.last_number:05d}"
+
+
+def refunded_total(payment: Payment, *, include_pending: bool = False) -> int:
+    """What has been refunded on one payment (succeeded refunds; pending ones too if asked)."""
+    statuses = [PAYMENT_SUCCEEDED] + (["pending"] if include_pending else [])
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
+                Refund.payment_id == payment.id, Refund.status.in_(statuses)
+            )
+        )
+        or 0
+    )
+
+
+def refundable_amount(payment: Payment) -> int:
+    """What may still be refunded: the amount paid minus refunds made or under way."""
+    if payment.status != PAYMENT_SUCCEEDED:
+        return 0
+    return payment.amount - refunded_total(payment, include_pending=True)

@@ -1,0 +1,64 @@
+"""Payment jobs: apply stored Stripe webhook events outside the request (they take ids)."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import StripeEvent
+
+log = logging.getLogger(__name__)
+
+
+def process_stripe_event(event_id: str) -> None:
+    """Apply one webhook event, then retry events that were waiting for it."""
+    from ..services.payments import handle_event
+
+    try:
+        handle_event(event_id)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("stripe event %s failed; it stays 'received' for a retry", event_id)
+        raise
+    row = db.session.get(StripeEvent, event_id)
+    if row is not None and row.status == "processed":
+        replay_deferred_events()
+
+
+def replay_deferred_events() -> int:
+    """Try again every event that could not be matched to our rows yet; returns how many."""
+    from ..services.payments import handle_event
+
+    ids = db.session.scalars(
+        sa.select(StripeEvent.id)
+        .where(StripeEvent.status == "deferred")
+        .order_by(StripeEvent.received_at, StripeEvent.id)
+    ).all()
+    for event_id in ids:
+        try:
+            handle_event(event_id)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("replaying stripe event %s failed", event_id)
+    return len(ids)
+
+
+def retry_unprocessed_events() -> int:
+    """A sweep for events whose job was lost (Redis down, worker crash); returns how many."""
+    from ..services.payments import handle_event
+
+    ids = db.session.scalars(
+        sa.select(StripeEvent.id).where(StripeEvent.status.in_(("received", "deferred")))
+    ).all()
+    for event_id in ids:
+        try:
+            handle_event(event_id)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("retrying stripe event %s failed", event_id)
+    return len(ids)

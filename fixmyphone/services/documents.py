@@ -1,0 +1,215 @@
+"""Invoices, credit notes and receipts as PDF (fpdf2, DejaVu fonts so € and £ print)."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import sqlalchemy as sa
+from flask import current_app
+from fpdf import FPDF
+
+from ..extensions import db
+from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, User
+from ..templating import format_money, local_time
+from .errors import NotFound
+
+FONT = "DejaVu"
+DATE = "%d %b %Y"
+
+
+def can_download_invoice(user: User, invoice: Invoice) -> bool:
+    """Issued invoices and credit notes: their customer and staff only."""
+    return invoice.status == "issued" and (user.is_staff or invoice.customer_id == user.id)
+
+
+def can_download_receipt(user: User, payment: Payment) -> bool:
+    """Receipts of succeeded payments: their customer and staff only."""
+    return payment.status == PAYMENT_SUCCEEDED and (user.is_staff or payment.customer_id == user.id)
+
+
+def receipt_number(payment: Payment) -> str:
+    """A receipt's printed number, e.g. RCT-000042."""
+    return f"RCT-{payment.id:06d}"
+
+
+class _Document(FPDF):
+    """An A4 page with the shop's letterhead and a footer."""
+
+    def __init__(self, title: str):
+        super().__init__(format="A4")
+        fonts = os.path.join(current_app.static_folder or "", "fonts")
+        self.add_font(FONT, "", os.path.join(fonts, "DejaVuSans.ttf"))
+        self.add_font(FONT, "B", os.path.join(fonts, "DejaVuSans-Bold.ttf"))
+        self.doc_title = title
+        self.set_title(title)
+        self.set_author(current_app.config["SHOP_NAME"])
+        self.set_creator("FixMyPhone")
+        self.set_auto_page_break(auto=True, margin=20)
+        self.add_page()
+
+    def header(self) -> None:
+        cfg = current_app.config
+        logo = cfg.get("SHOP_LOGO")
+        if logo and os.path.isfile(logo):
+            self.image(logo, x=self.w - self.r_margin - 35, y=10, w=35)
+        self.set_font(FONT, "B", 15)
+        self.cell(0, 8, cfg["SHOP_NAME"], new_x="LMARGIN", new_y="NEXT")
+        self.set_font(FONT, "", 9)
+        for line in (cfg["SHOP_ADDRESS"], f"{cfg['SHOP_PHONE']} · {cfg['SHOP_EMAIL']}"):
+            self.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+        self.ln(6)
+
+    def footer(self) -> None:
+        self.set_y(-15)
+        self.set_font(FONT, "", 8)
+        self.cell(0, 5, f"{self.doc_title} · page {self.page_no()}/{{nb}}", align="C")
+
+    def heading(self, text: str) -> None:
+        self.set_font(FONT, "B", 18)
+        self.cell(0, 10, text, new_x="LMARGIN", new_y="NEXT")
+        self.ln(2)
+
+    def facts(self, rows: list[tuple[str, str]]) -> None:
+        """Label/value pairs, one per line."""
+        for label, value in rows:
+            self.set_font(FONT, "B", 10)
+            self.cell(45, 6, label)
+            self.set_font(FONT, "", 10)
+            self.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+        self.ln(3)
+
+    def totals(self, rows: list[tuple[str, str]], bold_last: bool = True) -> None:
+        """Right-aligned totals block."""
+        for i, (label, value) in enumerate(rows):
+            last = bold_last and i == len(rows) - 1
+            self.set_font(FONT, "B" if last else "", 11 if last else 10)
+            self.cell(self.epw - 40, 7, label, align="R")
+            self.cell(40, 7, value, align="R", new_x="LMARGIN", new_y="NEXT")
+
+
+def _customer_lines(user: User) -> str:
+    lines = [user.full_name, user.email]
+    profile = user.customer_profile
+    if profile is not None:
+        lines += [profile.address_line1, profile.address_line2]
+        city = " ".join(p for p in (profile.postal_code, profile.city) if p)
+        lines += [city, profile.country]
+    return "\n".join(line for line in lines if line)
+
+
+def _tax_label(invoice: Invoice) -> str:
+    rates = {line.tax_rate_bp for line in invoice.lines}
+    if len(rates) == 1:
+        rate = rates.pop()
+        return f"Tax ({rate / 100:g}%)"
+    return "Tax"
+
+
+def render_invoice(invoice_id: int) -> bytes:
+    """The invoice (or credit note) ``invoice_id`` as PDF bytes."""
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        raise NotFound("No such invoice.")
+    credit = invoice.kind == "credit_note"
+    title = "Credit note" if credit else "Invoice"
+    number = invoice.number or "DRAFT"
+    pdf = _Document(f"{title} {number}")
+    pdf.heading(f"{title} {number}")
+    request = invoice.service_request
+    facts = [
+        ("Date", local_time(invoice.issued_at, DATE) if invoice.issued_at else "not issued"),
+        ("Repair", f"{request.reference} · {request.brand} {request.model}"),
+    ]
+    if credit and invoice.credit_for_id:
+        original: Optional[Invoice] = db.session.get(Invoice, invoice.credit_for_id)
+        if original is not None:
+            facts.append(("Credit for", original.number or str(original.id)))
+    if request.is_warranty_claim:
+        facts.append(("Warranty", "Warranty repair: labour and parts are not charged."))
+    facts.append(("Billed to", _customer_lines(invoice.customer)))
+    pdf.facts(facts)
+
+    cur = invoice.currency
+    pdf.set_font(FONT, "", 9)
+    with pdf.table(
+        col_widths=(78, 14, 28, 22, 28),
+        text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"),
+        line_height=6,
+    ) as table:
+        head = table.row()
+        for text in ("Description", "Qty", "Unit price", "Tax", "Amount"):
+            head.cell(text)
+        for line in invoice.lines:
+            row = table.row()
+            row.cell(line.description)
+            row.cell(str(line.quantity))
+            row.cell(format_money(line.unit_amount, cur))
+            row.cell(f"{line.tax_rate_bp / 100:g}%")
+            row.cell(format_money(line.net_amount, cur))
+    pdf.ln(4)
+    pdf.totals(
+        [
+            ("Subtotal", format_money(invoice.subtotal, cur)),
+            (_tax_label(invoice), format_money(invoice.tax, cur)),
+            ("Total credited" if credit else "Total", format_money(invoice.total, cur)),
+        ]
+    )
+    pdf.ln(6)
+    pdf.set_font(FONT, "", 9)
+    note = (
+        "This credit note reduces the amount you owe, or is refunded to you."
+        if credit
+        else f"Thank you for choosing {current_app.config['SHOP_NAME']}."
+    )
+    pdf.multi_cell(0, 5, note)
+    return bytes(pdf.output())
+
+
+def render_receipt(payment_id: int) -> bytes:
+    """The receipt of payment ``payment_id`` as PDF bytes."""
+    from .payments import METHOD_LABELS
+
+    payment = db.session.get(Payment, payment_id)
+    if payment is None:
+        raise NotFound("No such payment.")
+    number = receipt_number(payment)
+    pdf = _Document(f"Receipt {number}")
+    pdf.heading(f"Receipt {number}")
+    request = payment.service_request
+    facts = [
+        ("Date", local_time(payment.succeeded_at or payment.created_at, DATE)),
+        ("Repair", f"{request.reference} · {request.brand} {request.model}"),
+        ("Received from", _customer_lines(payment.customer)),
+        ("Method", METHOD_LABELS.get(payment.method, payment.method)),
+        ("Status", payment.status),
+    ]
+    if payment.purpose == "deposit":
+        facts.append(("For", "Booking deposit"))
+    if payment.reference:
+        facts.append(("Reference", payment.reference))
+    if payment.invoice_id:
+        invoice = db.session.get(Invoice, payment.invoice_id)
+        if invoice is not None and invoice.number:
+            facts.append(("Invoice", invoice.number))
+    pdf.facts(facts)
+
+    cur = payment.currency
+    rows = [("Amount paid", format_money(payment.amount, cur))]
+    refunds = db.session.scalars(
+        sa.select(Refund)
+        .where(Refund.payment_id == payment.id, Refund.status == PAYMENT_SUCCEEDED)
+        .order_by(Refund.id)
+    ).all()
+    for refund in refunds:
+        when = local_time(refund.created_at, DATE)
+        rows.append((f"Refunded {when}", "-" + format_money(refund.amount, cur)))
+    if refunds:
+        rows.append(
+            ("Net received", format_money(payment.amount - sum(r.amount for r in refunds), cur))
+        )
+    pdf.totals(rows)
+    pdf.ln(6)
+    pdf.set_font(FONT, "", 9)
+    pdf.multi_cell(0, 5, f"Thank you for your payment. {current_app.config['SHOP_NAME']}")
+    return bytes(pdf.output())
