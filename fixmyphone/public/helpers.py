@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Optional
 
 import sqlalchemy as sa
-from flask import current_app, request, url_for
+from flask import current_app, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
@@ -16,14 +16,6 @@ from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, ServiceRequest
 from ..services import billing, booking
 from ..services.errors import DomainError
 from . import bp
-
-# The production CSP: everything from this origin, nothing inline. Stripe Checkout is a
-# redirect after a form POST, which form-action also governs.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-    "frame-ancestors 'none'; form-action 'self' https://checkout.stripe.com"
-)
 
 
 def endpoint_exists(name: str) -> bool:
@@ -54,17 +46,6 @@ def customer_globals() -> dict:
         return unread_for_customer(current_user)
 
     return {"unread_messages": unread_messages}
-
-
-@bp.after_app_request
-def security_headers(response):
-    """A strict CSP and friends on the customer and account pages (kept if already set)."""
-    if request.blueprint in ("public", "auth") or request.endpoint is None:
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    return response
 
 
 def apply_errors(form: FlaskForm, exc: DomainError, aliases: Optional[dict] = None) -> bool:
