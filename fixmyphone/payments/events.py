@@ -168,7 +168,7 @@ def _apply_refund(refund: Obj, payment: Optional[Payment] = None) -> str:
             if refund.get("status") not in ("pending", "succeeded", "requires_action"):
                 return PROCESSED
             row = Refund(
-                payment=payment,
+                payment_id=payment.id,
                 amount=int(refund.get("amount") or 0),
                 currency=payment.currency,
                 status=PAYMENT_PENDING,

@@ -459,11 +459,11 @@ def refund(payment: Payment, *, amount: int, actor: User, reason: Optional[str] 
         message = f"At most {format_money(available, payment.currency)} can still be refunded."
         raise ValidationFailed(message, fields={"amount": [message]})
     row = Refund(
-        payment=payment,
+        payment_id=payment.id,
         amount=amount,
         currency=payment.currency,
         reason=reason,
-        actor=actor if actor.id else None,
+        actor_id=actor.id,
         status=PAYMENT_PENDING,
     )
     if payment.method == "stripe":
@@ -549,16 +549,17 @@ def record_event(event: stripe.Event) -> tuple[StripeEvent, bool]:
     """Store a verified event by id first; (row, True) when new, (existing row, False) if seen."""
     from ..payments.events import is_handled
 
-    existing = db.session.get(StripeEvent, event.id)
+    payload = event.to_dict()
+    existing = db.session.get(StripeEvent, payload["id"])
     if existing is not None:
         return existing, False
-    created = event.get("created")
+    created = payload.get("created")
     row = StripeEvent(
-        id=event.id,
-        type=event.type,
+        id=payload["id"],
+        type=payload["type"],
         created=datetime.fromtimestamp(int(created), UTC) if created else None,
-        payload=event.to_dict(),
-        status="received" if is_handled(event.type) else "ignored",
+        payload=payload,
+        status="received" if is_handled(payload["type"]) else "ignored",
     )
     if row.status == "ignored":
         row.processed_at = utcnow()
@@ -651,11 +652,11 @@ def list_saved_cards(customer: User) -> list[SavedCard]:
     except stripe.StripeError as exc:
         raise _provider_failed("list payment methods", exc) from exc
     cards = []
-    for method in result.data:
+    for method in (m.to_dict() for m in result.data):
         card = method.get("card") or {}
         cards.append(
             SavedCard(
-                id=method.id,
+                id=method["id"],
                 brand=str(card.get("brand") or "card"),
                 last4=str(card.get("last4") or "????"),
                 exp_month=int(card.get("exp_month") or 0),

@@ -41,6 +41,7 @@ class StripeFake:
     payment_methods: dict[str, dict] = field(default_factory=dict)
     refunds: dict[str, dict] = field(default_factory=dict)
     refund_status: str = "pending"
+    next_refund_id: Optional[str] = None
     fail_next: Optional[tuple[int, str]] = None
     delay: float = 0.0
 
@@ -72,6 +73,7 @@ class StripeFake:
             self.payment_methods.clear()
             self.refunds.clear()
             self.refund_status = "pending"
+            self.next_refund_id = None
             self.fail_next = None
             self.delay = 0.0
 
@@ -170,7 +172,7 @@ class StripeFake:
             return {**pm, "customer": None}, 200
         if method == "POST" and path == "/v1/refunds":
             refund = {
-                "id": self._new_id("re"),
+                "id": self.next_refund_id or self._new_id("re"),
                 "object": "refund",
                 "amount": int(p["amount"]),
                 "currency": "usd",
@@ -180,6 +182,7 @@ class StripeFake:
                 "metadata": _nested(p, "metadata"),
             }
             self.refunds[refund["id"]] = refund
+            self.next_refund_id = None
             return refund, 200
         if method == "GET" and parts[:2] == ["v1", "refunds"] and len(parts) == 3:
             refund = self.refunds.get(parts[2])
