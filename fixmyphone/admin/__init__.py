@@ -1,27 +1,21 @@
-"""The back office (Flask-Admin)."""
+"""The back office (Flask-Admin): a fresh Admin and fresh views for every app."""
 
 from __future__ import annotations
 
-from flask import Flask, abort, redirect, request, url_for
-from flask_admin import Admin, AdminIndexView, expose
+from flask import Flask
+from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
-from flask_login import current_user
 
-
-class SecuredIndexView(AdminIndexView):
-    """The dashboard: staff only."""
-
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_user.is_staff
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        abort(403)
-
-    @expose("/")
-    def index(self):
-        return self.render("admin/index.html")
+from .appointments import AppointmentView
+from .customers import CustomerView
+from .dashboard import DashboardView
+from .inbox import InboxView
+from .inventory import PartView, StockMovementView
+from .payments import PaymentView
+from .records import AuditLogView, FailedNotificationView
+from .reports import ReportsView
+from .requests import ServiceRequestView
+from .staff import ShiftView, StaffAccountsView, TechnicianAccountsView, TimeOffView, WorkloadView
 
 
 def init_admin(app: Flask) -> Admin:
@@ -30,7 +24,66 @@ def init_admin(app: Flask) -> Admin:
         app,
         name=app.config["SHOP_NAME"],
         url="/admin",
-        index_view=SecuredIndexView(url="/admin"),
+        index_view=DashboardView(name="Dashboard", url="/admin"),
         theme=Bootstrap4Theme(swatch="default"),
     )
+    admin.add_view(
+        ServiceRequestView(name="Repairs", endpoint="admin_requests", url="/admin/requests")
+    )
+    admin.add_view(InboxView(name="Inbox", endpoint="admin_inbox", url="/admin/inbox"))
+    admin.add_view(
+        AppointmentView(
+            name="Appointments", endpoint="admin_appointments", url="/admin/appointments"
+        )
+    )
+    admin.add_view(
+        CustomerView(name="Customers", endpoint="admin_customers", url="/admin/customers")
+    )
+    admin.add_view(PaymentView(name="Payments", endpoint="admin_payments", url="/admin/payments"))
+    admin.add_view(
+        PartView(name="Parts", endpoint="admin_parts", url="/admin/parts", category="Inventory")
+    )
+    admin.add_view(
+        StockMovementView(
+            name="Stock ledger", endpoint="admin_stock", url="/admin/stock", category="Inventory"
+        )
+    )
+    admin.add_view(
+        TechnicianAccountsView(
+            name="Technicians",
+            endpoint="admin_technicians",
+            url="/admin/technicians",
+            category="Team",
+        )
+    )
+    admin.add_view(
+        ShiftView(name="Shifts", endpoint="admin_shifts", url="/admin/shifts", category="Team")
+    )
+    admin.add_view(
+        TimeOffView(
+            name="Time off", endpoint="admin_timeoff", url="/admin/timeoff", category="Team"
+        )
+    )
+    admin.add_view(
+        WorkloadView(
+            name="Workload", endpoint="admin_workload", url="/admin/workload", category="Team"
+        )
+    )
+    admin.add_view(ReportsView(name="Reports", endpoint="admin_reports", url="/admin/reports"))
+    admin.add_view(
+        FailedNotificationView(
+            name="Failed notifications",
+            endpoint="admin_notifications",
+            url="/admin/notifications",
+            category="System",
+        )
+    )
+    staff_view = StaffAccountsView(
+        name="Staff accounts", endpoint="admin_staff", url="/admin/staff", category="System"
+    )
+    audit_view = AuditLogView(
+        name="Audit log", endpoint="admin_audit", url="/admin/audit", category="System"
+    )
+    admin.add_view(staff_view)
+    admin.add_view(audit_view)
     return admin

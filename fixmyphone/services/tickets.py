@@ -32,10 +32,21 @@ def _text(value: str, family: str) -> str:
 
 def job_ticket_pdf(request: ServiceRequest) -> bytes:
     """The job ticket of a repair as PDF bytes."""
-    cfg = current_app.config
-    pdf = FPDF(format="A5")
+    return job_tickets_pdf([request])
+
+
+def job_tickets_pdf(requests: list[ServiceRequest]) -> bytes:
+    """One PDF with a job ticket page per repair."""
+    pdf = FPDF(format=(148, 210))
     pdf.set_auto_page_break(auto=True, margin=12)
     family = _fonts(pdf)
+    for request in requests:
+        _ticket_page(pdf, family, request)
+    return bytes(pdf.output())
+
+
+def _ticket_page(pdf: FPDF, family: str, request: ServiceRequest) -> None:
+    cfg = current_app.config
     pdf.add_page()
     pdf.set_font(family, "B", 16)
     pdf.cell(0, 9, _text(cfg["SHOP_NAME"], family), new_x="LMARGIN", new_y="NEXT")
@@ -72,4 +83,3 @@ def job_ticket_pdf(request: ServiceRequest) -> bytes:
     pdf.ln(4)
     pdf.set_font(family, "", 8)
     pdf.multi_cell(0, 4, _text(f"Track this repair: {link}", family))
-    return bytes(pdf.output())

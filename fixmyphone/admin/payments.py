@@ -1,0 +1,109 @@
+"""Payments: list and filters, verify a counter payment, refund (full or partial)."""
+
+from __future__ import annotations
+
+from flask import flash, request
+from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_login import current_user
+
+from ..models import PAYMENT_METHODS, Payment
+from ..services import billing, payments
+from ..templating import format_money, local_time
+from .base import SecuredModelView
+from .filters import DateFromFilter, DateToFilter
+
+STATUSES = ("pending", "succeeded", "failed", "canceled")
+
+
+def parse_amount(raw: str | None) -> int | None:
+    """'12.50' → 1250 minor units; None when it is not a positive amount."""
+    try:
+        value = round(float((raw or "").strip()) * 100)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+class PaymentView(SecuredModelView):
+    """Money received; changes only through services.payments."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = True
+    column_list = (
+        "created_at",
+        "service_request",
+        "customer",
+        "method",
+        "purpose",
+        "amount",
+        "status",
+        "reference",
+        "recorded_by",
+        "verified_by",
+        "balance",
+    )
+    column_default_sort = ("created_at", True)
+    column_sortable_list = ("created_at", "amount", "status", "method")
+    column_searchable_list = ("service_request.reference", "customer.email", "reference")
+    column_formatters = {
+        "created_at": lambda v, c, m, n: local_time(m.created_at),
+        "service_request": lambda v, c, m, n: m.service_request.reference,
+        "customer": lambda v, c, m, n: m.customer.full_name,
+        "amount": lambda v, c, m, n: format_money(m.amount, m.currency),
+        "recorded_by": lambda v, c, m, n: m.recorded_by.full_name if m.recorded_by else "",
+        "verified_by": lambda v, c, m, n: m.verified_by.full_name if m.verified_by else "",
+        "balance": lambda v, c, m, n: format_money(billing.balance_due(m.service_request)),
+    }
+    column_labels = {"balance": "Request balance"}
+
+    def __init__(self, **kwargs):
+        self.column_filters = [
+            FilterEqual(Payment.status, "Status", options=[(s, s) for s in STATUSES]),
+            FilterEqual(Payment.method, "Method", options=[(m, m) for m in PAYMENT_METHODS]),
+            DateFromFilter(Payment.created_at, "Date"),
+            DateToFilter(Payment.created_at, "Date"),
+        ]
+        super().__init__(Payment, **kwargs)
+
+    @action("verify", "Verify", "Mark the selected counter payments as received?")
+    def action_verify(self, ids):
+        """An admin confirms counter payments (cash, card terminal, bank transfer)."""
+        self.run_each(
+            ids,
+            "verify",
+            lambda p: payments.verify_payment(p, current_user),
+            "Verified",
+            label=lambda p: f"Payment {p.id}",
+        )
+
+    @action("refund", "Refund")
+    def action_refund(self, ids):
+        """Refund one payment, fully or partly."""
+        selected = self.load(ids)
+        if len(selected) != 1:
+            flash("Refund one payment at a time.", "error")
+            return None
+        payment = selected[0]
+        if "amount" not in request.form:
+            return self.render(
+                "admin/payments/refund_form.html",
+                payment=payment,
+                refundable=billing.refundable_amount(payment),
+            )
+        amount = parse_amount(request.form.get("amount"))
+        if amount is None:
+            flash("Give a positive amount.", "error")
+            return None
+        self.run_each(
+            [str(payment.id)],
+            "refund",
+            lambda p: payments.refund(
+                p, amount=amount, actor=current_user, reason=request.form.get("reason")
+            ),
+            f"Refunded {format_money(amount, payment.currency)}",
+            label=lambda p: f"Payment {p.id}",
+        )
+        return None

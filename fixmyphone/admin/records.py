@@ -1,0 +1,92 @@
+"""Read-only records: the audit log (super admins) and failed notifications (admins)."""
+
+from __future__ import annotations
+
+from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
+from flask_login import current_user
+
+from ..models import AuditLog, Notification
+from ..services import notifications
+from ..templating import local_time
+from .base import SUPERADMIN, SecuredModelView
+
+
+class AuditLogView(SecuredModelView):
+    """Who did what, browsable and exportable; nobody can change it here."""
+
+    access = SUPERADMIN
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = True
+    column_list = (
+        "created_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "before",
+        "after",
+        "ip",
+    )
+    column_default_sort = ("id", True)
+    column_formatters = {
+        "created_at": lambda v, c, m, n: local_time(m.created_at),
+        "actor": lambda v, c, m, n: m.actor.email if m.actor else "",
+    }
+    column_formatters_export = column_formatters
+    column_searchable_list = ("action", "object_type", "object_id")
+
+    def __init__(self, **kwargs):
+        self.column_filters = [
+            FilterLike(AuditLog.action, "Action"),
+            FilterEqual(AuditLog.object_type, "Object type"),
+            FilterEqual(AuditLog.actor_id, "Actor id"),
+        ]
+        super().__init__(AuditLog, **kwargs)
+
+    # Reading the log is not a change: no audit entries for it.
+    def after_model_change(self, form, model, is_created):  # pragma: no cover - cannot edit
+        return None
+
+
+class FailedNotificationView(SecuredModelView):
+    """Notifications that could not be delivered; an admin can queue them again."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    column_list = (
+        "created_at",
+        "event",
+        "channel",
+        "recipient",
+        "subject",
+        "attempts",
+        "last_error",
+        "service_request_id",
+    )
+    column_default_sort = ("id", True)
+    column_formatters = {"created_at": lambda v, c, m, n: local_time(m.created_at)}
+    column_searchable_list = ("recipient", "subject", "event")
+
+    def __init__(self, **kwargs):
+        super().__init__(Notification, **kwargs)
+
+    def get_query(self):
+        return super().get_query().filter(Notification.status == "failed")
+
+    def get_count_query(self):
+        return super().get_count_query().filter(Notification.status == "failed")
+
+    @action("resend", "Resend")
+    def action_resend(self, ids):
+        """Queue the selected notifications again."""
+        self.run_each(
+            ids,
+            "resend",
+            lambda n: notifications.resend(n.id, current_user),
+            "Queued again",
+            label=lambda n: f"Notification {n.id}",
+        )

@@ -1,0 +1,106 @@
+"""The reports page: figures for a chosen period, charts, and each table as CSV."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+from flask import Response, current_app, request
+from flask_admin import expose
+
+from ..services import reports
+from .base import SecuredPage
+from .filters import parse_local_date
+
+COLUMNS = {
+    "revenue": ["period", "payments", "received", "refunded", "net"],
+    "revenue_by_method": ["method", "payments", "received"],
+    "requests_by_status": ["status", "count"],
+    "turnaround": ["count", "mean_hours", "p90_hours"],
+    "repairs_per_technician": ["technician", "completed", "reworks"],
+    "top_device_models": ["brand", "model", "count"],
+    "top_parts": ["sku", "name", "quantity"],
+    "first_time_fix_rate": ["completed", "fixed_first_time", "rate"],
+}
+TITLES = {
+    "revenue": "Revenue",
+    "revenue_by_method": "Revenue by payment method",
+    "requests_by_status": "Requests by status",
+    "turnaround": "Turnaround check-in → ready (hours)",
+    "repairs_per_technician": "Repairs per technician",
+    "top_device_models": "Top device models",
+    "top_parts": "Top parts used",
+    "first_time_fix_rate": "First-time fix rate (no rework within 30 days)",
+}
+
+
+def period_from_args() -> tuple[reports.Period, str, str, str]:
+    """The period from ?start=&end= (shop-local days, end inclusive); default: last 30 days."""
+    today = date.today()
+    start_s = request.args.get("start") or (today - timedelta(days=29)).isoformat()
+    end_s = request.args.get("end") or today.isoformat()
+    grouping = request.args.get("grouping", "day")
+    if grouping not in reports.GROUPINGS:
+        grouping = "day"
+    try:
+        start, end = parse_local_date(start_s), parse_local_date(end_s) + timedelta(days=1)
+    except ValueError:
+        start_s, end_s = (today - timedelta(days=29)).isoformat(), today.isoformat()
+        start, end = parse_local_date(start_s), parse_local_date(end_s) + timedelta(days=1)
+    if end <= start:
+        end = start + timedelta(days=1)
+    return reports.Period(start, end), start_s, end_s, grouping
+
+
+class ReportsView(SecuredPage):
+    """Admins' reports."""
+
+    @expose("/")
+    def index(self):
+        period, start_s, end_s, grouping = period_from_args()
+        tables = reports.all_tables(period, grouping)
+        charts = {
+            "revenue": {
+                "type": "bar",
+                "labels": [r["period"] for r in tables["revenue"]],
+                "values": [r["net"] / 100 for r in tables["revenue"]],
+                "label": f"Net revenue ({current_app.config['SHOP_CURRENCY'].upper()})",
+            },
+            "requests_by_status": {
+                "type": "doughnut",
+                "labels": [r["status"] for r in tables["requests_by_status"]],
+                "values": [r["count"] for r in tables["requests_by_status"]],
+                "label": "Requests",
+            },
+            "repairs_per_technician": {
+                "type": "bar",
+                "labels": [r["technician"] for r in tables["repairs_per_technician"]],
+                "values": [r["completed"] for r in tables["repairs_per_technician"]],
+                "label": "Completed repairs",
+            },
+        }
+        return self.render(
+            "admin/reports.html",
+            tables=tables,
+            columns=COLUMNS,
+            titles=TITLES,
+            charts={k: json.dumps(v) for k, v in charts.items()},
+            start=start_s,
+            end=end_s,
+            grouping=grouping,
+            groupings=reports.GROUPINGS,
+        )
+
+    @expose("/<report>.csv")
+    def csv(self, report: str):
+        name = report
+        if name not in reports.TABLES:
+            return Response("unknown report", status=404)
+        period, start_s, end_s, grouping = period_from_args()
+        body = reports.to_csv(reports.table(name, period, grouping), COLUMNS[name])
+        filename = f"{name}_{start_s}_{end_s}.csv"
+        return Response(
+            body,
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )

@@ -1,0 +1,229 @@
+"""The request page: timeline, parts, payments, messages, check-in, and its small forms.
+
+Every form posts to one endpoint that calls one service function, commits, and redirects back.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Response, abort, flash, redirect, request
+from flask_admin import expose
+from flask_login import current_user
+
+from .. import workflow
+from ..extensions import db
+from ..models import Appointment, Part, Payment, RequestPart, ServiceRequest, User
+from ..services import billing, inventory, messages, passcodes, repairs, tickets, warranty
+from ..services.errors import DomainError, NotFound, ValidationFailed
+from .base import commit_or_flash
+from .filters import parse_local_date
+
+
+class RequestDetailMixin:
+    """Adds ``/view/<id>`` and its form endpoints to the service request view."""
+
+    def _request_or_404(self, request_id: int) -> ServiceRequest:
+        try:
+            return self.get_one(request_id)
+        except NotFound:
+            abort(404)
+
+    def _back(self, req: ServiceRequest):
+        return redirect(self.get_url(".request_page", request_id=req.id))
+
+    @expose("/view/<int:request_id>")
+    def request_page(self, request_id: int, passcode: str | None = None):
+        req = self._request_or_404(request_id)
+        thread = messages.thread(req, current_user)
+        messages.mark_read(req, current_user)
+        db.session.commit()
+        payments = db.session.scalars(
+            sa.select(Payment).where(Payment.service_request_id == req.id).order_by(Payment.id)
+        ).all()
+        appointments = db.session.scalars(
+            sa.select(Appointment)
+            .where(Appointment.service_request_id == req.id)
+            .order_by(Appointment.start)
+        ).all()
+        parts = db.session.scalars(
+            sa.select(Part).where(Part.on_hand - Part.reserved > 0).order_by(Part.sku).limit(500)
+        ).all()
+        technicians = db.session.scalars(
+            sa.select(User).where(User.role == "technician", User.active).order_by(User.full_name)
+        ).all()
+        return self.render(
+            "admin/requests/detail.html",
+            req=req,
+            thread=thread,
+            lines=inventory.parts_for(req),
+            payments=payments,
+            appointments=appointments,
+            balance=billing.balance_due(req),
+            next_statuses=workflow.allowed_moves(req.status),
+            parts=parts,
+            technicians=technicians,
+            can_move=repairs.can_move(current_user, req),
+            under_warranty=warranty.under_warranty(req),
+            claims=db.session.scalars(
+                sa.select(ServiceRequest).where(ServiceRequest.warranty_of_id == req.id)
+            ).all(),
+            intake_parts=repairs.INTAKE_PARTS,
+            intake_states=repairs.INTAKE_STATES,
+            passcode=passcode,
+        )
+
+    @expose("/view/<int:request_id>/message", methods=["POST"])
+    def post_message(self, request_id: int):
+        req = self._request_or_404(request_id)
+        internal = request.form.get("visibility", "public") == "internal"
+        commit_or_flash(
+            lambda: messages.post_message(
+                req, current_user, request.form.get("body", ""), internal=internal
+            ),
+            "Internal note added." if internal else "Message sent to the customer.",
+        )
+        return self._back(req)
+
+    @expose("/view/<int:request_id>/status", methods=["POST"])
+    def post_status(self, request_id: int):
+        req = self._request_or_404(request_id)
+
+        def move():
+            if not repairs.can_move(current_user, req):
+                from ..services.errors import Forbidden
+
+                raise Forbidden("Only the assigned technician or an admin can move this repair.")
+            due = None
+            if raw := (request.form.get("estimated_completion") or "").strip():
+                try:
+                    due = parse_local_date(raw)
+                except ValueError as exc:
+                    raise ValidationFailed("Give the due date as YYYY-MM-DD.") from exc
+            workflow.move_status(
+                req,
+                request.form.get("status", ""),
+                current_user,
+                request.form.get("note") or None,
+                estimated_completion=due,
+                public=request.form.get("visibility", "public") != "internal",
+            )
+
+        commit_or_flash(move, "Status changed.")
+        return self._back(req)
+
+    @expose("/view/<int:request_id>/assign", methods=["POST"])
+    def post_assign(self, request_id: int):
+        req = self._request_or_404(request_id)
+        if not current_user.is_admin:
+            abort(403)
+        raw = request.form.get("technician_id", "")
+        tech = db.session.get(User, int(raw)) if raw.isdigit() else None
+        commit_or_flash(
+            lambda: repairs.assign_technician(req, tech, current_user), "Technician assigned."
+        )
+        return self._back(req)
+
+    @expose("/view/<int:request_id>/intake", methods=["POST"])
+    def post_intake(self, request_id: int):
+        req = self._request_or_404(request_id)
+        form = request.form
+
+        def save():
+            repairs.record_intake(
+                req,
+                current_user,
+                checks={key: form.get(key, "") for key in repairs.INTAKE_PARTS},
+                water_damage=form.get("water_damage") == "y",
+                passcode_given=bool(form.get("passcode")) or form.get("passcode_given") == "y",
+                notes=form.get("notes"),
+            )
+            if form.get("passcode"):
+                passcodes.set_passcode(req, form.get("passcode"), current_user)
+            if form.get("location"):
+                repairs.set_location(req, form.get("location", ""), current_user)
+
+        commit_or_flash(save, "Intake checklist saved.")
+        return self._back(req)
+
+    @expose("/view/<int:request_id>/location", methods=["POST"])
+    def post_location(self, request_id: int):
+        req = self._request_or_404(request_id)
+        commit_or_flash(
+            lambda: repairs.set_location(req, request.form.get("location", ""), current_user),
+            "Location updated.",
+        )
+        return self._back(req)
+
+    @expose("/view/<int:request_id>/passcode", methods=["POST"])
+    def post_passcode(self, request_id: int):
+        req = self._request_or_404(request_id)
+        commit_or_flash(
+            lambda: passcodes.set_passcode(req, request.form.get("passcode"), current_user),
+            "Passcode saved (encrypted).",
+        )
+        return self._back(req)
+
+    @expose("/view/<int:request_id>/passcode/reveal", methods=["POST"])
+    def post_reveal(self, request_id: int):
+        req = self._request_or_404(request_id)
+        try:
+            value = passcodes.reveal(req, current_user)
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return self._back(req)
+        if value is None:
+            flash("No passcode is stored for this device.", "info")
+            return self._back(req)
+        return self.request_page(request_id, passcode=value)
+
+    @expose("/view/<int:request_id>/parts", methods=["POST"])
+    def post_reserve(self, request_id: int):
+        req = self._request_or_404(request_id)
+        raw_part, raw_qty = request.form.get("part_id", ""), request.form.get("quantity", "1")
+        part = db.session.get(Part, int(raw_part)) if raw_part.isdigit() else None
+        if part is None:
+            flash("Choose a part.", "error")
+            return self._back(req)
+        quantity = int(raw_qty) if raw_qty.isdigit() else 0
+        commit_or_flash(
+            lambda: inventory.reserve_part(req, part, quantity, current_user),
+            f"Reserved {quantity} × {part.sku}.",
+        )
+        return self._back(req)
+
+    @expose("/view/<int:request_id>/parts/<int:line_id>/<op>", methods=["POST"])
+    def post_part_line(self, request_id: int, line_id: int, op: str):
+        req = self._request_or_404(request_id)
+        line = db.session.get(RequestPart, line_id)
+        if line is None or line.service_request_id != req.id or op not in ("consume", "release"):
+            abort(404)
+        fn = inventory.consume_part if op == "consume" else inventory.release_part
+        commit_or_flash(lambda: fn(line, current_user), f"Part {op}d.")
+        return self._back(req)
+
+    @expose("/view/<int:request_id>/warranty", methods=["POST"])
+    def post_warranty(self, request_id: int):
+        req = self._request_or_404(request_id)
+        if not current_user.is_admin:
+            abort(403)
+        created: list[ServiceRequest] = []
+        ok = commit_or_flash(
+            lambda: created.append(
+                warranty.open_claim(req, request.form.get("issue_description", ""), current_user)
+            )
+        )
+        if ok:
+            flash(f"Warranty claim {created[0].reference} opened (no charge).", "success")
+            return self._back(created[0])
+        return self._back(req)
+
+    @expose("/view/<int:request_id>/ticket.pdf")
+    def ticket(self, request_id: int):
+        req = self._request_or_404(request_id)
+        return Response(
+            tickets.job_ticket_pdf(req),
+            mimetype="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{req.reference}.pdf"'},
+        )
