@@ -16,6 +16,7 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
 
 from ..auth.forms import strong_password, valid_phone
@@ -48,7 +49,8 @@ class RepairRequestForm(FlaskForm):
 
     device_type = SelectField(
         "Device type",
-        choices=[("", "Choose…")] + [(key, DEVICE_LABELS[key]) for key in DEVICE_TYPES],
+        choices=[SelectChoice("", "Choose…")]
+        + [SelectChoice(key, DEVICE_LABELS[key]) for key in DEVICE_TYPES],
         validators=[DataRequired("Choose the kind of device.")],
     )
     brand = StringField("Brand", validators=[DataRequired("Tell us the brand."), Length(max=60)])
@@ -68,7 +70,7 @@ class RepairRequestForm(FlaskForm):
     # "Your details", only for visitors who are not logged in.
     account_mode = RadioField(
         "Do you have an account with us?",
-        choices=[("signup", "No, create one"), ("login", "Yes, log me in")],
+        choices=[SelectChoice("signup", "No, create one"), SelectChoice("login", "Yes, log me in")],
         default="signup",
     )
     login_email = EmailField("Email", validators=[Optional(), Email(), Length(max=254)])
