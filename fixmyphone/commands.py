@@ -91,6 +91,7 @@ def init_commands(app: Flask) -> None:
     for command in (create_superadmin, seed_demo, worker, sweep):
         app.cli.add_command(command)
     from .backup import backup, restore
+    from .benchdata import bench_data
 
-    for command in (backup, restore):
+    for command in (backup, restore, bench_data):
         app.cli.add_command(command)

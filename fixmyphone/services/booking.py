@@ -80,7 +80,12 @@ def slots_for_range(
     cfg = settings()
     minutes = cfg.slot_minutes or 30
     hours = {h.weekday: h for h in db.session.scalars(sa.select(OpeningHours))}
-    shifts = list(db.session.scalars(sa.select(Shift)))
+    # Plain rows grouped by weekday: the capacity loop below runs once per slot.
+    shifts: dict[int, list] = {}
+    for row in db.session.execute(
+        sa.select(Shift.technician_id, Shift.weekday, Shift.starts_at, Shift.ends_at)
+    ):
+        shifts.setdefault(row.weekday, []).append((row.technician_id, row.starts_at, row.ends_at))
     by_day: dict[date, list[datetime]] = {}
     for offset in range(days):
         day = first + timedelta(days=offset)
@@ -101,11 +106,11 @@ def slots_for_range(
         .group_by(Appointment.start)
     ).all()
     booked = {start.astimezone(UTC): count for start, count in booked_rows}
-    time_off = list(
-        db.session.scalars(
-            sa.select(TimeOff).where(TimeOff.ends > range_start, TimeOff.starts < range_end)
+    time_off = db.session.execute(
+        sa.select(TimeOff.technician_id, TimeOff.starts, TimeOff.ends).where(
+            TimeOff.ends > range_start, TimeOff.starts < range_end
         )
-    )
+    ).all()
     result: dict[date, list[Slot]] = {}
     for day, starts in by_day.items():
         slots = []
@@ -123,13 +128,12 @@ def _capacity(local_start, local_end, start_utc, end_utc, shifts, time_off, cfg)
     if not shifts:
         return cfg.default_slot_capacity or 1
     away = {t.technician_id for t in time_off if t.starts < end_utc and t.ends > start_utc}
+    slot_from = local_start.time()
+    slot_to = local_end.time() if local_end.time() != time(0) else time.max
     on_duty = {
-        s.technician_id
-        for s in shifts
-        if s.weekday == local_start.weekday()
-        and s.starts_at <= local_start.time()
-        and s.ends_at >= (local_end.time() if local_end.time() != time(0) else time.max)
-        and s.technician_id not in away
+        tech
+        for tech, starts_at, ends_at in shifts.get(local_start.weekday(), ())
+        if starts_at <= slot_from and ends_at >= slot_to and tech not in away
     }
     return len(on_duty)
 

@@ -1,0 +1,51 @@
+"""Helpers shared by the benchmarks: an app on a chosen database, timing, percentiles."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def bench_app(database_url: str | None = None, **overrides):
+    """An app on DATABASE_URL (or the given URL), production-like but with cheap hashes."""
+    from fixmyphone import create_app
+    from fixmyphone.config import Config
+
+    url = database_url or os.environ.get("DATABASE_URL") or "sqlite:////tmp/fixmyphone-bench.db"
+    settings = {"SQLALCHEMY_DATABASE_URI": url, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
+    settings.update(overrides)
+    from fixmyphone.config import normalise_database_url
+
+    settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+        settings["SQLALCHEMY_DATABASE_URI"]
+    )
+    return create_app(Config, **settings)
+
+
+def timed(fn, repeat: int = 20, warmup: int = 3) -> dict[str, float]:
+    """Run ``fn`` repeatedly; return milliseconds (median, p95, min)."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return {
+        "median_ms": round(statistics.median(samples), 2),
+        "p95_ms": round(samples[max(int(len(samples) * 0.95) - 1, 0)], 2),
+        "min_ms": round(samples[0], 2),
+    }
+
+
+def machine() -> str:
+    """A one-line description of this machine for the figures."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
