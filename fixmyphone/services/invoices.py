@@ -297,25 +297,28 @@ def _tell_customer(invoice: Invoice, request: ServiceRequest) -> None:
 # ---------------------------------------------------------------- immutability guard
 
 
-def _was_issued(invoice: Invoice) -> bool:
-    """The status as it is in the database (before this flush's changes)."""
-    history = sa.inspect(invoice).attrs.status.history
-    if history.deleted:
-        return history.deleted[0] == ISSUED
-    return invoice.status == ISSUED and sa.inspect(invoice).persistent
+def _was_issued(session: Session, invoice: Invoice) -> bool:
+    """The status as stored in the database, before this flush's changes."""
+    state = sa.inspect(invoice)
+    if not state.persistent and not state.deleted:
+        return False
+    stored = session.connection().scalar(
+        sa.select(Invoice.__table__.c.status).where(Invoice.__table__.c.id == invoice.id)
+    )
+    return stored == ISSUED
 
 
 @event.listens_for(Session, "before_flush")
 def _refuse_changes_to_issued(session: Session, _context: Any, _instances: Any) -> None:
     for obj in list(session.dirty) + list(session.deleted):
-        if isinstance(obj, Invoice) and _was_issued(obj):
+        if isinstance(obj, Invoice) and _was_issued(session, obj):
             if obj in session.deleted or session.is_modified(obj, include_collections=False):
                 raise InvoiceImmutable(
                     f"Invoice {obj.number} is issued and cannot change; issue a credit note."
                 )
         if isinstance(obj, InvoiceLine):
             parent = obj.invoice or session.get(Invoice, obj.invoice_id)
-            if parent is not None and _was_issued(parent):
+            if parent is not None and _was_issued(session, parent):
                 if obj in session.deleted or session.is_modified(obj):
                     raise InvoiceImmutable(
                         f"Invoice {parent.number} is issued; its lines cannot change."
@@ -323,5 +326,9 @@ def _refuse_changes_to_issued(session: Session, _context: Any, _instances: Any) 
     for obj in session.new:
         if isinstance(obj, InvoiceLine):
             parent = obj.invoice
-            if parent is not None and sa.inspect(parent).persistent and _was_issued(parent):
+            if (
+                parent is not None
+                and sa.inspect(parent).persistent
+                and _was_issued(session, parent)
+            ):
                 raise InvoiceImmutable(f"Invoice {parent.number} is issued; lines cannot be added.")

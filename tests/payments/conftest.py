@@ -68,8 +68,9 @@ def event_payload(event_type: str, obj: dict, event_id: str | None = None) -> st
     )
 
 
-def send_event(client, event_type: str, obj: dict, *, event_id: str | None = None,
-               secret: str = WEBHOOK_SECRET):
+def send_event(
+    client, event_type: str, obj: dict, *, event_id: str | None = None, secret: str = WEBHOOK_SECRET
+):
     """POST a signed event to the webhook like Stripe does."""
     payload = event_payload(event_type, obj, event_id)
     return client.post(
@@ -95,8 +96,14 @@ def invoiced_request(customer, *, quote: int = 10000, actor=None):
     return request, invoice
 
 
-def session_completed(session_id: str, payment_id: int, request_id: int, *,
-                      intent: str = "pi_test_1", paid: bool = True) -> dict:
+def session_completed(
+    session_id: str,
+    payment_id: int,
+    request_id: int,
+    *,
+    intent: str = "pi_test_1",
+    paid: bool = True,
+) -> dict:
     return {
         "id": session_id,
         "object": "checkout.session",
@@ -108,8 +115,14 @@ def session_completed(session_id: str, payment_id: int, request_id: int, *,
     }
 
 
-def intent_object(intent: str, payment_id: int, request_id: int, *, charge: str = "ch_test_1",
-                  error: str | None = None) -> dict:
+def intent_object(
+    intent: str,
+    payment_id: int,
+    request_id: int,
+    *,
+    charge: str = "ch_test_1",
+    error: str | None = None,
+) -> dict:
     obj = {
         "id": intent,
         "object": "payment_intent",

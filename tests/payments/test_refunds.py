@@ -90,9 +90,14 @@ def test_refund_updated_confirms_and_failed_refunds_stay_out_of_the_balance(
         send_event(
             client,
             "refund.updated",
-            {"id": row.stripe_refund_id, "object": "refund", "amount": row.amount,
-             "status": status, "payment_intent": "pi_paid",
-             "metadata": {"refund_id": str(row.id)}},
+            {
+                "id": row.stripe_refund_id,
+                "object": "refund",
+                "amount": row.amount,
+                "status": status,
+                "payment_intent": "pi_paid",
+                "metadata": {"refund_id": str(row.id)},
+            },
         )
 
     db.session.expire_all()
@@ -111,9 +116,19 @@ def test_charge_refunded_before_the_refund_row_exists(client, paid_online, admin
     early = send_event(
         client,
         "charge.refunded",
-        _charge(4000, refunds=[{"id": next_id, "object": "refund", "amount": 4000,
-                                "status": "succeeded", "charge": "ch_paid",
-                                "metadata": {"refund_id": "1", "payment_id": str(payment.id)}}]),
+        _charge(
+            4000,
+            refunds=[
+                {
+                    "id": next_id,
+                    "object": "refund",
+                    "amount": 4000,
+                    "status": "succeeded",
+                    "charge": "ch_paid",
+                    "metadata": {"refund_id": "1", "payment_id": str(payment.id)},
+                }
+            ],
+        ),
     )
     assert early.status_code == 200
     event = db.session.scalars(sa.select(StripeEvent)).all()[-1]
@@ -146,8 +161,15 @@ def test_a_dashboard_refund_is_recorded(client, paid_online):
     send_event(
         client,
         "refund.created",
-        {"id": "re_dash", "object": "refund", "amount": 1500, "status": "succeeded",
-         "charge": "ch_paid", "payment_intent": "pi_paid", "metadata": {}},
+        {
+            "id": "re_dash",
+            "object": "refund",
+            "amount": 1500,
+            "status": "succeeded",
+            "charge": "ch_paid",
+            "payment_intent": "pi_paid",
+            "metadata": {},
+        },
     )
     row = db.session.scalars(sa.select(Refund)).one()
     assert (row.stripe_refund_id, row.amount, row.status) == ("re_dash", 1500, "succeeded")

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Notification, Payment, StripeEvent
+from fixmyphone.services import billing
 from tests.conftest import csrf_token
 
 from .conftest import (
@@ -19,7 +20,6 @@ from .conftest import (
     session_completed,
     signed,
 )
-from fixmyphone.services import billing
 
 
 @pytest.fixture
@@ -148,8 +148,12 @@ def test_a_late_failure_never_undoes_a_success(client, checkout):
     send_event(
         client,
         "checkout.session.expired",
-        {"id": payment.stripe_checkout_session_id, "object": "checkout.session",
-         "mode": "payment", "metadata": {"payment_id": str(payment.id)}},
+        {
+            "id": payment.stripe_checkout_session_id,
+            "object": "checkout.session",
+            "mode": "payment",
+            "metadata": {"payment_id": str(payment.id)},
+        },
     )
     assert _reload(payment).status == "succeeded"
 
@@ -159,8 +163,12 @@ def test_expired_checkout_cancels_the_pending_payment(client, checkout):
     send_event(
         client,
         "checkout.session.expired",
-        {"id": payment.stripe_checkout_session_id, "object": "checkout.session",
-         "mode": "payment", "metadata": {"payment_id": str(payment.id)}},
+        {
+            "id": payment.stripe_checkout_session_id,
+            "object": "checkout.session",
+            "mode": "payment",
+            "metadata": {"payment_id": str(payment.id)},
+        },
     )
     assert _reload(payment).status == "canceled"
 
@@ -236,11 +244,13 @@ def test_the_wrong_secret_or_a_stale_timestamp_is_refused(client, checkout):
         session_completed(payment.stripe_checkout_session_id, payment.id, request.id),
     )
     wrong = client.post(
-        "/webhooks/stripe", data=payload,
+        "/webhooks/stripe",
+        data=payload,
         headers={"Stripe-Signature": signed(payload, "whsec_other")},
     )
     stale = client.post(
-        "/webhooks/stripe", data=payload,
+        "/webhooks/stripe",
+        data=payload,
         headers={"Stripe-Signature": signed(payload, timestamp=1_000_000_000)},
     )
     assert wrong.status_code == stale.status_code == 400
