@@ -69,6 +69,9 @@ class Config:
     STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY") or None
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or None
+    STRIPE_TIMEOUT = _int("STRIPE_TIMEOUT", 20)  # seconds per Stripe API call
+    DEPOSIT_AMOUNT = _int("DEPOSIT_AMOUNT", 0)  # booking deposit, minor units; 0 = off
+    SHOP_LOGO = os.environ.get("SHOP_LOGO") or None  # image path printed on PDFs
 
     SMTP_HOST = os.environ.get("SMTP_HOST") or None
     SMTP_PORT = _int("SMTP_PORT", 587)
