@@ -10,6 +10,7 @@ import flask_smorest
 import marshmallow as ma
 from flask import g, request
 from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import BadRequest
 
 from ..services import tokens
 
@@ -99,6 +100,26 @@ class Api(flask_smorest.Api):
 
 class Blueprint(flask_smorest.Blueprint):
     """A smorest Blueprint with ``errors(...)`` and ``authenticated`` decorators."""
+
+    def arguments(self, schema, *, location="json", required=True, **kwargs):
+        """Like smorest's, but a required JSON body must be there and be JSON (else 400):
+        webargs alone would read a missing or non-JSON body as ``{}``."""
+        parse = super().arguments(schema, location=location, required=required, **kwargs)
+        if location != "json" or not required:
+            return parse
+
+        def decorator(func):
+            parsed = parse(func)
+
+            @wraps(parsed)
+            def wrapper(*args, **kw):
+                if not request.is_json or not request.get_data(cache=True):
+                    raise BadRequest("Send a JSON body with Content-Type: application/json.")
+                return parsed(*args, **kw)
+
+            return wrapper
+
+        return decorator
 
     def errors(self, *codes: int):
         """Document the error responses (contract shape) an endpoint can answer."""

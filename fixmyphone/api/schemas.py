@@ -15,20 +15,30 @@ from ..models import DEVICE_TYPES
 from ..workflow import STATUSES
 from .fields import Flag, Id, Text, Timestamp
 
-# Python `re.search` semantics, which is also how JSON Schema validators apply `pattern`.
-NOT_BLANK = r"\S"
+# Patterns are applied with `re.search`, as JSON Schema applies `pattern`. Whitespace is
+# spelled out (JavaScript's and Python's `\s` differ) so that both sides agree exactly.
+WHITESPACE = (
+    r"\t\n\x0b\x0c\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+NOT_BLANK = rf"[^{WHITESPACE}]"
 PHONE = r"^\+?[0-9 ()\-.]{6,24}$"
 COUNTRY = r"^[A-Za-z]{2}$"
 IMEI = r"^[0-9]{15}$"
-EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL = rf"^[^@{WHITESPACE}]+@[^@{WHITESPACE}]+\.[^@{WHITESPACE}]+$"
 
 
 class Pattern(validate.Validator):
-    """Like ``validate.Regexp`` but with ``re.search``, exactly as JSON Schema's ``pattern``."""
+    """Like ``validate.Regexp`` but applied as JSON Schema applies ``pattern`` (a search)."""
 
     def __init__(self, pattern: str, error: str):
         self.pattern = pattern
-        self.regex = re.compile(pattern)
+        # In JSON Schema `$` is the end of the text; Python's also matches before a final "\n".
+        python = (
+            pattern[:-1] + r"\Z"
+            if pattern.endswith("$") and not pattern.endswith("\\$")
+            else pattern
+        )
+        self.regex = re.compile(python)
         self.error = error
 
     def __call__(self, value):
@@ -108,7 +118,6 @@ class CreateCustomerSchema(Input):
         pattern=EMAIL,
         message="Enter a valid email address.",
         required=True,
-        metadata={"format": "email"},
     )
     password = Text(
         required=True,

@@ -233,7 +233,7 @@ def _family_predates_password(token: RefreshToken, user: User) -> bool:
         return False
     if started.tzinfo is None:  # an aggregate may bypass the column type
         started = started.replace(tzinfo=UTC)
-    return started < user.password_changed_at.replace(microsecond=0)
+    return started < user.password_changed_at
 
 
 def logout(raw: str) -> bool:
