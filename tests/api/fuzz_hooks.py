@@ -4,9 +4,8 @@ JSON Schema cannot say "the last digit is a Luhn check digit", so the document m
 with ``format: imei`` and this teaches schemathesis to generate valid ones.
 """
 
-from hypothesis import strategies as st
-
 import schemathesis
+from hypothesis import strategies as st
 
 
 def with_check_digit(body: str) -> str:

@@ -21,9 +21,7 @@ def login(client, email, password=PASSWORD):
 
 
 def me(client, access_token):
-    return client.get(
-        "/api/service-request", headers={"Authorization": f"Bearer {access_token}"}
-    )
+    return client.get("/api/service-request", headers={"Authorization": f"Bearer {access_token}"})
 
 
 def test_login_answers_the_contract_shape(client, customer):
@@ -61,7 +59,9 @@ def test_refresh_tokens_are_stored_hashed(client, customer):
 
 
 def test_wrong_email_and_wrong_password_answer_the_same(client, customer):
-    wrong_password = assert_error(login(client, customer.email, "not-the-password"), 401, "unauthorized")
+    wrong_password = assert_error(
+        login(client, customer.email, "not-the-password"), 401, "unauthorized"
+    )
     wrong_email = assert_error(login(client, "nobody@example.com"), 401, "unauthorized")
     assert wrong_password["message"] == wrong_email["message"]
 
