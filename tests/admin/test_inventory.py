@@ -85,7 +85,9 @@ def test_low_stock_alerts_each_admin_once_a_day(app):
     assert db.session.scalar(low) == 0
     inventory.reserve_part(req, part, 1, None)  # 2 available: low
     inventory.reserve_part(req, part, 1, None)  # still low: same day, no new alert
-    rows = db.session.scalars(sa.select(Notification).where(Notification.event == "low_stock")).all()
+    rows = db.session.scalars(
+        sa.select(Notification).where(Notification.event == "low_stock")
+    ).all()
     assert sorted((r.user_id, r.channel) for r in rows) == sorted(
         (a.id, ch) for a in admins for ch in ("email", "in_app")
     )
@@ -125,7 +127,10 @@ def test_csv_import_and_receive_through_the_admin(app):
     token = csrf_token(client, token_page)
     response = client.post(
         token_page,
-        data={"csrf_token": token, "file": (io.BytesIO(b"sku,name,on_hand\nX-1,Thing,3\n"), "p.csv")},
+        data={
+            "csrf_token": token,
+            "file": (io.BytesIO(b"sku,name,on_hand\nX-1,Thing,3\n"), "p.csv"),
+        },
         content_type="multipart/form-data",
     )
     assert response.status_code == 302
@@ -144,7 +149,14 @@ def test_parts_form_cannot_set_stock(app):
     db.session.commit()
     url = f"/admin/parts/edit/?id={part.id}"
     post_form(
-        client, url, url, sku=part.sku, name="Renamed", cost="1", price="2", reorder_level="1",
+        client,
+        url,
+        url,
+        sku=part.sku,
+        name="Renamed",
+        cost="1",
+        price="2",
+        reorder_level="1",
         on_hand="999",
     )
     db.session.expire_all()

@@ -31,34 +31,61 @@ def build_fixture() -> dict:
 
     # Completed repairs: three by Alice, one by Bob (Samsung S21).
     done = [
-        request(technician=tech, status="completed", brand="Samsung", model="S21",
-                created_at=at(1), completed_at=at(5 if tech is tech_a else 6))
+        request(
+            technician=tech,
+            status="completed",
+            brand="Samsung",
+            model="S21",
+            created_at=at(1),
+            completed_at=at(5 if tech is tech_a else 6),
+        )
         for tech in (tech_a, tech_a, tech_a, tech_b)
     ]
     # r1 reworked 10 days later (inside the period, within 30 days);
     # Bob's repair reworked 45 days later (outside the period and the 30-day window).
-    request(status="pending", brand="Samsung", model="S21", created_at=at(15),
-            warranty_of=done[0])
-    request(status="pending", brand="Samsung", model="S21", created_at=at(20, month=4),
-            warranty_of=done[3])
+    request(status="pending", brand="Samsung", model="S21", created_at=at(15), warranty_of=done[0])
+    request(
+        status="pending",
+        brand="Samsung",
+        model="S21",
+        created_at=at(20, month=4),
+        warranty_of=done[3],
+    )
     # Turnaround: ready in March after 10, 20, 30, 40 and 100 hours.
     for hours, (brand, model) in zip(
         (10, 20, 30, 40, 100),
         [("Apple", "iPhone 13")] * 4 + [("Google", "Pixel 7")],
         strict=True,
     ):
-        request(status="ready_for_pickup", brand=brand, model=model, created_at=at(1),
-                checked_in_at=at(2), ready_at=at(2) + timedelta(hours=hours))
+        request(
+            status="ready_for_pickup",
+            brand=brand,
+            model=model,
+            created_at=at(1),
+            checked_in_at=at(2),
+            ready_at=at(2) + timedelta(hours=hours),
+        )
     # Outside the period: ready in February.
-    request(status="ready_for_pickup", created_at=at(1, month=2), checked_in_at=at(2, month=2),
-            ready_at=at(3, month=2))
+    request(
+        status="ready_for_pickup",
+        created_at=at(1, month=2),
+        checked_in_at=at(2, month=2),
+        ready_at=at(3, month=2),
+    )
 
     customer_id = done[0].customer_id
 
     def payment(amount, method, status, when):
-        row = Payment(service_request_id=done[0].id, customer_id=customer_id, method=method,
-                      amount=amount, currency="usd", status=status, succeeded_at=when,
-                      created_at=when or at(1))
+        row = Payment(
+            service_request_id=done[0].id,
+            customer_id=customer_id,
+            method=method,
+            amount=amount,
+            currency="usd",
+            status=status,
+            succeeded_at=when,
+            created_at=when or at(1),
+        )
         db.session.add(row)
         return row
 
@@ -68,16 +95,28 @@ def build_fixture() -> dict:
     payment(7000, "cash", "pending", None)
     payment(9999, "cash", "succeeded", at(5, month=4))
     db.session.flush()
-    db.session.add(Refund(payment_id=p1.id, amount=1000, currency="usd", status="succeeded",
-                          created_at=at(10)))
+    db.session.add(
+        Refund(payment_id=p1.id, amount=1000, currency="usd", status="succeeded", created_at=at(10))
+    )
 
     screen = factories.PartFactory(sku="SCR", name="Screen", on_hand=10)
     battery = factories.PartFactory(sku="BAT", name="Battery", on_hand=10)
-    for part, qty, status in ((screen, 2, "consumed"), (screen, 1, "consumed"),
-                              (battery, 1, "consumed"), (battery, 5, "reserved"),
-                              (screen, 4, "released")):
-        db.session.add(RequestPart(service_request_id=done[1].id, part_id=part.id, quantity=qty,
-                                   status=status, created_at=at(4)))
+    for part, qty, status in (
+        (screen, 2, "consumed"),
+        (screen, 1, "consumed"),
+        (battery, 1, "consumed"),
+        (battery, 5, "reserved"),
+        (screen, 4, "released"),
+    ):
+        db.session.add(
+            RequestPart(
+                service_request_id=done[1].id,
+                part_id=part.id,
+                quantity=qty,
+                status=status,
+                created_at=at(4),
+            )
+        )
     db.session.commit()
     return {"alice": tech_a.id, "bob": tech_b.id}
 
@@ -118,7 +157,9 @@ def check_figures(ids: dict) -> None:
         {"sku": "BAT", "name": "Battery", "quantity": 1},
     ]
     assert reports.first_time_fix_rate(PERIOD) == {
-        "completed": 4, "fixed_first_time": 3, "rate": 0.75,
+        "completed": 4,
+        "fixed_first_time": 3,
+        "rate": 0.75,
     }
 
 
@@ -153,5 +194,8 @@ def test_reports_page_and_csv(app):
     csv_text = client.get(
         "/admin/reports/revenue.csv?start=2026-03-01&end=2026-03-31&grouping=month"
     ).get_data(as_text=True)
-    assert csv_text.splitlines() == ["period,payments,received,refunded,net", "2026-03,3,17500,1000,16500"]
+    assert csv_text.splitlines() == [
+        "period,payments,received,refunded,net",
+        "2026-03,3,17500,1000,16500",
+    ]
     assert client.get("/admin/reports/nope.csv").status_code == 404

@@ -35,12 +35,18 @@ def test_assign_asks_for_technician_then_assigns_in_bulk(app, tech):
     assert response.status_code == 302
     db.session.expire_all()
     assert first.technician_id == tech.id and second.technician_id == tech.id
-    assert db.session.scalar(
-        sa.select(sa.func.count()).where(AuditLog.action == "technician_assigned")
-    ) == 2
-    assert db.session.scalar(
-        sa.select(sa.func.count()).where(AuditLog.action == "admin_action:assign")
-    ) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).where(AuditLog.action == "technician_assigned")
+        )
+        == 2
+    )
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).where(AuditLog.action == "admin_action:assign")
+        )
+        == 1
+    )
 
 
 def test_assign_refuses_an_inactive_technician(app, repair):
@@ -67,7 +73,9 @@ def test_move_status_applies_legal_moves_and_refuses_illegal_ones(app):
     legal = factories.ServiceRequestFactory(status="pending")
     illegal = factories.ServiceRequestFactory(status="completed")
     db.session.commit()
-    response = post_action(client, LIST, "move_status", [legal.id, illegal.id], status="in_progress")
+    response = post_action(
+        client, LIST, "move_status", [legal.id, illegal.id], status="in_progress"
+    )
     assert response.status_code == 302
     db.session.expire_all()
     assert legal.status == "in_progress"
@@ -101,7 +109,9 @@ def test_send_quote_puts_repair_on_hold_and_refuses_bad_amount(app, repair):
 
 def test_notes_internal_and_public(app, repair):
     client, _ = client_for(app, "admin")
-    post_action(client, LIST, "note", [repair.id], body="Check the flex cable", visibility="internal")
+    post_action(
+        client, LIST, "note", [repair.id], body="Check the flex cable", visibility="internal"
+    )
     post_action(client, LIST, "note", [repair.id], body="We found the fault", visibility="public")
     notes = db.session.scalars(sa.select(Message).order_by(Message.id)).all()
     assert [(m.body, m.is_internal) for m in notes] == [
@@ -269,7 +279,9 @@ def test_warranty_claim_opens_free_rework_linked_to_original(app, repair):
     db.session.commit()
     claim_url = page(claim)
     post_form(client, claim_url, claim_url + "/parts", part_id=part.id, quantity="1")
-    line = db.session.scalar(sa.select(RequestPart).where(RequestPart.service_request_id == claim.id))
+    line = db.session.scalar(
+        sa.select(RequestPart).where(RequestPart.service_request_id == claim.id)
+    )
     assert line.unit_price == 0
 
 
@@ -277,6 +289,9 @@ def test_warranty_claim_refused_for_unfinished_repair(app, repair):
     client, _ = client_for(app, "admin")
     url = page(repair)
     post_form(client, url, url + "/warranty", issue_description="Again")
-    assert db.session.scalar(
-        sa.select(sa.func.count()).where(ServiceRequest.warranty_of_id == repair.id)
-    ) == 0
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).where(ServiceRequest.warranty_of_id == repair.id)
+        )
+        == 0
+    )
