@@ -78,6 +78,7 @@ class SecuredModelView(SecuredMixin, ModelView):
     """A model view whose every create, update and delete lands in the audit log."""
 
     page_size = 25
+    list_template = "admin/fmp_list.html"
     export_max_rows = 50000
     can_view_details = True
     named_filter_urls = True
