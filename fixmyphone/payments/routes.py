@@ -26,7 +26,7 @@ from ..models import Invoice, Payment, ServiceRequest
 from ..queue import enqueue_after_commit
 from ..services import billing, documents, payments
 from ..services.errors import DomainError
-from . import bp, jobs
+from . import bp, cards, jobs
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +151,11 @@ def payment_methods():
         action = request.form.get("action")
         try:
             if action == "add":
-                url = payments.start_card_setup(current_user)
+                url = cards.start_card_setup(current_user)
                 db.session.commit()
                 return redirect(url, code=303)
             if action == "remove":
-                payments.remove_saved_card(current_user, request.form.get("payment_method", ""))
+                cards.remove_saved_card(current_user, request.form.get("payment_method", ""))
                 db.session.commit()
                 flash("The card was removed.", "success")
             else:
@@ -164,16 +164,16 @@ def payment_methods():
             db.session.rollback()
             flash(exc.message, "error")
         return redirect(url_for("payments.payment_methods"))
-    cards: list = []
+    saved: list = []
     if request.args.get("saved") == "1":
         flash("Your card was saved with Stripe.", "success")
     try:
-        cards = payments.list_saved_cards(current_user)
+        saved = cards.list_saved_cards(current_user)
     except DomainError as exc:
         flash(exc.message, "error")
     db.session.commit()  # a Stripe customer id may have been stored
     return render_template(
-        "payments/payment_methods.html", cards=cards, online=payments.stripe_enabled()
+        "payments/payment_methods.html", cards=saved, online=payments.stripe_enabled()
     )
 
 

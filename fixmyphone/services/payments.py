@@ -8,7 +8,6 @@ browser coming back from Checkout.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Optional
 
@@ -94,7 +93,7 @@ def stripe_client() -> stripe.StripeClient:
     )
 
 
-def _provider_failed(action: str, exc: Exception) -> PaymentProviderError:
+def provider_failed(action: str, exc: Exception) -> PaymentProviderError:
     log.warning("stripe %s failed: %s: %s", action, type(exc).__name__, exc)
     return PaymentProviderError(
         "The payment provider could not be reached or refused the request; nothing was "
@@ -102,7 +101,7 @@ def _provider_failed(action: str, exc: Exception) -> PaymentProviderError:
     )
 
 
-def _site_url(endpoint: str, **values) -> str:
+def site_url(endpoint: str, **values) -> str:
     """An absolute link on the shop's public address (works in jobs, outside a request too)."""
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     if has_request_context():
@@ -219,9 +218,9 @@ def start_checkout(request: ServiceRequest, customer: User, *, purpose: str = "b
         "metadata": metadata,
         "payment_intent_data": {"metadata": metadata},
         # Stripe substitutes {CHECKOUT_SESSION_ID}; it must stay unescaped.
-        "success_url": _site_url("payments.checkout_return", request_id=request.id)
+        "success_url": site_url("payments.checkout_return", request_id=request.id)
         + "?session_id={CHECKOUT_SESSION_ID}",
-        "cancel_url": _site_url("payments.checkout_return", request_id=request.id, canceled=1),
+        "cancel_url": site_url("payments.checkout_return", request_id=request.id, canceled=1),
     }
     stripe_customer = customer.customer_profile and customer.customer_profile.stripe_customer_id
     if stripe_customer:
@@ -232,7 +231,7 @@ def start_checkout(request: ServiceRequest, customer: User, *, purpose: str = "b
         session = client.v1.checkout.sessions.create(params=params)
     except stripe.StripeError as exc:
         savepoint.rollback()
-        raise _provider_failed("checkout", exc) from exc
+        raise provider_failed("checkout", exc) from exc
     savepoint.commit()
     payment.stripe_checkout_session_id = session.id
     audit.record(
@@ -262,13 +261,13 @@ def _expire_open_checkouts(client: stripe.StripeClient, request: ServiceRequest)
             try:
                 session = client.v1.checkout.sessions.retrieve(payment.stripe_checkout_session_id)
             except stripe.StripeError as exc:
-                raise _provider_failed("checkout retrieve", exc) from exc
+                raise provider_failed("checkout retrieve", exc) from exc
             if session.status == "complete":
                 raise Conflict(
                     "Your earlier payment is being processed; refresh this page in a moment."
                 ) from None
         except stripe.StripeError as exc:
-            raise _provider_failed("checkout expire", exc) from exc
+            raise provider_failed("checkout expire", exc) from exc
         payment.status = PAYMENT_CANCELED
         payment.failure_reason = "Replaced by a newer checkout."
 
@@ -503,7 +502,7 @@ def _refund_online(payment: Payment, row: Refund) -> None:
         result = client.v1.refunds.create(params=params)
     except stripe.StripeError as exc:
         savepoint.rollback()
-        raise _provider_failed("refund", exc) from exc
+        raise provider_failed("refund", exc) from exc
     savepoint.commit()
     row.stripe_refund_id = result.id
     # A webhook that came before this row was committed waits as "deferred"; replay it.
@@ -580,103 +579,6 @@ def handle_event(event_id: str) -> None:
     row.status = outcome
     if outcome != "deferred":
         row.processed_at = utcnow()
-
-
-# ---------------------------------------------------------------- saved cards
-
-
-@dataclass(frozen=True)
-class SavedCard:
-    """A card Stripe keeps for a customer (we only ever see brand, last digits and expiry)."""
-
-    id: str
-    brand: str
-    last4: str
-    exp_month: int
-    exp_year: int
-
-
-def ensure_stripe_customer(customer: User) -> str:
-    """The customer's Stripe Customer id, created on first use."""
-    from .profiles import profile_of
-
-    profile = profile_of(customer)
-    if profile.stripe_customer_id:
-        return profile.stripe_customer_id
-    try:
-        created = stripe_client().v1.customers.create(
-            params={
-                "email": customer.email,
-                "name": customer.full_name,
-                "metadata": {"user_id": str(customer.id)},
-            }
-        )
-    except stripe.StripeError as exc:
-        raise _provider_failed("customer", exc) from exc
-    profile.stripe_customer_id = created.id
-    audit.record(customer, "stripe_customer_created", customer, after={"customer": created.id})
-    return created.id
-
-
-def start_card_setup(customer: User) -> str:
-    """A Checkout Session in setup mode where the customer saves a card; returns its URL."""
-    if not stripe_enabled():
-        raise OnlinePaymentsOff()
-    customer_id = ensure_stripe_customer(customer)
-    try:
-        session = stripe_client().v1.checkout.sessions.create(
-            params={
-                "mode": "setup",
-                "currency": currency(),
-                "customer": customer_id,
-                "payment_method_types": ["card"],
-                "metadata": {"user_id": str(customer.id)},
-                "success_url": _site_url("payments.payment_methods", saved=1),
-                "cancel_url": _site_url("payments.payment_methods"),
-            }
-        )
-    except stripe.StripeError as exc:
-        raise _provider_failed("setup checkout", exc) from exc
-    return session.url
-
-
-def list_saved_cards(customer: User) -> list[SavedCard]:
-    """The cards saved for this customer in Stripe (none without a Stripe customer)."""
-    profile = customer.customer_profile
-    if not stripe_enabled() or profile is None or not profile.stripe_customer_id:
-        return []
-    try:
-        result = stripe_client().v1.payment_methods.list(
-            params={"customer": profile.stripe_customer_id, "type": "card"}
-        )
-    except stripe.StripeError as exc:
-        raise _provider_failed("list payment methods", exc) from exc
-    cards = []
-    for method in (m.to_dict() for m in result.data):
-        card = method.get("card") or {}
-        cards.append(
-            SavedCard(
-                id=method["id"],
-                brand=str(card.get("brand") or "card"),
-                last4=str(card.get("last4") or "????"),
-                exp_month=int(card.get("exp_month") or 0),
-                exp_year=int(card.get("exp_year") or 0),
-            )
-        )
-    return cards
-
-
-def remove_saved_card(customer: User, payment_method_id: str) -> None:
-    """Detach one of the customer's own saved cards (another customer's id → NotFound)."""
-    if not any(card.id == payment_method_id for card in list_saved_cards(customer)):
-        raise NotFound("No such saved card.")
-    try:
-        stripe_client().v1.payment_methods.detach(payment_method_id)
-    except stripe.StripeError as exc:
-        raise _provider_failed("detach payment method", exc) from exc
-    audit.record(
-        customer, "payment_method_removed", customer, after={"payment_method": payment_method_id}
-    )
 
 
 def can_pay_online(request: ServiceRequest) -> bool:
