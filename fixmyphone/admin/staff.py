@@ -10,7 +10,8 @@ from flask import current_app, flash
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
-from wtforms import SelectField, StringField
+from wtforms import DateTimeField, SelectField, StringField
+from wtforms.validators import DataRequired
 
 from .. import workflow
 from ..extensions import db
@@ -25,7 +26,7 @@ from ..models import (
     utcnow,
 )
 from ..services import accounts, reports, staff
-from ..services.errors import DomainError
+from ..services.errors import DomainError, ValidationFailed
 from ..templating import local_time
 from .base import ADMIN, SUPERADMIN, SecuredModelView, SecuredPage, snapshot
 
@@ -207,6 +208,15 @@ class TimeOffView(SecuredModelView):
     }
     form_columns = ("technician", "starts", "ends", "reason")
     form_args = {"technician": {"get_label": lambda p: p.user.full_name}}
+    # UTC-aware columns are not scaffolded: typed here in shop-local wall-clock time.
+    form_extra_fields = {
+        "starts": DateTimeField(
+            "Starts (shop time)", format="%Y-%m-%d %H:%M:%S", validators=[DataRequired()]
+        ),
+        "ends": DateTimeField(
+            "Ends (shop time)", format="%Y-%m-%d %H:%M:%S", validators=[DataRequired()]
+        ),
+    }
 
     def __init__(self, **kwargs):
         super().__init__(TimeOff, **kwargs)
@@ -219,7 +229,14 @@ class TimeOffView(SecuredModelView):
             if value is not None and value.tzinfo is None:
                 setattr(model, name, value.replace(tzinfo=tz).astimezone(ZoneInfo("UTC")))
         if model.starts and model.ends and model.ends <= model.starts:
-            raise ValueError("Time off must end after it starts.")
+            raise ValidationFailed("Time off must end after it starts.")
+
+    def on_form_prefill(self, form, id):
+        tz = ZoneInfo(current_app.config["SHOP_TIMEZONE"])
+        for name in ("starts", "ends"):
+            field = getattr(form, name)
+            if field.data is not None and field.data.tzinfo is not None:
+                field.data = field.data.astimezone(tz).replace(tzinfo=None)
 
 
 class WorkloadView(SecuredPage):
