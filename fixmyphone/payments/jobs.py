@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import StripeEvent
+from ..models import StripeEvent, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +48,23 @@ def replay_deferred_events() -> int:
     return len(ids)
 
 
-def retry_unprocessed_events() -> int:
-    """A sweep for events whose job was lost (Redis down, worker crash); returns how many."""
+def retry_unprocessed_events(older_than_seconds: int = 300) -> dict[str, int]:
+    """A periodic sweep for events whose job was lost (Redis down, worker crash)."""
     from ..services.payments import handle_event
 
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     ids = db.session.scalars(
-        sa.select(StripeEvent.id).where(StripeEvent.status.in_(("received", "deferred")))
+        sa.select(StripeEvent.id).where(
+            StripeEvent.status.in_(("received", "deferred")), StripeEvent.received_at < cutoff
+        )
     ).all()
+    failed = 0
     for event_id in ids:
         try:
             handle_event(event_id)
             db.session.commit()
         except Exception:
             db.session.rollback()
+            failed += 1
             log.exception("retrying stripe event %s failed", event_id)
-    return len(ids)
+    return {"retried": len(ids), "failed": failed}

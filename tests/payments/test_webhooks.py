@@ -274,3 +274,28 @@ def test_an_event_for_a_payment_not_committed_yet_waits_and_is_replayed(app, cli
     event = db.session.scalars(sa.select(StripeEvent)).one()
     assert event.status == "deferred"
     assert event.processed_at is None
+
+
+def test_the_sweep_applies_events_whose_job_was_lost(app, client, checkout):
+    from datetime import timedelta
+
+    from fixmyphone.models import utcnow
+    from fixmyphone.payments import jobs
+
+    request, payment = checkout
+    obj = session_completed(payment.stripe_checkout_session_id, payment.id, request.id)
+    db.session.add(
+        StripeEvent(
+            id="evt_lost",
+            type="checkout.session.completed",
+            payload={"id": "evt_lost", "data": {"object": obj}},
+            status="received",
+            received_at=utcnow() - timedelta(minutes=10),
+        )
+    )
+    db.session.commit()
+
+    assert jobs.retry_unprocessed_events() == {"retried": 1, "failed": 0}
+
+    assert _reload(payment).status == "succeeded"
+    assert db.session.get(StripeEvent, "evt_lost").status == "processed"
