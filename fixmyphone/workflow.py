@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
+import sqlalchemy as sa
+
 from .extensions import db
 from .models import ServiceRequest, StatusChange, User, utcnow
 from .services.errors import Conflict
@@ -102,6 +104,34 @@ def record_initial(request: ServiceRequest, actor: Optional[User], note: Optiona
     return entry
 
 
+class ConcurrentMove(Conflict):
+    """Someone else moved the request between our read and our write."""
+
+
+def _claim_move(request: ServiceRequest, previous: str, target: str) -> None:
+    """Write the new status only if it is still ``previous`` (compare-and-set).
+
+    Two staff (or two web processes) moving the same request at once both pass the check above
+    with the status they read; the conditional UPDATE lets exactly one of them win, on SQLite
+    and PostgreSQL alike (the loser's UPDATE matches no row once the winner has committed).
+    """
+    if request.id is None:
+        return
+    db.session.flush()
+    result = db.session.execute(
+        sa.update(ServiceRequest)
+        .where(ServiceRequest.id == request.id, ServiceRequest.status == previous)
+        .values(status=target)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.refresh(request)
+        raise ConcurrentMove(
+            f"{request.reference} was just moved to {request.status} by someone else; "
+            "reload and try again."
+        )
+
+
 def move_status(
     request: ServiceRequest,
     target: str,
@@ -122,6 +152,7 @@ def move_status(
     before = {"status": request.status}
     previous = request.status
     now = utcnow()
+    _claim_move(request, previous, target)
     request.status = target
     if estimated_completion is not None:
         request.estimated_completion = estimated_completion

@@ -150,3 +150,24 @@ def test_internal_moves_do_not_notify_the_customer(app):
 def test_label_falls_back_to_the_key():
     assert workflow.label("in_progress") == "In Progress"
     assert workflow.label("weird") == "weird"
+
+
+def test_a_concurrent_move_of_the_same_request_loses_cleanly(app):
+    import sqlalchemy as sa
+
+    from fixmyphone.models import ServiceRequest
+    from fixmyphone.workflow import ConcurrentMove
+
+    request = ServiceRequestFactory(status="pending")
+    db.session.commit()
+    # Another process moves it while we still hold the old status in memory.
+    db.session.execute(
+        sa.update(ServiceRequest)
+        .where(ServiceRequest.id == request.id)
+        .values(status="on_hold")
+        .execution_options(synchronize_session=False)
+    )
+    assert request.status == "pending"
+    with pytest.raises(ConcurrentMove, match="just moved to on_hold"):
+        move_status(request, "in_progress", None)
+    assert db.session.query(StatusChange).filter_by(to_status="in_progress").count() == 0
