@@ -72,6 +72,9 @@ def dashboard_figures() -> dict:
         "overdue": overdue,
         "overdue_count": int(overdue_count or 0),
         "low_stock": inventory.low_stock_parts(limit=10),
+        "low_stock_count": db.session.scalar(
+            sa.select(sa.func.count()).select_from(inventory.low_stock_query().subquery())
+        ),
         "pending_payments": (int(pending_payments[0]), int(pending_payments[1])),
         "unread_messages": messages.unread_for_staff(),
     }
