@@ -83,6 +83,10 @@ def dispatch(
 
 @event.listens_for(Session, "after_commit")
 def _run_staged_jobs(session: Session) -> None:
+    if session.in_nested_transaction():
+        # A savepoint was released (SQLAlchemy fires after_commit for it too): the outer
+        # transaction is still open, so its jobs must wait for the real commit.
+        return
     jobs = session.info.pop(_KEY, None)
     if not jobs:
         return

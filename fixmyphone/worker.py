@@ -91,9 +91,7 @@ class PeriodicLoop(threading.Thread):
         self.stopped.set()
 
 
-def run_worker(
-    app: Flask, names: list[str], burst: bool = False, periodic: bool = True
-) -> bool:
+def run_worker(app: Flask, names: list[str], burst: bool = False, periodic: bool = True) -> bool:
     """Work the queues with RQ's scheduler (for ``enqueue_at`` jobs) and the periodic loop."""
     worker = make_worker(app, names)
     loop = None

@@ -28,9 +28,7 @@ def bell_globals():
 @login_required
 def index():
     """The user's in-app notifications, newest first."""
-    page = db.paginate(
-        notifications.in_app_for(current_user), per_page=PER_PAGE, error_out=False
-    )
+    page = db.paginate(notifications.in_app_for(current_user), per_page=PER_PAGE, error_out=False)
     links = {row.id: notifications.link_for(row) for row in page.items}
     return render_template(
         "notifications/index.html",

@@ -339,11 +339,14 @@ def mark_read(user: User, notification_id: Optional[int] = None) -> int:
         .execution_options(synchronize_session=False)
     )
     if notification_id is not None:
-        if db.session.scalar(
-            _in_app(user).where(Notification.id == notification_id).with_only_columns(
-                Notification.id
+        if (
+            db.session.scalar(
+                _in_app(user)
+                .where(Notification.id == notification_id)
+                .with_only_columns(Notification.id)
             )
-        ) is None:
+            is None
+        ):
             raise NotFound("No such notification.")
         stmt = stmt.where(Notification.id == notification_id)
     return db.session.execute(stmt).rowcount or 0

@@ -61,8 +61,9 @@ def reminder_offsets() -> list[timedelta]:
 
 
 def offset_label(offset: timedelta) -> str:
+    """24 hours → '24h', 90 minutes → '90m' (part of the reminder's de-duplication key)."""
     seconds = int(offset.total_seconds())
-    for unit in ("d", "h", "m"):
+    for unit in ("h", "m"):
         if seconds % UNITS[unit] == 0:
             return f"{seconds // UNITS[unit]}{unit}"
     return f"{seconds}s"
