@@ -19,6 +19,12 @@ from .base import commit_or_flash
 from .filters import parse_local_date
 
 
+def _offline_methods() -> list[tuple[str, str]]:
+    from ..services.payments import METHOD_LABELS, OFFLINE_METHODS
+
+    return [(m, METHOD_LABELS.get(m, m)) for m in OFFLINE_METHODS]
+
+
 class RequestDetailMixin:
     """Adds ``/view/<id>`` and its form endpoints to the service request view."""
 
@@ -70,6 +76,7 @@ class RequestDetailMixin:
             intake_parts=repairs.INTAKE_PARTS,
             intake_states=repairs.INTAKE_STATES,
             passcode=passcode,
+            payment_methods=_offline_methods(),
         )
 
     @expose("/view/<int:request_id>/message", methods=["POST"])
@@ -217,6 +224,25 @@ class RequestDetailMixin:
         if ok:
             flash(f"Warranty claim {created[0].reference} opened (no charge).", "success")
             return self._back(created[0])
+        return self._back(req)
+
+    @expose("/view/<int:request_id>/payment", methods=["POST"])
+    def post_payment(self, request_id: int):
+        from ..services import payments
+        from .payments import parse_amount
+
+        req = self._request_or_404(request_id)
+        amount = parse_amount(request.form.get("amount"))
+        commit_or_flash(
+            lambda: payments.record_offline_payment(
+                req,
+                amount=amount or 0,
+                method=request.form.get("method", ""),
+                actor=current_user,
+                reference=request.form.get("reference"),
+            ),
+            "Payment recorded; an admin verifies it on the Payments page.",
+        )
         return self._back(req)
 
     @expose("/view/<int:request_id>/ticket.pdf")

@@ -186,6 +186,9 @@ def release_part(line: RequestPart, actor: Optional[User], note: Optional[str] =
     after = _apply(line.part, Part.reserved >= q, reserved=Part.reserved - q)
     if after is None:
         raise Conflict(f"{line.part.sku}: the reservation is not on record.")
+    audit.record(
+        actor, "part_released", line.service_request, after={"part": line.part.sku, "quantity": q}
+    )
     return _ledger(line.part, "release", q, after, actor, line.service_request, note)
 
 

@@ -287,3 +287,18 @@ def test_admin_changes_are_audited_and_log_is_read_only(app):
     assert client.get(f"/admin/audit/edit/?id={entry.id}").status_code in (302, 403, 404)
     export = client.get("/admin/audit/export/csv/")
     assert export.status_code == 200 and "admin_updated" in export.get_data(as_text=True)
+
+
+def test_staff_record_counter_payment_from_request_page(app, repair, tech):
+    client, _ = client_for(app, "technician", tech)
+    url = f"/admin/requests/view/{repair.id}"
+    post_form(client, url, url + "/payment", amount="12.50", method="cash", reference="till 3")
+    post_form(client, url, url + "/payment", amount="-1", method="cash")  # refused
+    post_form(client, url, url + "/payment", amount="5", method="bitcoin")  # refused
+    rows = db.session.scalars(sa.select(Payment)).all()
+    assert [(p.amount, p.method, p.status, p.recorded_by_id) for p in rows] == [
+        (1250, "cash", "pending", tech.id)
+    ]
+    admin_client, _ = client_for(app, "admin")
+    html = admin_client.get("/admin/").get_data(as_text=True)
+    assert 'id="dash-pending-payments">1<' in html
