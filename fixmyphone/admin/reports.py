@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, request
 from flask_admin import expose
@@ -36,7 +37,7 @@ TITLES = {
 
 def period_from_args() -> tuple[reports.Period, str, str, str]:
     """The period from ?start=&end= (shop-local days, end inclusive); default: last 30 days."""
-    today = date.today()
+    today = datetime.now(ZoneInfo(current_app.config["SHOP_TIMEZONE"])).date()
     start_s = request.args.get("start") or (today - timedelta(days=29)).isoformat()
     end_s = request.args.get("end") or today.isoformat()
     grouping = request.args.get("grouping", "day")

@@ -112,3 +112,44 @@ def test_menu_hides_views_the_role_cannot_open(app):
     assert "/admin/parts/" in html
     assert "/admin/audit/" not in html
     assert "/admin/staff/" not in html
+
+
+POSTS = {
+    "/admin/requests/action/": "technician",
+    "/admin/requests/view/{own}/status": "technician",
+    "/admin/requests/view/{own}/message": "technician",
+    "/admin/parts/action/": "admin",
+    "/admin/parts/import": "admin",
+    "/admin/appointments/add": "admin",
+    "/admin/customers/new/": "admin",
+    "/admin/payments/action/": "admin",
+    "/admin/notifications/action/": "admin",
+    "/admin/staff/new/": "superadmin",
+    "/admin/staff/action/": "superadmin",
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_form_posts_are_refused_below_their_role(app, role):
+    """POSTs are checked like pages: an under-privileged POST changes nothing."""
+    from tests.conftest import csrf_token
+
+    client, user = client_for(app, role)
+    tech = user if role == "technician" else factories.TechnicianFactory()
+    own = factories.ServiceRequestFactory(technician=tech)
+    db.session.commit()
+    token_page = {"anonymous": "/account/login", "customer": "/"}.get(role, "/admin/requests/")
+    token = csrf_token(client, token_page)
+    problems = []
+    for template, lowest in POSTS.items():
+        url = template.format(own=own.id)
+        response = client.post(url, data={"csrf_token": token})
+        if role == "anonymous":
+            ok = response.status_code == 302 and "/account/login" in response.headers["Location"]
+        elif RANK[role] >= RANK[lowest]:
+            ok = response.status_code in (200, 302)
+        else:
+            ok = response.status_code == 403
+        if not ok:
+            problems.append(f"POST {url}: {response.status_code}")
+    assert not problems, "\n".join(problems)
