@@ -302,7 +302,7 @@ class ServiceRequest(db.Model):
     )
     warranty_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     # Warranty rework: labour and parts are not charged (invoicing charges 0).
-    no_charge: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    no_charge: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 00:17:03.161332
+Create Date: 2026-11-27 00:42:55.199517
 
 """
 from alembic import op
@@ -180,6 +180,7 @@ def upgrade():
     sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('warranty_of_id', sa.Integer(), nullable=True),
     sa.Column('warranty_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('no_charge', sa.Boolean(), server_default=sa.text('(false)'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['users.id'], name=op.f('fk_service_requests_customer_id_users')),
@@ -260,6 +261,24 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_invoices_service_request_id'), ['service_request_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_invoices_status'), ['status'], unique=False)
 
+    op.create_table('labour_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('service_request_id', sa.Integer(), nullable=False),
+    sa.Column('technician_id', sa.Integer(), nullable=True),
+    sa.Column('description', sa.String(length=300), nullable=False),
+    sa.Column('minutes', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('amount >= 0', name=op.f('ck_labour_entries_amount_not_negative')),
+    sa.CheckConstraint('minutes >= 0', name=op.f('ck_labour_entries_minutes_not_negative')),
+    sa.ForeignKeyConstraint(['service_request_id'], ['service_requests.id'], name=op.f('fk_labour_entries_service_request_id_service_requests'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['technician_id'], ['users.id'], name=op.f('fk_labour_entries_technician_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_labour_entries'))
+    )
+    with op.batch_alter_table('labour_entries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_labour_entries_service_request_id'), ['service_request_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_labour_entries_technician_id'), ['technician_id'], unique=False)
+
     op.create_table('messages',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('service_request_id', sa.Integer(), nullable=False),
@@ -297,6 +316,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('read_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['service_request_id'], ['service_requests.id'], name=op.f('fk_notifications_service_request_id_service_requests'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notifications_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),
@@ -304,6 +324,7 @@ def upgrade():
     )
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notifications_channel'), ['channel'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notifications_claimed_at'), ['claimed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_notifications_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_notifications_event'), ['event'], unique=False)
         batch_op.create_index(batch_op.f('ix_notifications_read_at'), ['read_at'], unique=False)
@@ -567,6 +588,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_notifications_read_at'))
         batch_op.drop_index(batch_op.f('ix_notifications_event'))
         batch_op.drop_index(batch_op.f('ix_notifications_created_at'))
+        batch_op.drop_index(batch_op.f('ix_notifications_claimed_at'))
         batch_op.drop_index(batch_op.f('ix_notifications_channel'))
 
     op.drop_table('notifications')
@@ -577,6 +599,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_messages_created_at'))
 
     op.drop_table('messages')
+    with op.batch_alter_table('labour_entries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_labour_entries_technician_id'))
+        batch_op.drop_index(batch_op.f('ix_labour_entries_service_request_id'))
+
+    op.drop_table('labour_entries')
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invoices_status'))
         batch_op.drop_index(batch_op.f('ix_invoices_service_request_id'))
