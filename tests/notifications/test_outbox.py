@@ -114,7 +114,8 @@ def test_a_dedup_race_in_one_transaction_keeps_the_callers_work(app, sent, monke
     assert len(rows(dedup_key="race:email")) == 1
 
 
-def test_two_concurrent_deliveries_send_once(app, monkeypatch):
+def race_two_deliveries(app, monkeypatch) -> None:
+    """Two workers deliver the same row at the same moment: exactly one sends it."""
     row_id = pending_email(CustomerFactory()).id
     calls = []
     barrier = threading.Barrier(2)
@@ -140,6 +141,23 @@ def test_two_concurrent_deliveries_send_once(app, monkeypatch):
     assert sorted(results) == [False, True]
     row = rows()[0]
     assert (row.status, row.attempts) == ("sent", 1)
+
+
+def test_two_concurrent_deliveries_send_once(app, monkeypatch):
+    race_two_deliveries(app, monkeypatch)
+
+
+@pytest.mark.postgres
+def test_two_concurrent_deliveries_send_once_on_postgres(require_postgres, tmp_path, monkeypatch):
+    from ..conftest import make_app
+
+    app = make_app(require_postgres, tmp_path)
+    with app.app_context():
+        try:
+            race_two_deliveries(app, monkeypatch)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 def test_a_sent_row_is_never_sent_again(app, sent):
