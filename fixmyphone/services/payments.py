@@ -182,6 +182,10 @@ def start_checkout(request: ServiceRequest, customer: User, *, purpose: str = "b
         raise NotFound("No such service request.")
     if request.status in ("canceled", "closed") and purpose == "deposit":
         raise Conflict(f"{request.reference} is {request.status}.")
+    # One checkout at a time per repair: a double click waits here instead of opening two.
+    db.session.scalar(
+        sa.select(ServiceRequest.id).where(ServiceRequest.id == request.id).with_for_update()
+    )
     amount = amount_for(request, purpose)
     client = stripe_client()
     _expire_open_checkouts(client, request)
