@@ -231,3 +231,17 @@ def test_another_customers_quote_is_404(customer_client, app):
     assert response.status_code == 404
     db.session.refresh(r)
     assert r.quote_status == "pending"
+
+
+def test_friendly_error_pages(client, app):
+    def boom():
+        raise RuntimeError("kaboom")
+
+    app.add_url_rule("/boom-for-test", "boom_for_test", boom)
+    response = client.get("/boom-for-test")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in html and "kaboom" not in html
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404
+    assert "We could not find that page" in missing.get_data(as_text=True)

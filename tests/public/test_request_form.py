@@ -297,3 +297,12 @@ def test_request_form_login_is_rate_limited(client, app):
     data = {**DEVICE, "account_mode": "login", "login_email": "x@y.co", "login_password": "nope"}
     codes = [post_form(client, "/repair/new", data).status_code for _ in range(3)]
     assert codes == [422, 422, 429]
+
+
+def test_oversized_upload_gets_a_friendly_page(customer_client, app):
+    app.config["MAX_CONTENT_LENGTH"] = 4096
+    body = _with_photos([("huge.png", png_bytes() + b"\0" * 8192)])
+    response = post_form(customer_client, "/repair/new", body, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert "That upload is too large" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(ServiceRequest.id))) == 0
