@@ -63,7 +63,9 @@ def template_name(row: Notification) -> str:
     """The email template (without extension) for a row."""
     if row.event in EMAIL_TEMPLATES:
         return row.event
-    if (row.context or {}).get("audience") == "staff":
+    if (row.context or {}).get("audience") == "staff" or (
+        row.user is not None and row.user.is_staff
+    ):
         return "staff_alert"
     return "generic"
 

@@ -47,6 +47,8 @@ DEFAULTS: dict[str, str] = {
     "TWILIO_AUTH_TOKEN": "",
     "TWILIO_FROM": "",
     "TWILIO_API_BASE": "https://api.twilio.com",
+    # A counter payment still unverified after this many hours reminds the admins.
+    "PAYMENT_VERIFY_REMINDER_HOURS": "24",
     "SWEEP_OUTBOX_SECONDS": "60",
     "SWEEP_REMINDERS_SECONDS": "300",
     "SWEEP_STAFF_CHECKS_SECONDS": "3600",
@@ -353,7 +355,11 @@ def mark_read(user: User, notification_id: Optional[int] = None) -> int:
 
 
 # Back-office pages a staff notification may point at, tried in order.
-STAFF_REQUEST_ENDPOINTS = ("servicerequest.request_page", "requests.request_page")
+STAFF_REQUEST_ENDPOINTS = (
+    "admin_requests.request_page",
+    "servicerequest.request_page",
+    "requests.request_page",
+)
 
 
 def external_url(endpoint: str, **values) -> Optional[str]:

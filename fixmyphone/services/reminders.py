@@ -276,31 +276,42 @@ def check_overdue_repairs(now: Optional[datetime] = None) -> int:
     return written
 
 
-def payment_awaiting_verification(payment: Payment) -> list[Notification]:
-    """Alert the admins that a payment needs checking (e.g. a bank transfer to confirm)."""
+def remind_payment_to_verify(
+    payment: Payment, now: Optional[datetime] = None
+) -> list[Notification]:
+    """Alert the admins (in-app and email) that a counter payment still waits for verification.
+
+    The payments service tells the admins in-app when the payment is recorded; this is the
+    reminder for one nobody has checked after ``PAYMENT_VERIFY_REMINDER_HOURS``.
+    """
+    now = now or utcnow()
     request = payment.service_request
+    hours = int((now - payment.created_at).total_seconds() // 3600)
     return notifications.alert_staff(
-        "payment_verification",
-        f"{request.reference}: payment to verify",
+        "payment_to_verify",
+        f"{request.reference}: payment still to verify",
         (
             f"A {payment.method.replace('_', ' ')} payment of "
             f"{format_money(payment.amount, payment.currency)} for {request.reference} "
-            f"is waiting for verification."
+            f"has been waiting for verification for {hours} hours."
             + (f"\nReference: {payment.reference}" if payment.reference else "")
         ),
-        dedup_key=f"payment_verification:{payment.id}",
+        dedup_key=f"payment_to_verify_reminder:{payment.id}",
         service_request=request,
         context={"payment_id": payment.id},
     )
 
 
-def check_payments_awaiting_verification() -> int:
-    """Alert about offline payments still pending verification (once per payment)."""
+def check_payments_awaiting_verification(now: Optional[datetime] = None) -> int:
+    """Remind the admins, once per payment, of counter payments left unverified too long."""
+    now = now or utcnow()
+    hours = notifications.int_setting("PAYMENT_VERIFY_REMINDER_HOURS")
     waiting = db.session.scalars(
         sa.select(Payment).where(
             Payment.status == PAYMENT_PENDING,
             Payment.method != "stripe",
             Payment.verified_at.is_(None),
+            Payment.created_at <= now - timedelta(hours=hours),
         )
     )
-    return sum(len(payment_awaiting_verification(p)) for p in waiting)
+    return sum(len(remind_payment_to_verify(p, now)) for p in waiting)

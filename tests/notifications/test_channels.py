@@ -228,3 +228,14 @@ def test_without_smtp_host_emails_are_logged_and_count_as_sent(app, caplog):
     db.session.commit()
     assert the_row().status == "sent"
     assert "not sent, no SMTP_HOST" in caplog.text
+
+
+def test_a_plain_notify_to_staff_uses_the_staff_template(app, smtp_sink):
+    admin = UserFactory(role="admin")
+    notifications.notify(
+        admin, "low_stock", "Low stock: SCR-1", "2 left.", dedup_key="low", channels=["email"]
+    )
+    db.session.commit()
+    html = parts(smtp_sink.messages[0]["message"])["text/html"]
+    assert "Open in the back office" in html and 'href="http://shop.test/admin/"' in html
+    assert "Sent to the shop" in html

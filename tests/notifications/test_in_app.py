@@ -11,7 +11,7 @@ from fixmyphone.models import Notification
 from fixmyphone.services import notifications
 
 from ..conftest import csrf_token
-from ..factories import CustomerFactory, ServiceRequestFactory
+from ..factories import CustomerFactory, ServiceRequestFactory, UserFactory
 
 
 def in_app(user, subject="Your repair moved", request=None, key=None):
@@ -130,3 +130,17 @@ def test_the_bells_show_the_unread_count(app, customer, partial):
     assert 'data-bell-url="/notifications/unread-count"' in html
     assert ">2</span>" in html and "2 unread" in html
     assert "js/bell.js" in html and "onclick" not in html and "style=" not in html
+
+
+def test_a_staff_alert_about_a_repair_links_to_its_back_office_page(app):
+    request = ServiceRequestFactory()
+    UserFactory(role="admin")
+    row = notifications.alert_staff(
+        "repair_overdue", "Overdue", "late", dedup_key="o", service_request=request
+    )[0]
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    link = notifications.link_for(row)
+    if "admin_requests.request_page" in endpoints:
+        assert link.startswith("http://shop.test/admin/") and link.endswith(f"/{request.id}")
+    else:
+        assert link == "http://shop.test/admin/"

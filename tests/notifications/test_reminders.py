@@ -171,25 +171,29 @@ def test_overdue_repairs_alert_admins_and_the_technician_once_per_estimate(staff
     assert reminders.check_overdue_repairs() == 6  # a new estimate that passes alerts again
 
 
-def test_payments_awaiting_verification_alert_the_admins_once(staff, sent):
+def test_payments_left_unverified_remind_the_admins_once(staff, sent):
     request = ServiceRequestFactory()
-    db.session.add(
-        Payment(
-            service_request=request,
-            customer_id=request.customer_id,
-            method="bank_transfer",
-            amount=4999,
-            currency="usd",
-            reference="BANK-1",
-        )
+    payment = Payment(
+        service_request=request,
+        customer_id=request.customer_id,
+        method="bank_transfer",
+        amount=4999,
+        currency="usd",
+        reference="BANK-1",
     )
+    db.session.add(payment)
+    db.session.commit()
+    assert jobs.staff_checks() == {"overdue_alerts": 0, "payment_alerts": 0}  # just recorded
+    payment.created_at = utcnow() - timedelta(hours=25)
     db.session.commit()
     assert jobs.staff_checks() == {"overdue_alerts": 0, "payment_alerts": 4}
     assert jobs.staff_checks() == {"overdue_alerts": 0, "payment_alerts": 0}
     row = db.session.scalars(
-        sa.select(Notification).filter_by(event="payment_verification", channel="email")
+        sa.select(Notification).filter_by(event="payment_to_verify", channel="email")
     ).first()
-    assert "$49.99" in row.body and "BANK-1" in row.body
+    assert "$49.99" in row.body and "BANK-1" in row.body and "25 hours" in row.body
+    payment.verified_at = utcnow()
+    db.session.commit()
 
 
 def test_low_stock_alerts_reach_the_active_admins(staff, sent):
