@@ -128,7 +128,7 @@ def next_steps(
     steps: list[NextStep] = []
     status = service_request.status
     if service_request.quote_status == "pending":
-        steps.append(NextStep("quote", "Approve or decline the quote below so we can go on."))
+        steps.append(NextStep("quote", "Approve or decline the quote so we can go on."))
     if appointment is not None:
         steps.append(NextStep("bring", "Bring your device to the shop at your appointment time."))
     elif status in BOOKABLE_STATUSES and service_request.quote_status != "pending":

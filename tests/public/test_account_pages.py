@@ -363,3 +363,13 @@ def test_profile_and_password_need_csrf(customer_client, customer):
     db.session.refresh(customer)
     assert customer.check_password(factories.PASSWORD)
     assert db.session.scalar(sa.select(User).where(User.full_name == "Pat Updated")) is None
+
+
+def test_account_links_to_a_waiting_quote(customer_client, customer):
+    from fixmyphone.services import repairs
+
+    r = factories.ServiceRequestFactory(customer=customer)
+    repairs.send_quote(r, amount=4500, details="Battery", actor=factories.UserFactory(role="admin"))
+    html = customer_client.get("/account").get_data(as_text=True)
+    assert "Approve or decline the quote" in html
+    assert f'href="/account/repairs/{r.id}#quote"' in html
