@@ -101,30 +101,28 @@ def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: 
     )
     # The customer's view of the thread, whoever looks: staff notes never show here.
     thread = messages.thread(service_request, service_request.customer)
+    html = render_template(
+        "public/repair.html",
+        r=service_request,
+        via_token=via_token,
+        timeline=[entry for entry in service_request.history if entry.is_public],
+        summary=summary,
+        appointment=appointment,
+        deadline=appointment_deadline(appointment),
+        cutoff_text=cutoff_text(),
+        steps=next_steps(service_request, summary, appointment),
+        thread=thread,
+        actions=actions,
+        can_see_photos=can_see_photos,
+        is_owner=current_user.is_authenticated and current_user.id == service_request.customer_id,
+        quote_form=forms.get("quote_form") or QuoteDecisionForm(),
+        message_form=forms.get("message_form") or MessageForm(),
+        cancel_form=CancelAppointmentForm(),
+    )
+    # Read once rendered (the page still marks them new); committing earlier would expire it all.
     if viewer.id == service_request.customer_id and messages.mark_read(service_request, viewer):
         db.session.commit()
-    return (
-        render_template(
-            "public/repair.html",
-            r=service_request,
-            via_token=via_token,
-            timeline=[entry for entry in service_request.history if entry.is_public],
-            summary=summary,
-            appointment=appointment,
-            deadline=appointment_deadline(appointment),
-            cutoff_text=cutoff_text(),
-            steps=next_steps(service_request, summary, appointment),
-            thread=thread,
-            actions=actions,
-            can_see_photos=can_see_photos,
-            is_owner=current_user.is_authenticated
-            and current_user.id == service_request.customer_id,
-            quote_form=forms.get("quote_form") or QuoteDecisionForm(),
-            message_form=forms.get("message_form") or MessageForm(),
-            cancel_form=CancelAppointmentForm(),
-        ),
-        status,
-    )
+    return html, status
 
 
 @bp.get("/track/<token>")

@@ -79,9 +79,12 @@ def test_unread_messages_are_counted_and_cleared_on_reading(customer_client, cus
     assert '<span class="count">2</span>' in html
     page = customer_client.get(f"/account/repairs/{r.id}").get_data(as_text=True)
     assert "Your part arrived." in page and "Sam at" in page
+    assert page.count('class="badge badge-new"') == 2
     assert "staff only" not in page
     html = customer_client.get("/account").get_data(as_text=True)
     assert "unread message" not in html
+    again = customer_client.get(f"/account/repairs/{r.id}").get_data(as_text=True)
+    assert "badge-new" not in again
     assert messages.unread_for_customer(customer) == 0
 
 
