@@ -123,3 +123,13 @@ def test_csrf_does_not_apply_to_the_api(client, customer):
 
     response = client.post("/api/auth/login", json={"email": customer.email, "password": PASSWORD})
     assert response.status_code == 200
+
+
+def test_smorest_handler_gives_the_same_shape(app):
+    from werkzeug.exceptions import Conflict as HTTPConflict
+
+    api = app.extensions["fixmyphone-api"]
+    with app.test_request_context("/api/anything"):
+        response = api.handle_http_exception(HTTPConflict())
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "conflict"
