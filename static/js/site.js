@@ -56,6 +56,10 @@
     });
   });
 
+  // After a failed POST, move focus to the list of problems so screen readers announce it.
+  var summary = document.querySelector(".error-summary");
+  if (summary) { summary.focus(); }
+
   // Photo field: list the chosen files so the customer sees what will be sent.
   var photos = document.getElementById("photos");
   var list = document.getElementById("photos-chosen");
