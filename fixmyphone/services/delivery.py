@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from ..extensions import db
 from ..models import Notification, ServiceRequest
 from . import sms
+from .errors import DomainError
 from .notifications import link_for, setting
 
 log = logging.getLogger(__name__)
@@ -138,17 +139,24 @@ def attachments(row: Notification) -> list[tuple[str, bytes]]:
     documents = importlib.import_module("fixmyphone.services.documents")
     files = []
     for item in wanted:
-        kind = item.get("kind")
-        if kind == "receipt":
-            result = documents.render_receipt(item["payment_id"])
-            default_name = f"receipt-{item['payment_id']}.pdf"
-        elif kind == "invoice":
-            result = documents.render_invoice(item["invoice_id"])
-            default_name = f"invoice-{item['invoice_id']}.pdf"
-        else:
-            raise PermanentDeliveryError(f"unknown attachment kind {kind!r}")
-        files.append(_as_file(result, default_name))
+        try:
+            files.append(_attachment(documents, item))
+        except DomainError as exc:  # the payment or invoice is gone: no retry can help
+            raise PermanentDeliveryError(f"attachment {item}: {exc.message}") from exc
     return files
+
+
+def _attachment(documents: Any, item: dict) -> tuple[str, bytes]:
+    kind = item.get("kind")
+    if kind == "receipt":
+        result = documents.render_receipt(item["payment_id"])
+        default_name = f"receipt-{item['payment_id']}.pdf"
+    elif kind == "invoice":
+        result = documents.render_invoice(item["invoice_id"])
+        default_name = f"invoice-{item['invoice_id']}.pdf"
+    else:
+        raise PermanentDeliveryError(f"unknown attachment kind {kind!r}")
+    return _as_file(result, default_name)
 
 
 def _as_file(result: Any, default_name: str) -> tuple[str, bytes]:

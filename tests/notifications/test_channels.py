@@ -239,3 +239,39 @@ def test_a_plain_notify_to_staff_uses_the_staff_template(app, smtp_sink):
     html = parts(smtp_sink.messages[0]["message"])["text/html"]
     assert "Open in the back office" in html and 'href="http://shop.test/admin/"' in html
     assert "Sent to the shop" in html
+
+
+def test_a_real_receipt_pdf_is_attached_and_a_missing_payment_fails_for_good(app, smtp_sink):
+    from fixmyphone.models import Payment, utcnow
+
+    request = ServiceRequestFactory()
+    payment = Payment(
+        service_request=request,
+        customer_id=request.customer_id,
+        method="cash",
+        amount=4999,
+        currency="usd",
+        status="succeeded",
+        succeeded_at=utcnow(),
+    )
+    db.session.add(payment)
+    db.session.flush()
+    for pid in (payment.id, 999999):
+        notifications.notify(
+            request.customer,
+            "payment_received",
+            "Payment received",
+            "Thanks.",
+            dedup_key=f"pay:{pid}",
+            service_request=request,
+            context={"attachments": [{"kind": "receipt", "payment_id": pid}]},
+            channels=["email"],
+        )
+    db.session.commit()
+    assert len(smtp_sink.messages) == 1
+    (attachment,) = smtp_sink.messages[0]["message"].iter_attachments()
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_content().startswith(b"%PDF")
+    missing = the_row(dedup_key="pay:999999:email")
+    assert (missing.status, missing.attempts) == ("failed", 1)
+    assert "No such payment" in missing.last_error
