@@ -245,3 +245,31 @@ def test_friendly_error_pages(client, app):
     missing = client.get("/no-such-page")
     assert missing.status_code == 404
     assert "We could not find that page" in missing.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "heading"),
+    [
+        ("/account/login", "Log in"),
+        ("/account/register", "Create your account"),
+        ("/account/forgot", "Forgot your password?"),
+        ("/track", "Track a repair"),
+        ("/repair/new", "Book a repair"),
+    ],
+)
+def test_public_pages_share_the_site_layout(client, app, path, heading):
+    response = client.get(path)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f"<h1>{heading}</h1>" in html
+    assert 'class="skip-link"' in html and "/static/css/site.css" in html
+    assert 'aria-label="Main"' in html
+
+
+def test_register_errors_are_listed_and_kept(client, app):
+    data = {"full_name": "Kim", "email": "not-an-email", "password": "x", "confirm": "y"}
+    response = post_form(client, "/account/register", data)
+    html = response.get_data(as_text=True)
+    assert 'class="error-summary"' in html
+    assert 'value="Kim"' in html and 'value="not-an-email"' in html
+    assert 'aria-invalid="true"' in html
