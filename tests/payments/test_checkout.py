@@ -188,3 +188,17 @@ def test_no_deposit_when_deposits_are_off(app, customer, stripe_fake):
     assert payments.what_is_due(request) is None
     with pytest.raises(payments.Conflict):
         payments.start_checkout(request, customer, purpose="deposit")
+
+
+def test_the_money_box_offers_online_payment_and_documents(app, customer, stripe_fake):
+    from flask import render_template_string
+
+    request, invoice = invoiced_request(customer)
+    with app.test_request_context():
+        html = render_template_string(
+            '{% from "payments/_macros.html" import money_box %}{{ money_box(sr) }}', sr=request
+        )
+    assert f'action="/pay/{request.id}"' in html
+    assert 'name="purpose" value="balance"' in html
+    assert "$100.00" in html
+    assert f"/documents/invoice/{invoice.id}.pdf" in html

@@ -131,3 +131,15 @@ def test_without_stripe_keys_the_site_offers_pay_at_pickup(customer, customer_cl
 
 def test_the_webhook_is_503_without_stripe(client):
     assert client.post("/webhooks/stripe", data="{}").status_code == 503
+
+
+def test_the_money_box_says_pay_at_pickup_without_stripe(app, customer):
+    from flask import render_template_string
+
+    request, _ = invoiced_request(customer)
+    with app.test_request_context():
+        html = render_template_string(
+            '{% from "payments/_macros.html" import money_box %}{{ money_box(sr) }}', sr=request
+        )
+    assert "pay at pickup" in html
+    assert "/pay/" not in html
