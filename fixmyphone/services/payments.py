@@ -253,7 +253,8 @@ def _expire_open_checkouts(client: stripe.StripeClient, request: ServiceRequest)
         sa.select(Payment).where(
             Payment.service_request_id == request.id,
             Payment.method == "stripe",
-            Payment.status == PAYMENT_PENDING,
+            # A failed attempt leaves its session open for another try: close it too.
+            Payment.status.in_((PAYMENT_PENDING, PAYMENT_FAILED)),
             Payment.stripe_checkout_session_id.is_not(None),
         )
     ).all()
@@ -273,7 +274,7 @@ def _expire_open_checkouts(client: stripe.StripeClient, request: ServiceRequest)
         except stripe.StripeError as exc:
             raise provider_failed("checkout expire", exc) from exc
         payment.status = PAYMENT_CANCELED
-        payment.failure_reason = "Replaced by a newer checkout."
+        payment.failure_reason = payment.failure_reason or "Replaced by a newer checkout."
 
 
 def latest_online_payment(request: ServiceRequest, session_id: Optional[str] = None):

@@ -202,3 +202,21 @@ def test_the_money_box_offers_online_payment_and_documents(app, customer, stripe
     assert 'name="purpose" value="balance"' in html
     assert "$100.00" in html
     assert f"/documents/invoice/{invoice.id}.pdf" in html
+
+
+def test_a_failed_attempts_session_is_closed_before_a_new_checkout(
+    customer, customer_client, stripe_fake
+):
+    request, _ = invoiced_request(customer)
+    _pay(customer_client, request)
+    first = db.session.scalars(sa.select(Payment)).one()
+    payments.mark_failed(first, "Declined")
+    db.session.commit()
+
+    assert _pay(customer_client, request).status_code == 303
+
+    session_id = first.stripe_checkout_session_id
+    assert stripe_fake.calls("POST", f"/v1/checkout/sessions/{session_id}/expire")
+    db.session.expire_all()
+    old = db.session.get(Payment, first.id)
+    assert (old.status, old.failure_reason) == ("canceled", "Declined")
