@@ -24,7 +24,7 @@ from ..errors import error_response
 from ..extensions import csrf, db
 from ..models import Invoice, Payment, ServiceRequest
 from ..queue import enqueue_after_commit
-from ..services import billing, documents, payments
+from ..services import billing, documents, payments, repairs
 from ..services.errors import DomainError
 from . import bp, cards, jobs
 
@@ -32,13 +32,8 @@ log = logging.getLogger(__name__)
 
 
 def _own_request(request_id: int) -> ServiceRequest:
-    """A request of the logged-in customer (staff may look too); anyone else gets 404."""
-    service_request = db.session.get(ServiceRequest, request_id)
-    if service_request is None or not (
-        current_user.is_staff or service_request.customer_id == current_user.id
-    ):
-        abort(404)
-    return service_request
+    """A request the logged-in user may see (their own, or any for staff); else 404."""
+    return repairs.get_for(current_user, request_id)
 
 
 def _back_to(service_request: ServiceRequest) -> str:

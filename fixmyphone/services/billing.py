@@ -65,6 +65,13 @@ def next_invoice_number(year: int) -> str:
     return f"INV-{year}-{counter.last_number:05d}"
 
 
+def is_amount(value: object, *, allow_zero: bool = False) -> bool:
+    """True for a whole number of minor units (not a bool), positive or, if allowed, zero."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    return value >= 0 if allow_zero else value > 0
+
+
 def refunded_total(payment: Payment, *, include_pending: bool = False) -> int:
     """What has been refunded on one payment (succeeded refunds; pending ones too if asked)."""
     statuses = [PAYMENT_SUCCEEDED] + (["pending"] if include_pending else [])

@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, User
 from ..templating import format_money, local_time
 from .errors import NotFound
+from .repairs import can_view
 
 FONT = "DejaVu"
 DATE = "%d %b %Y"
@@ -20,7 +21,7 @@ DATE = "%d %b %Y"
 
 def can_download_invoice(user: User, invoice: Invoice) -> bool:
     """Issued invoices and credit notes: their customer and staff only."""
-    return invoice.status == "issued" and (user.is_staff or invoice.customer_id == user.id)
+    return invoice.status == "issued" and can_view(user, invoice.service_request)
 
 
 def can_download_receipt(user: User, payment: Payment) -> bool:

@@ -114,9 +114,9 @@ def record_labour(
         errors["description"] = ["Say what was done."]
     elif len(description.strip()) > 300:
         errors["description"] = ["At most 300 characters."]
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+    if not billing.is_amount(amount, allow_zero=True):
         errors["amount"] = ["Must be zero or a positive amount in minor units."]
-    if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 0:
+    if not billing.is_amount(minutes, allow_zero=True):
         errors["minutes"] = ["Must be zero or more."]
     if errors:
         raise ValidationFailed("Some fields need attention.", fields=errors)
@@ -212,7 +212,7 @@ def issue_credit_note(invoice: Invoice, *, amount: int, reason: str, actor: User
         raise Forbidden("Only an admin issues credit notes.")
     if invoice.kind != "invoice" or invoice.status != ISSUED:
         raise Conflict("Only an issued invoice can be credited.")
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+    if not billing.is_amount(amount):
         raise ValidationFailed(
             "The credit must be a positive amount.", fields={"amount": ["Must be positive."]}
         )

@@ -360,7 +360,7 @@ def record_offline_payment(
     errors: dict[str, list[str]] = {}
     if method not in OFFLINE_METHODS:
         errors["method"] = [f"Choose one of: {', '.join(OFFLINE_METHODS)}."]
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+    if not billing.is_amount(amount):
         errors["amount"] = ["Must be a positive amount in minor units."]
     reference = (reference or "").strip() or None
     if reference and len(reference) > 100:
@@ -447,7 +447,7 @@ def refund(payment: Payment, *, amount: int, actor: User, reason: Optional[str] 
     counter payments recorded at once. Never more than paid minus already refunded."""
     if actor is None or not actor.is_admin:
         raise Forbidden("Only an admin refunds payments.")
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+    if not billing.is_amount(amount):
         raise ValidationFailed(
             "The refund must be a positive amount.", fields={"amount": ["Must be positive."]}
         )
