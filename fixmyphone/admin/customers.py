@@ -145,12 +145,18 @@ class CustomerView(SecuredModelView):
             .order_by(ServiceRequest.created_at.desc())
         ).all()
         payments = db.session.scalars(
-            sa.select(Payment).where(Payment.customer_id == user.id).order_by(Payment.id.desc())
+            sa.select(Payment)
+            .where(Payment.customer_id == user.id)
+            .options(sa.orm.joinedload(Payment.service_request))
+            .order_by(Payment.id.desc())
         ).all()
         messages = db.session.scalars(
             sa.select(Message)
             .join(ServiceRequest, Message.service_request_id == ServiceRequest.id)
             .where(ServiceRequest.customer_id == user.id)
+            .options(
+                sa.orm.contains_eager(Message.service_request), sa.orm.joinedload(Message.sender)
+            )
             .order_by(Message.created_at.desc())
             .limit(100)
         ).all()

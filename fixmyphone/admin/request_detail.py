@@ -12,7 +12,15 @@ from flask_login import current_user
 
 from .. import workflow
 from ..extensions import db
-from ..models import Appointment, Part, Payment, RequestPart, ServiceRequest, User
+from ..models import (
+    Appointment,
+    Part,
+    Payment,
+    RequestPart,
+    ServiceRequest,
+    StatusChange,
+    User,
+)
 from ..services import billing, inventory, messages, passcodes, repairs, tickets, warranty
 from ..services.errors import DomainError, NotFound, ValidationFailed
 from .base import commit_or_flash
@@ -57,9 +65,16 @@ class RequestDetailMixin:
         technicians = db.session.scalars(
             sa.select(User).where(User.role == "technician", User.active).order_by(User.full_name)
         ).all()
+        history = db.session.scalars(
+            sa.select(StatusChange)
+            .where(StatusChange.service_request_id == req.id)
+            .options(sa.orm.joinedload(StatusChange.actor))
+            .order_by(StatusChange.id)
+        ).all()
         return self.render(
             "admin/requests/detail.html",
             req=req,
+            history=history,
             thread=thread,
             lines=inventory.parts_for(req),
             payments=payments,
