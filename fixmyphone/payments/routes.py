@@ -40,13 +40,16 @@ def _back_to(service_request: ServiceRequest) -> str:
     return safe_next(url_for("public.track_token", token=service_request.tracking_token))
 
 
-@bp.post("/pay/<int:request_id>")
+@bp.route("/pay/<int:request_id>", methods=["GET", "POST"])
 @login_required
 def checkout(request_id: int):
     """Send the customer to Stripe Checkout for the balance (or the booking deposit)."""
     service_request = _own_request(request_id)
     if service_request.customer_id != current_user.id:
         abort(404)
+    if request.method == "GET":
+        # Landing here after logging in from a pay button: show the repair, pay from there.
+        return redirect(_back_to(service_request))
     if not payments.stripe_enabled():
         flash(payments.OnlinePaymentsOff().message, "info")
         return redirect(_back_to(service_request))
