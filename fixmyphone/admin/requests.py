@@ -60,7 +60,14 @@ class ServiceRequestView(RequestDetailMixin, SecuredModelView):
         "created_at",
     )
     column_export_list = column_list
-    column_labels = {"created_at": "Opened", "estimated_completion": "Due"}
+    column_labels = {
+        "created_at": "Opened",
+        "estimated_completion": "Due",
+        "imei": "IMEI",
+        "customer.full_name": "customer name",
+        "customer.email": "email",
+        "customer.customer_profile.phone": "phone",
+    }
     column_default_sort = ("created_at", True)
     column_sortable_list = (
         "reference",
