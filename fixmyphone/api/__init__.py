@@ -16,10 +16,13 @@ from .base import BEARER, Api
 # JSON bodies are small; photo uploads (elsewhere) keep the app-wide limit.
 DEFAULT_MAX_BODY = 100 * 1024
 
-# The docs page: everything from this origin, no inline script.
+# The docs page: everything from this origin, no inline script. The one hash is the <style>
+# element the vendored Swagger UI 5.35.0 bundle injects (re-check it when upgrading).
+SWAGGER_UI_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+    f"default-src 'self'; script-src 'self'; style-src 'self' {SWAGGER_UI_STYLE}; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'"
 )
 
 docs_bp = FlaskBlueprint("api_docs_page", __name__, url_prefix="/api")
