@@ -8,12 +8,12 @@ from flask_login import current_user, login_required, login_user
 
 from ..extensions import db
 from ..models import Message, ServiceRequest
-from ..services import accounts, audit, booking, profiles
+from ..services import accounts, audit, profiles
 from ..services.errors import DomainError
 from ..workflow import OPEN_STATUSES
 from . import bp
 from .forms import NOTIFICATION_CHANNELS, PasswordChangeForm, ProfileForm, pref_name
-from .helpers import apply_errors, billing_summary, next_steps
+from .helpers import active_appointments, apply_errors, billing_summaries, next_steps
 
 HISTORY_PAGE_SIZE = 20
 
@@ -52,10 +52,12 @@ def account():
         )
         .order_by(ServiceRequest.created_at.desc())
     ).all()
-    cards = []
-    for r in open_requests:
-        appointment = booking.active_appointment(r)
-        cards.append((r, appointment, next_steps(r, billing_summary(r), appointment)))
+    summaries = billing_summaries(open_requests)
+    appointments = active_appointments(open_requests)
+    cards = [
+        (r, appointments.get(r.id), next_steps(r, summaries[r.id], appointments.get(r.id)))
+        for r in open_requests
+    ]
     finished = db.session.scalar(
         sa.select(sa.func.count(ServiceRequest.id)).where(
             ServiceRequest.customer_id == current_user.id,
@@ -83,7 +85,8 @@ def history():
         per_page=HISTORY_PAGE_SIZE,
         error_out=False,
     )
-    rows = [(r, billing_summary(r)) for r in page.items]
+    summaries = billing_summaries(page.items)
+    rows = [(r, summaries[r.id]) for r in page.items]
     return render_template("public/history.html", rows=rows, page=page)
 
 

@@ -12,7 +12,14 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from ..extensions import db
-from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, ServiceRequest
+from ..models import (
+    APPOINTMENT_SCHEDULED,
+    PAYMENT_SUCCEEDED,
+    Appointment,
+    Invoice,
+    Payment,
+    ServiceRequest,
+)
 from ..services import billing, booking
 from ..services.errors import DomainError
 from . import bp
@@ -72,28 +79,56 @@ class BillingSummary:
     payments: list[Payment]
 
 
+def billing_summaries(service_requests) -> dict[int, BillingSummary]:
+    """Totals (from the billing service) and documents for many requests in a fixed number of
+    queries: issued invoices and succeeded payments, grouped by request."""
+    ids = [r.id for r in service_requests]
+    if not ids:
+        return {}
+    invoices: dict[int, list[Invoice]] = {rid: [] for rid in ids}
+    for inv in db.session.scalars(
+        sa.select(Invoice)
+        .where(Invoice.service_request_id.in_(ids), Invoice.status == "issued")
+        .order_by(Invoice.issued_at, Invoice.id)
+    ):
+        invoices[inv.service_request_id].append(inv)
+    payments: dict[int, list[Payment]] = {rid: [] for rid in ids}
+    for pay in db.session.scalars(
+        sa.select(Payment)
+        .where(Payment.service_request_id.in_(ids), Payment.status == PAYMENT_SUCCEEDED)
+        .order_by(Payment.succeeded_at, Payment.id)
+    ):
+        payments[pay.service_request_id].append(pay)
+    totals = billing.totals_by_request(ids)
+    return {
+        rid: BillingSummary(
+            totals[rid][0],
+            totals[rid][1],
+            totals[rid][0] - totals[rid][1],
+            invoices[rid],
+            payments[rid],
+        )
+        for rid in ids
+    }
+
+
 def billing_summary(service_request: ServiceRequest) -> BillingSummary:
-    """Totals from the billing service plus the issued invoices and succeeded payments."""
-    invoices = list(
-        db.session.scalars(
-            sa.select(Invoice)
-            .where(Invoice.service_request_id == service_request.id, Invoice.status == "issued")
-            .order_by(Invoice.issued_at)
+    """Totals and documents of one request."""
+    return billing_summaries([service_request])[service_request.id]
+
+
+def active_appointments(service_requests) -> dict[int, Appointment]:
+    """The scheduled appointment of each request that has one, in one query."""
+    ids = [r.id for r in service_requests]
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        sa.select(Appointment).where(
+            Appointment.service_request_id.in_(ids),
+            Appointment.status == APPOINTMENT_SCHEDULED,
         )
     )
-    payments = list(
-        db.session.scalars(
-            sa.select(Payment)
-            .where(
-                Payment.service_request_id == service_request.id,
-                Payment.status == PAYMENT_SUCCEEDED,
-            )
-            .order_by(Payment.succeeded_at)
-        )
-    )
-    invoiced = billing.invoiced_total(service_request)
-    paid = billing.paid_total(service_request)
-    return BillingSummary(invoiced, paid, invoiced - paid, invoices, payments)
+    return {a.service_request_id: a for a in rows}
 
 
 def cutoff() -> timedelta:

@@ -376,3 +376,23 @@ def test_account_links_to_a_waiting_quote(customer_client, customer):
     html = customer_client.get("/account").get_data(as_text=True)
     assert "Approve or decline the quote" in html
     assert f'href="/account/repairs/{r.id}#quote"' in html
+
+
+def test_grouped_totals_match_the_billing_rules(customer_client, customer):
+    from fixmyphone.models import Refund
+    from fixmyphone.services import billing
+
+    r = factories.ServiceRequestFactory(customer=customer, status="completed")
+    empty = factories.ServiceRequestFactory(customer=customer)
+    _invoice(r, 10000, "INV-2026-00010")
+    _invoice(r, 2000, "CN-2026-00001", kind="credit_note")
+    pay = _payment(r, 5000)
+    db.session.flush()
+    db.session.add(Refund(payment_id=pay.id, amount=1000, currency="usd", status="succeeded"))
+    db.session.add(Refund(payment_id=pay.id, amount=300, currency="usd", status="failed"))
+    db.session.commit()
+    totals = billing.totals_by_request([r.id, empty.id])
+    assert totals[r.id] == (billing.invoiced_total(r), billing.paid_total(r)) == (8000, 4000)
+    assert totals[empty.id] == (0, 0)
+    html = customer_client.get("/account/history").get_data(as_text=True)
+    assert "$80.00" in html and "$40.00" in html
