@@ -206,9 +206,7 @@ def test_two_web_processes_and_two_workers_keep_the_shop_consistent(topology):
 
     # 1. Every customer races for the same slot through both processes.
     day = date.today() + timedelta(days=2)
-    start = datetime.combine(
-        day, datetime.min.time().replace(hour=10), tzinfo=UTC
-    ).isoformat()
+    start = datetime.combine(day, datetime.min.time().replace(hour=10), tzinfo=UTC).isoformat()
     barrier = threading.Barrier(CUSTOMERS)
 
     def book(i):
