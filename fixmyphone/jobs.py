@@ -213,10 +213,18 @@ def staff_checks() -> dict[str, int]:
 
 
 # The periodic jobs: (name, function, setting holding its interval in seconds).
+def sweep_stripe_events() -> dict[str, int]:
+    """Apply Stripe events whose job was lost (Redis down, a worker died mid-job)."""
+    from .payments.jobs import retry_unprocessed_events
+
+    return retry_unprocessed_events()
+
+
 PERIODIC_JOBS = (
     ("outbox", sweep_outbox, "SWEEP_OUTBOX_SECONDS"),
     ("reminders", sweep_reminders, "SWEEP_REMINDERS_SECONDS"),
     ("staff_checks", staff_checks, "SWEEP_STAFF_CHECKS_SECONDS"),
+    ("stripe_events", sweep_stripe_events, "SWEEP_STRIPE_EVENTS_SECONDS"),
 )
 
 

@@ -52,6 +52,7 @@ DEFAULTS: dict[str, str] = {
     "SWEEP_OUTBOX_SECONDS": "60",
     "SWEEP_REMINDERS_SECONDS": "300",
     "SWEEP_STAFF_CHECKS_SECONDS": "3600",
+    "SWEEP_STRIPE_EVENTS_SECONDS": "300",
 }
 
 # Events whose customer preferences are shared with another kind (the profile page offers
