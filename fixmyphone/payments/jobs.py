@@ -29,35 +29,10 @@ def process_stripe_event(event_id: str) -> None:
         replay_deferred_events()
 
 
-def replay_deferred_events() -> int:
-    """Try again every event that could not be matched to our rows yet; returns how many."""
+def _apply_each(ids: list[str], what: str) -> int:
+    """Apply stored events one by one, each in its own transaction; returns how many failed."""
     from ..services.payments import handle_event
 
-    ids = db.session.scalars(
-        sa.select(StripeEvent.id)
-        .where(StripeEvent.status == "deferred")
-        .order_by(StripeEvent.received_at, StripeEvent.id)
-    ).all()
-    for event_id in ids:
-        try:
-            handle_event(event_id)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            log.exception("replaying stripe event %s failed", event_id)
-    return len(ids)
-
-
-def retry_unprocessed_events(older_than_seconds: int = 300) -> dict[str, int]:
-    """A periodic sweep for events whose job was lost (Redis down, worker crash)."""
-    from ..services.payments import handle_event
-
-    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    ids = db.session.scalars(
-        sa.select(StripeEvent.id).where(
-            StripeEvent.status.in_(("received", "deferred")), StripeEvent.received_at < cutoff
-        )
-    ).all()
     failed = 0
     for event_id in ids:
         try:
@@ -66,5 +41,27 @@ def retry_unprocessed_events(older_than_seconds: int = 300) -> dict[str, int]:
         except Exception:
             db.session.rollback()
             failed += 1
-            log.exception("retrying stripe event %s failed", event_id)
-    return {"retried": len(ids), "failed": failed}
+            log.exception("%s stripe event %s failed", what, event_id)
+    return failed
+
+
+def replay_deferred_events() -> int:
+    """Try again every event that could not be matched to our rows yet; returns how many."""
+    ids = db.session.scalars(
+        sa.select(StripeEvent.id)
+        .where(StripeEvent.status == "deferred")
+        .order_by(StripeEvent.received_at, StripeEvent.id)
+    ).all()
+    _apply_each(ids, "replaying")
+    return len(ids)
+
+
+def retry_unprocessed_events(older_than_seconds: int = 300) -> dict[str, int]:
+    """A periodic sweep for events whose job was lost (Redis down, worker crash)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    ids = db.session.scalars(
+        sa.select(StripeEvent.id).where(
+            StripeEvent.status.in_(("received", "deferred")), StripeEvent.received_at < cutoff
+        )
+    ).all()
+    return {"retried": len(ids), "failed": _apply_each(ids, "retrying")}

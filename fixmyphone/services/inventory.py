@@ -99,10 +99,23 @@ def reserve_part(
     request: ServiceRequest, part: Part, quantity: int, actor: Optional[User]
 ) -> RequestPart:
     """Set stock aside for a repair (only what is available: on hand minus reserved)."""
-    _positive(quantity)
-    after = _apply(
-        part, Part.on_hand - Part.reserved >= quantity, reserved=Part.reserved + quantity
+    return _take_from_stock(
+        request, part, quantity, actor, status=RESERVED, reserved=Part.reserved + quantity
     )
+
+
+def _take_from_stock(
+    request: ServiceRequest,
+    part: Part,
+    quantity: int,
+    actor: Optional[User],
+    *,
+    status: str,
+    **changes,
+) -> RequestPart:
+    """Reserve or use ``quantity`` of what is available, atomically, with its ledger row."""
+    _positive(quantity)
+    after = _apply(part, Part.on_hand - Part.reserved >= quantity, **changes)
     if after is None:
         raise Conflict(f"{part.sku}: only {part.available} available, {quantity} asked.")
     line = RequestPart(
@@ -110,12 +123,18 @@ def reserve_part(
         part_id=part.id,
         quantity=quantity,
         unit_price=0 if request.no_charge else part.price,
-        status=RESERVED,
+        status=status,
     )
     db.session.add(line)
-    _ledger(part, "reserve", quantity, after, actor, request)
+    reserving = status == RESERVED
+    _ledger(part, "reserve" if reserving else "consume", quantity, after, actor, request)
     db.session.flush()
-    audit.record(actor, "part_reserved", request, after={"part": part.sku, "quantity": quantity})
+    audit.record(
+        actor,
+        "part_reserved" if reserving else "part_consumed",
+        request,
+        after={"part": part.sku, "quantity": quantity},
+    )
     check_low_stock(part)
     return line
 
@@ -160,23 +179,9 @@ def use_part(
     request: ServiceRequest, part: Part, quantity: int, actor: Optional[User]
 ) -> RequestPart:
     """Take a part straight from the shelf into a repair (no earlier reservation)."""
-    _positive(quantity)
-    after = _apply(part, Part.on_hand - Part.reserved >= quantity, on_hand=Part.on_hand - quantity)
-    if after is None:
-        raise Conflict(f"{part.sku}: only {part.available} available, {quantity} asked.")
-    line = RequestPart(
-        service_request=request,
-        part_id=part.id,
-        quantity=quantity,
-        unit_price=0 if request.no_charge else part.price,
-        status=CONSUMED,
+    return _take_from_stock(
+        request, part, quantity, actor, status=CONSUMED, on_hand=Part.on_hand - quantity
     )
-    db.session.add(line)
-    _ledger(part, "consume", quantity, after, actor, request)
-    db.session.flush()
-    audit.record(actor, "part_consumed", request, after={"part": part.sku, "quantity": quantity})
-    check_low_stock(part)
-    return line
 
 
 def release_part(line: RequestPart, actor: Optional[User], note: Optional[str] = None):
