@@ -1,33 +1,26 @@
-// Flask-Admin renders a few onclick= attributes (bulk-action menu, filter menu, delete
-// confirmation), which the shop's Content-Security-Policy blocks. Re-attach the same
-// behaviour as event listeners.
+// Flask-Admin's templates are overridden without inline handlers (templates/admin/actions.html,
+// model/row_actions.html, model/layout.html) because the shop's Content-Security-Policy forbids
+// them. This wires the same behaviour as event listeners.
 (function () {
   "use strict";
-  var actionPattern = /modelActions\.execute\('([^']+)'\)/;
-  var confirmPattern = /safeConfirm\('((?:[^'\\]|\\.)*)'\)/;
-  document.querySelectorAll("[onclick]").forEach(function (element) {
-    var code = element.getAttribute("onclick") || "";
-    var action = actionPattern.exec(code);
-    var question = confirmPattern.exec(code);
-    element.removeAttribute("onclick");
-    if (action) {
-      element.setAttribute("data-action", action[1]);
-      element.addEventListener("click", function (event) {
+  document.querySelectorAll("[data-action]").forEach(function (element) {
+    element.addEventListener("click", function (event) {
+      event.preventDefault();
+      if (window.modelActions) {
+        window.modelActions.execute(element.getAttribute("data-action"));
+      }
+    });
+  });
+  document.querySelectorAll("[data-confirm]").forEach(function (element) {
+    element.addEventListener("click", function (event) {
+      if (!window.confirm(element.getAttribute("data-confirm"))) {
         event.preventDefault();
-        if (window.modelActions) {
-          window.modelActions.execute(action[1]);
-        }
-      });
-    } else if (question) {
-      element.addEventListener("click", function (event) {
-        if (!window.confirm(question[1])) {
-          event.preventDefault();
-        }
-      });
-    } else if (code.trim() === "return false;") {
-      element.addEventListener("click", function (event) {
-        event.preventDefault();
-      });
-    }
+      }
+    });
+  });
+  document.querySelectorAll("a.filter, a[href='#'][data-toggle]").forEach(function (element) {
+    element.addEventListener("click", function (event) {
+      event.preventDefault();
+    });
   });
 })();
