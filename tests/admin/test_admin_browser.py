@@ -55,6 +55,15 @@ def browser_page():
         page.set_default_timeout(15000)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # The production CSP is on: any violation (an inline handler, a javascript: link) fails.
+        page.on(
+            "console",
+            lambda msg: (
+                errors.append(msg.text)
+                if msg.type == "error" and "Content Security Policy" in msg.text
+                else None
+            ),
+        )
         yield page, errors
         browser.close()
 
