@@ -6,6 +6,7 @@ ids, never objects, so they can reload what they need in their own session.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -53,10 +54,26 @@ def redis_connection(app: Flask | None = None):
 
 
 def get_queue(name: str = "default", app: Flask | None = None):
-    """The named RQ queue on the app's Redis."""
+    """The named RQ queue on the app's Redis (jobs carry the current request id)."""
+    return _queue_class()(name, connection=redis_connection(app))
+
+
+@functools.cache
+def _queue_class():
     from rq import Queue
 
-    return Queue(name, connection=redis_connection(app))
+    class RequestIdQueue(Queue):
+        """Stamps each job with the id of the request that caused it, for the worker's logs."""
+
+        def create_job(self, *args, **kwargs):
+            from .observability import current_request_id
+
+            rid = current_request_id()
+            if rid:
+                kwargs["meta"] = {**(kwargs.get("meta") or {}), "request_id": rid}
+            return super().create_job(*args, **kwargs)
+
+    return RequestIdQueue
 
 
 def dispatch(

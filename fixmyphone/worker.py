@@ -30,8 +30,15 @@ class AppWorker(SimpleWorker):
     flask_app: Flask
 
     def perform_job(self, job, queue, *args, **kwargs):  # noqa: D401
-        with self.flask_app.app_context():
-            return super().perform_job(job, queue, *args, **kwargs)
+        from .observability import request_id_var
+
+        # Log lines of the job carry the id of the web request that enqueued it.
+        token = request_id_var.set((job.meta or {}).get("request_id") or f"job-{job.id}")
+        try:
+            with self.flask_app.app_context():
+                return super().perform_job(job, queue, *args, **kwargs)
+        finally:
+            request_id_var.reset(token)
 
 
 def make_worker(app: Flask, names: list[str]) -> AppWorker:

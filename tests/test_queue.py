@@ -69,3 +69,30 @@ def test_unreachable_redis_does_not_break_the_commit(app, caplog):
     db.session.commit()
     assert CALLS == []
     assert "left for the sweep" in caplog.text
+
+
+@pytest.mark.redis
+def test_rq_jobs_carry_the_request_id_into_the_worker(app, require_redis):
+    from fixmyphone.observability import current_request_id, request_id_var
+    from fixmyphone.queue import get_queue
+    from fixmyphone.worker import make_worker
+
+    app.config.update(REDIS_URL=require_redis, JOBS_INLINE=False)
+    app.extensions.pop("fixmyphone_redis", None)
+    token = request_id_var.set("req-abc123")
+    try:
+        enqueue_after_commit(remember_request_id)
+        db.session.commit()
+    finally:
+        request_id_var.reset(token)
+    job = get_queue("default").jobs[0]
+    assert job.meta["request_id"] == "req-abc123"
+    make_worker(app, ["default"]).work(burst=True)
+    assert CALLS == ["req-abc123"]
+    assert current_request_id() is None
+
+
+def remember_request_id():
+    from fixmyphone.observability import current_request_id
+
+    CALLS.append(current_request_id())
