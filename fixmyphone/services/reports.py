@@ -7,7 +7,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Optional
 
 import sqlalchemy as sa
@@ -39,20 +39,33 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-def _bucket(column, grouping: str):
-    """A text label of the day / week (its Monday) / month a timestamp falls in."""
+def _shop_zone() -> str:
+    from flask import current_app
+
+    return current_app.config["SHOP_TIMEZONE"]
+
+
+def _bucket(column, grouping: str, period: Optional[Period] = None):
+    """A text label of the shop-local day / week (its Monday) / month a timestamp falls in."""
     if grouping not in GROUPINGS:
         raise ValueError(f"grouping must be one of {GROUPINGS}")
     if _dialect() == "postgresql":
-        utc = sa.func.timezone("UTC", column)
+        local = sa.func.timezone(_shop_zone(), column)
         if grouping == "month":
-            return sa.func.to_char(utc, "YYYY-MM")
-        return sa.func.to_char(sa.func.date_trunc(grouping, utc), "YYYY-MM-DD")
+            return sa.func.to_char(local, "YYYY-MM")
+        return sa.func.to_char(sa.func.date_trunc(grouping, local), "YYYY-MM-DD")
+    # SQLite has no time zones: shift by the zone's offset in the middle of the period
+    # (exact except for the hours around a daylight-saving change).
+    from zoneinfo import ZoneInfo
+
+    moment = period.start + (period.end - period.start) / 2 if period else datetime.now(UTC)
+    offset = moment.astimezone(ZoneInfo(_shop_zone())).utcoffset() or timedelta(0)
+    shift = f"{int(offset.total_seconds() // 60):+d} minutes"
     if grouping == "day":
-        return sa.func.strftime("%Y-%m-%d", column)
+        return sa.func.strftime("%Y-%m-%d", column, shift)
     if grouping == "week":
-        return sa.func.date(column, "weekday 0", "-6 days")
-    return sa.func.strftime("%Y-%m", column)
+        return sa.func.date(column, shift, "weekday 0", "-6 days")
+    return sa.func.strftime("%Y-%m", column, shift)
 
 
 def _seconds_between(earlier, later):
@@ -71,13 +84,13 @@ def _in(column, period: Period):
 
 def revenue(period: Period, grouping: str = "day") -> list[dict]:
     """Money taken per day/week/month: succeeded payments, refunds, net (minor units)."""
-    pay_bucket = _bucket(Payment.succeeded_at, grouping)
+    pay_bucket = _bucket(Payment.succeeded_at, grouping, period)
     paid = db.session.execute(
         sa.select(pay_bucket, sa.func.sum(Payment.amount), sa.func.count(Payment.id))
         .where(Payment.status == PAYMENT_SUCCEEDED, _in(Payment.succeeded_at, period))
         .group_by(pay_bucket)
     ).all()
-    ref_bucket = _bucket(Refund.created_at, grouping)
+    ref_bucket = _bucket(Refund.created_at, grouping, period)
     refunded = db.session.execute(
         sa.select(ref_bucket, sa.func.sum(Refund.amount))
         .where(Refund.status == PAYMENT_SUCCEEDED, _in(Refund.created_at, period))
