@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, send_file, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import db, limiter
 from ..models import OpeningHours, ServiceRequest, User
-from ..services import booking, messages, photos, repairs, tracking
+from ..services import booking, messages, payments, photos, repairs, tracking
 from ..services.errors import DomainError
 from . import bp
 from .forms import CancelAppointmentForm, MessageForm, QuoteDecisionForm, TrackForm
@@ -82,6 +84,13 @@ def _viewer_for_token(service_request: ServiceRequest) -> User:
     return service_request.customer
 
 
+def _deposit_due(service_request: ServiceRequest, summary) -> Optional[int]:
+    if summary.balance > 0 or not payments.stripe_enabled():
+        return None
+    due = payments.what_is_due(service_request)
+    return due[1] if due and due[0] == "deposit" else None
+
+
 def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: int = 200, **forms):
     viewer = _viewer_for_token(service_request) if via_token else current_user
     summary = billing_summary(service_request)
@@ -107,6 +116,8 @@ def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: 
         via_token=via_token,
         timeline=[entry for entry in service_request.history if entry.is_public],
         summary=summary,
+        # A booking deposit, when the shop takes them and nothing is invoiced yet.
+        deposit=_deposit_due(service_request, summary),
         appointment=appointment,
         deadline=appointment_deadline(appointment),
         cutoff_text=cutoff_text(),
