@@ -8,9 +8,10 @@ bp = Blueprint("payments", __name__)
 @bp.record_once
 def _template_helpers(state) -> None:
     from ..services import invoices  # noqa: F401  (installs the issued-invoice guard)
-    from ..services.payments import summary_for
+    from ..services.payments import stripe_enabled
 
-    state.app.jinja_env.globals["payment_summary"] = summary_for
+    # Pages offer "Pay now" only when the shop has connected Stripe; otherwise pay at pickup.
+    state.app.jinja_env.globals["online_payments"] = stripe_enabled
 
 
 from . import routes  # noqa: E402,F401

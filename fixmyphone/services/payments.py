@@ -584,29 +584,3 @@ def handle_event(event_id: str) -> None:
     row.status = outcome
     if outcome != "deferred":
         row.processed_at = utcnow()
-
-
-def can_pay_online(request: ServiceRequest) -> bool:
-    """Stripe is on and the request is still open."""
-    return stripe_enabled() and request.status in OPEN_STATUSES
-
-
-def summary_for(request: ServiceRequest) -> dict:
-    """What the customer pages show about money on one repair."""
-    invoices = db.session.scalars(
-        sa.select(Invoice)
-        .where(Invoice.service_request_id == request.id, Invoice.status == "issued")
-        .order_by(Invoice.id)
-    ).all()
-    receipts = db.session.scalars(
-        sa.select(Payment)
-        .where(Payment.service_request_id == request.id, Payment.status == PAYMENT_SUCCEEDED)
-        .order_by(Payment.id)
-    ).all()
-    return {
-        "balance": billing.balance_due(request),
-        "due": what_is_due(request),
-        "online": can_pay_online(request),
-        "invoices": invoices,
-        "receipts": receipts,
-    }

@@ -190,18 +190,16 @@ def test_no_deposit_when_deposits_are_off(app, customer, stripe_fake):
         payments.start_checkout(request, customer, purpose="deposit")
 
 
-def test_the_money_box_offers_online_payment_and_documents(app, customer, stripe_fake):
-    from flask import render_template_string
-
+def test_the_repair_page_offers_online_payment_and_documents(
+    customer, customer_client, stripe_fake
+):
     request, invoice = invoiced_request(customer)
-    with app.test_request_context():
-        html = render_template_string(
-            '{% from "payments/_macros.html" import money_box %}{{ money_box(sr) }}', sr=request
-        )
+    html = customer_client.get(f"/account/repairs/{request.id}").get_data(as_text=True)
     assert f'action="/pay/{request.id}"' in html
-    assert 'name="purpose" value="balance"' in html
-    assert "$100.00" in html
+    assert "Pay $100.00" in html
     assert f"/documents/invoice/{invoice.id}.pdf" in html
+    history = customer_client.get("/account/history").get_data(as_text=True)
+    assert f'action="/pay/{request.id}"' in history
 
 
 def test_a_failed_attempts_session_is_closed_before_a_new_checkout(

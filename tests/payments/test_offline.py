@@ -133,13 +133,13 @@ def test_the_webhook_is_503_without_stripe(client):
     assert client.post("/webhooks/stripe", data="{}").status_code == 503
 
 
-def test_the_money_box_says_pay_at_pickup_without_stripe(app, customer):
-    from flask import render_template_string
+def test_without_stripe_the_pages_say_pay_at_pickup(app, customer):
+    from ..conftest import login
 
     request, _ = invoiced_request(customer)
-    with app.test_request_context():
-        html = render_template_string(
-            '{% from "payments/_macros.html" import money_box %}{{ money_box(sr) }}', sr=request
-        )
-    assert "pay at pickup" in html
+    client = login(app.test_client(), customer)
+    html = client.get(f"/account/repairs/{request.id}").get_data(as_text=True)
+    assert "pay at the counter" in html
     assert "/pay/" not in html
+    history = client.get("/account/history").get_data(as_text=True)
+    assert "to pay at pickup" in history and "/pay/" not in history

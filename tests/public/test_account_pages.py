@@ -102,7 +102,9 @@ def test_history_shows_totals_and_documents(customer_client, customer):
     assert f"/documents/invoice/{inv.id}.pdf" in html
     assert f"/documents/receipt/{pay.id}.pdf" in html
     assert "$7.00" not in html
-    assert 'action="/pay/' in html  # a balance is due and online payment exists
+    assert (
+        'action="/pay/' not in html and "$70.00 to pay at pickup" in html
+    )  # no Stripe: pay at pickup
 
 
 def test_history_is_scoped_to_the_owner(customer_client):
