@@ -32,7 +32,6 @@ from ..models import (
 )
 from ..queue import enqueue_after_commit
 from ..templating import format_money
-from ..workflow import OPEN_STATUSES
 from . import audit, billing, notifications
 from .errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 
