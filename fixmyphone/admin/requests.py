@@ -182,17 +182,10 @@ class ServiceRequestView(RequestDetailMixin, SecuredModelView):
             return self._action_form("move_status", ids)
         note = (request.form.get("note") or "").strip() or None
 
-        def move(req):
-            if not repairs.can_move(current_user, req):
-                from ..services.errors import Forbidden
-
-                raise Forbidden("Only the assigned technician or an admin can move this repair.")
-            workflow.move_status(req, target, current_user, note)
-
         self.run_each(
             ids,
             "move_status",
-            move,
+            lambda req: repairs.move_by(current_user, req, target, note),
             f"Moved to {workflow.label(target)}",
             label=lambda r: r.reference,
         )

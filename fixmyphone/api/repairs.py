@@ -8,7 +8,7 @@ from ..extensions import db
 from ..models import ServiceRequest
 from ..services import booking, messages, repairs
 from ..services.errors import Forbidden
-from ..workflow import label, move_status
+from ..workflow import label
 from .base import Blueprint, caller
 from .fields import MAX_ID
 from .schemas import (
@@ -179,12 +179,10 @@ def move_request(args, request_id):
     """
     me = caller()
     request = repairs.get_for(me, request_id)
-    if not repairs.can_move(me, request):
-        raise Forbidden("Only the assigned technician or an admin can move this repair.")
-    move_status(
+    repairs.move_by(
+        me,
         request,
         args["status"],
-        me,
         args.get("note"),
         estimated_completion=args.get("estimated_completion"),
     )

@@ -279,3 +279,23 @@ def set_location(request: ServiceRequest, location: str, actor: User) -> None:
     before = {"location": request.location}
     request.location = location
     audit.record(actor, "location_changed", request, before=before, after={"location": location})
+
+
+def move_by(
+    actor: User,
+    request: ServiceRequest,
+    target: str,
+    note: Optional[str] = None,
+    *,
+    estimated_completion: Optional[datetime] = None,
+    public: bool = True,
+):
+    """A staff member moves a repair: only the assigned technician or an admin may."""
+    from ..workflow import move_status
+    from .errors import Forbidden
+
+    if not can_move(actor, request):
+        raise Forbidden("Only the assigned technician or an admin can move this repair.")
+    return move_status(
+        request, target, actor, note, estimated_completion=estimated_completion, public=public
+    )
