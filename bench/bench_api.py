@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from urllib import request as urlrequest
 
-from common import ROOT, machine
+from common import ROOT, fill_database, machine
 
 VENV_BIN = Path(sys.executable).parent
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -122,19 +122,7 @@ def main() -> None:
     env.pop("REDIS_URL", None)
     procs = []
     try:
-        flask = [str(VENV_BIN / "flask"), "--app", "app"]
-        subprocess.run(
-            [*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
-        )
-        started = time.perf_counter()
-        subprocess.run(
-            [*flask, "bench-data", "--requests", str(args.requests)],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        print(f"bench-data --requests {args.requests}: {time.perf_counter() - started:.1f} s")
+        fill_database(env, args.requests)
 
         app_port, floor_port = free_port(), free_port()
         procs.append(gunicorn("app:app", app_port, args.workers, env, ROOT))

@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import ROOT, bench_app, machine
+from common import bench_app, fill_database, machine
 
 VENV_BIN = Path(sys.executable).parent
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -39,19 +39,7 @@ def main() -> None:
     try:
         if not args.database:
             subprocess.run(["psql", ADMIN_URL, "-qc", f"CREATE DATABASE {name}"], check=True)
-            flask = [str(VENV_BIN / "flask"), "--app", "app"]
-            subprocess.run(
-                [*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
-            )
-            started = time.perf_counter()
-            subprocess.run(
-                [*flask, "bench-data", "--requests", str(args.requests)],
-                cwd=ROOT,
-                env=env,
-                check=True,
-                capture_output=True,
-            )
-            print(f"bench-data --requests {args.requests}: {time.perf_counter() - started:.0f} s")
+            fill_database(env, args.requests)
         app = bench_app(url)
         from fixmyphone.services import reports
 

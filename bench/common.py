@@ -49,3 +49,20 @@ def timed(fn, repeat: int = 20, warmup: int = 3) -> dict[str, float]:
 def machine() -> str:
     """A one-line description of this machine for the figures."""
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def fill_database(env: dict, requests: int) -> None:
+    """Migrate the database named by env's DATABASE_URL and fill it with ``requests`` repairs."""
+    import subprocess
+
+    flask = [str(Path(sys.executable).parent / "flask"), "--app", "app"]
+    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [*flask, "bench-data", "--requests", str(requests)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    print(f"bench-data --requests {requests}: {time.perf_counter() - started:.1f} s")
