@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, request
+from flask import current_app, flash, request
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
@@ -17,12 +17,8 @@ STATUSES = ("pending", "succeeded", "failed", "canceled")
 
 
 def parse_amount(raw: str | None) -> int | None:
-    """'12.50' → 1250 minor units; None when it is not a positive amount."""
-    try:
-        value = round(float((raw or "").strip()) * 100)
-    except ValueError:
-        return None
-    return value if value > 0 else None
+    """'12.50' → 1250 minor units in the shop's currency; None when it is not an amount."""
+    return billing.parse_amount(raw, current_app.config["SHOP_CURRENCY"])
 
 
 class PaymentView(SecuredModelView):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Response, flash, has_app_context, request
+from flask import Response, current_app, flash, has_app_context, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
@@ -13,7 +13,7 @@ from markupsafe import Markup
 from .. import workflow
 from ..extensions import db
 from ..models import ROLE_TECHNICIAN, ServiceRequest, User
-from ..services import messages, repairs, tickets
+from ..services import billing, messages, repairs, tickets
 from ..services.errors import NotFound
 from ..templating import local_time
 from .base import STAFF, SecuredModelView
@@ -197,10 +197,8 @@ class ServiceRequestView(RequestDetailMixin, SecuredModelView):
         raw = request.form.get("amount")
         if raw is None:
             return self._action_form("send_quote", ids)
-        try:
-            amount = round(float(raw) * 100)
-        except ValueError:
-            amount = 0
+        # An unreadable amount becomes 0, which send_quote refuses per repair with its reason.
+        amount = billing.parse_amount(raw, current_app.config["SHOP_CURRENCY"]) or 0
         details = request.form.get("details") or ""
         self.run_each(
             ids,

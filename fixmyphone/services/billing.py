@@ -126,3 +126,28 @@ def totals_by_request(request_ids) -> dict[int, tuple[int, int]]:
     for rid, amount in refunded:
         totals[rid][1] -= int(amount or 0)
     return {rid: (inv, paid) for rid, (inv, paid) in totals.items()}
+
+
+# The largest amount a form may hold: well inside a 32-bit INTEGER column.
+MAX_AMOUNT = 100_000_000
+
+
+def parse_amount(raw: object, currency: str = "usd") -> int | None:
+    """A typed amount ('49.99', '49,99', '50') in minor units, or None if it is not a positive
+    amount with at most the currency's decimals. Exact (no float rounding); refuses 'inf'/'nan'."""
+    from decimal import Decimal, InvalidOperation
+
+    from ..templating import ZERO_DECIMAL
+
+    text = str(raw or "").strip().replace(",", ".")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    decimals = 0 if currency.lower() in ZERO_DECIMAL else 2
+    minor = value.scaleb(decimals)
+    if minor != minor.to_integral_value() or not 0 < minor <= MAX_AMOUNT:
+        return None
+    return int(minor)
