@@ -48,27 +48,28 @@ def wait_up(url: str) -> None:
     raise SystemExit(f"{url} did not start")
 
 
-def gunicorn(app: str, port: int, workers: int, env: dict, cwd: Path) -> subprocess.Popen:
+def gunicorn(app: str, port: int, workers: int, env: dict, log) -> subprocess.Popen:
+    """The production gunicorn settings (gunicorn.conf.py) for both servers, so the floor and
+    the app differ only in the app they serve."""
     return subprocess.Popen(
         [
             str(VENV_BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--no-control-socket",
-            "--access-logfile",
-            "/dev/null",
-            "--error-logfile",
-            "-",
-            "--log-level",
-            "warning",
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
+            "--pythonpath",
+            f"{ROOT},{ROOT / 'bench'}",
             app,
         ],
-        cwd=cwd,
-        env=env,
+        cwd=ROOT,
+        env={
+            **env,
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_WORKERS": str(workers),
+            "GUNICORN_ACCESSLOG": "/dev/null",
+            "GUNICORN_LOGLEVEL": "warning",
+        },
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
 
 
@@ -115,7 +116,10 @@ def main() -> None:
     env = {
         **os.environ,
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
-        "SECRET_KEY": "bench",
+        # Production settings, without per-request access logs (the floor writes none either).
+        "FIXMYPHONE_CONFIG": "production",
+        "LOG_LEVEL": "WARNING",
+        "SECRET_KEY": "bench-secret-key-of-a-realistic-length-0123456789",
         "FIXMYPHONE_INSTANCE": instance,
         "LOGIN_RATE_LIMIT": "1000 per minute",
     }
@@ -125,8 +129,9 @@ def main() -> None:
         fill_database(env, args.requests)
 
         app_port, floor_port = free_port(), free_port()
-        procs.append(gunicorn("app:app", app_port, args.workers, env, ROOT))
-        procs.append(gunicorn("floor_app:app", floor_port, args.workers, env, ROOT / "bench"))
+        log = open(Path(instance) / "gunicorn.log", "w")  # noqa: SIM115 - closed with the dir
+        procs.append(gunicorn("app:app", app_port, args.workers, env, log))
+        procs.append(gunicorn("floor_app:app", floor_port, args.workers, env, log))
         wait_up(f"http://127.0.0.1:{app_port}/healthz")
         wait_up(f"http://127.0.0.1:{floor_port}/")
 
@@ -162,7 +167,8 @@ def main() -> None:
         memory = rss_mb(procs[0].pid)
         ratio = app["rps"] / floor["rps"]
         print(
-            f"machine: {machine()}; gunicorn sync, {args.workers} workers; wrk -t2 -c32 -d{args.duration}s"
+            f"machine: {machine()}; gunicorn.conf.py with {args.workers} workers for both; "
+            f"wrk -t2 -c32 -d{args.duration}s"
         )
         print(
             f"floor (bare Flask, constant JSON): {floor['rps']:.0f} req/s, p99 {floor['p99_ms']:.1f} ms"

@@ -36,9 +36,13 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
 def register_extensions(app: Flask) -> None:
     from . import queue  # noqa: F401  (installs the after-commit job hooks)
     from .auth import init_login
+    from .database import install_liveness_checks
     from .extensions import csrf, db, limiter, migrate
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            install_liveness_checks(engine)
     migrate.init_app(app, db, directory=str(os.path.join(app.root_path, "..", "migrations")))
     csrf.init_app(app)
     limiter.init_app(app)

@@ -1,5 +1,7 @@
 """Faults a real shop meets: Redis gone, the database restarted under the app."""
 
+import time
+
 import pytest
 import sqlalchemy as sa
 
@@ -70,9 +72,22 @@ def test_the_app_recovers_when_the_database_drops_its_connections(require_postgr
             ),
             {"name": name},
         ).scalar()
+        # pg_terminate_backend only signals; a restart is over once the old backends are gone.
+        for _ in range(100):
+            left = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            ).scalar()
+            if not left:
+                break
+            time.sleep(0.05)
     admin.dispose()
     assert killed >= 1
-    # pool_pre_ping notices the dead connection and opens a new one: no error reaches users.
+    # The pool's liveness check sees the server's goodbye on the idle socket and opens a new
+    # connection: no error reaches users.
     assert client.get("/").status_code == 200
     assert client.get("/readyz").json["checks"]["database"] == "ok"
     with app.app_context():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..database import read_only
 from ..extensions import db
 from ..models import ServiceRequest
 from ..services import booking, messages, repairs
@@ -63,28 +64,6 @@ def appointment_body(appointment) -> dict:
         "end": appointment.end,
         "status": appointment.status,
         "cancel_reason": appointment.cancel_reason,
-    }
-
-
-def status_body(request: ServiceRequest) -> dict:
-    """Status, estimate, technician and the public history, oldest first."""
-    return {
-        "id": request.id,
-        "reference": request.reference,
-        "status": request.status,
-        "status_label": label(request.status),
-        "estimated_completion": request.estimated_completion,
-        "technician": _technician(request),
-        "history": [
-            {
-                "status": entry.to_status,
-                "status_label": label(entry.to_status),
-                "note": entry.note,
-                "at": entry.created_at,
-            }
-            for entry in request.history
-            if entry.is_public
-        ],
     }
 
 
@@ -159,12 +138,13 @@ def get_request(request_id):
 
 
 @blp.route(f"/service-request/{REQUEST_ID}/status", methods=["GET"])
+@read_only
 @blp.authenticated
 @blp.response(200, StatusSchema)
 @blp.errors(404)
 def get_status(request_id):
     """Where a repair is, with its public history oldest first (starting with pending)."""
-    return status_body(repairs.get_for(caller(), request_id))
+    return repairs.status_view(caller(), request_id)
 
 
 @blp.route(f"/service-request/{REQUEST_ID}/status", methods=["POST"])
@@ -187,7 +167,7 @@ def move_request(args, request_id):
         estimated_completion=args.get("estimated_completion"),
     )
     db.session.commit()
-    return status_body(request)
+    return repairs.status_view(me, request.id)
 
 
 @blp.route(f"/service-request/{REQUEST_ID}/messages", methods=["GET"])

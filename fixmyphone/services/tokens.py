@@ -146,23 +146,28 @@ def user_for_access_token(token: str) -> User:
         user_id = int(claims["sub"])
     except (TypeError, ValueError):
         raise InvalidToken("The access token is invalid.") from None
-    user = db.session.get(User, user_id)
-    if user is None or not user.active or user.session_version != sv:
+    # Every API call pays for this check, so it is one prebuilt statement and one round trip:
+    # the user and whether the token's login family was revoked.
+    found = db.session.execute(_USER_AND_FAMILY, {"user_id": user_id, "family_id": fam}).first()
+    if found is None:
         raise InvalidToken("The access token is no longer valid; log in again.")
-    if family_revoked(fam):
+    user, revoked = found
+    if not user.active or user.session_version != sv:
+        raise InvalidToken("The access token is no longer valid; log in again.")
+    if revoked:
         raise InvalidToken("This session has ended; log in again.")
     return user
 
 
-def family_revoked(family_id: str) -> bool:
-    """True once any token of a login family was revoked (logout, reuse, deactivation)."""
-    return bool(
-        db.session.scalar(
-            sa.select(RefreshToken.id)
-            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None))
-            .limit(1)
-        )
+_USER_AND_FAMILY = sa.select(
+    User,
+    sa.exists()
+    .where(
+        RefreshToken.family_id == sa.bindparam("family_id"),
+        RefreshToken.revoked_at.is_not(None),
     )
+    .label("family_revoked"),
+).where(User.id == sa.bindparam("user_id"))
 
 
 def revoke_family(family_id: str) -> None:

@@ -1,0 +1,88 @@
+"""How the app uses its database connections: liveness checks without a round trip per
+request, and reads that run outside a transaction.
+
+Both exist for the same reason: on a busy API most of a request's time is round trips to the
+database, and two of the usual ones carry no data. A pooled connection used to be pinged
+(``SELECT 1``) every time it was taken from the pool, and every read was wrapped in
+``BEGIN`` ... ``ROLLBACK``.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from functools import wraps
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from .extensions import db
+
+# A connection idle for longer than this is pinged before use (a firewall or a NAT may have
+# dropped it silently; nothing on the socket would tell).
+PING_AFTER_IDLE_SECONDS = 30.0
+
+
+def _socket_of(dbapi_connection) -> int | None:
+    pgconn = getattr(dbapi_connection, "pgconn", None)  # psycopg 3
+    if pgconn is None:
+        return None  # SQLite: no server to lose
+    return pgconn.socket
+
+
+def _has_unread_input(fd: int) -> bool:
+    """True when the server sent something while the connection sat in the pool: on an idle
+    PostgreSQL connection that is the notice of a terminated backend (restart, failover,
+    pg_terminate_backend) followed by the end of the stream."""
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable)
+
+
+def install_liveness_checks(engine: sa.Engine) -> None:
+    """Check a connection when it leaves the pool, cheaply.
+
+    A connection is pinged only when the server has written to it while it was idle (almost
+    always: the server dropped it) or when it sat idle for more than PING_AFTER_IDLE_SECONDS.
+    A dead one raises DisconnectionError, on which the pool replaces it and the request goes on
+    without an error. This stands in for ``pool_pre_ping``, which paid a round trip on every
+    request.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _remember_idle_since(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check_alive(dbapi_connection, record, _proxy):
+        fd = _socket_of(dbapi_connection)
+        if fd is None:
+            return
+        idle = time.monotonic() - record.info.get("idle_since", time.monotonic())
+        try:
+            suspicious = fd < 0 or _has_unread_input(fd)
+        except (OSError, ValueError):
+            suspicious = True
+        if not suspicious and idle <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception:  # noqa: BLE001 - any failure to ping means the connection is gone
+            alive = False
+        if not alive:
+            raise sa.exc.DisconnectionError("The pooled connection was closed by the server.")
+
+
+def read_only(view):
+    """Run a view's queries outside a transaction: no BEGIN and no ROLLBACK round trips.
+
+    Only for views that never write: each statement then sees the data as of its own start,
+    which is all a single read needs.
+    """
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not db.session().in_transaction():
+            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        return view(*args, **kwargs)
+
+    return wrapper
