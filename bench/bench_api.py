@@ -3,7 +3,7 @@ requests per second and p99 < 50 ms for GET /api/service-request/{id}/status on 
 100k requests), plus one gunicorn worker's memory after the load.
 
 Run (needs PostgreSQL on 127.0.0.1 and `apt-get install wrk`):
-    .venv/bin/python bench/bench_api.py [--requests 100000] [--duration 15] [--workers 2]
+    .venv/bin/python bench/bench_api.py [--requests 100000] [--duration 15] [--workers N]
 It creates (and drops) its own database; it prints both figures, the ratio and the RSS.
 """
 
@@ -105,7 +105,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=15)
-    parser.add_argument("--workers", type=int, default=2)
+    # gunicorn.conf.py's own default: (2 x cores) + 1 sync workers.
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")

@@ -1,13 +1,11 @@
-"""Invoices, credit notes and receipts as PDF (fpdf2, DejaVu fonts so € and £ print)."""
+"""Invoices, credit notes and receipts as PDF (pages from .pdf, imported when printing)."""
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import sqlalchemy as sa
 from flask import current_app
-from fpdf import FPDF
 
 from ..extensions import db
 from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, User
@@ -15,7 +13,6 @@ from ..templating import format_money, local_time
 from .errors import NotFound
 from .repairs import can_view
 
-FONT = "DejaVu"
 DATE = "%d %b %Y"
 
 
@@ -32,61 +29,6 @@ def can_download_receipt(user: User, payment: Payment) -> bool:
 def receipt_number(payment: Payment) -> str:
     """A receipt's printed number, e.g. RCT-000042."""
     return f"RCT-{payment.id:06d}"
-
-
-class _Document(FPDF):
-    """An A4 page with the shop's letterhead and a footer."""
-
-    def __init__(self, title: str):
-        super().__init__(format="A4")
-        fonts = os.path.join(current_app.static_folder or "", "fonts")
-        self.add_font(FONT, "", os.path.join(fonts, "DejaVuSans.ttf"))
-        self.add_font(FONT, "B", os.path.join(fonts, "DejaVuSans-Bold.ttf"))
-        self.doc_title = title
-        self.set_title(title)
-        self.set_author(current_app.config["SHOP_NAME"])
-        self.set_creator("FixMyPhone")
-        self.set_auto_page_break(auto=True, margin=20)
-        self.add_page()
-
-    def header(self) -> None:
-        cfg = current_app.config
-        logo = cfg.get("SHOP_LOGO")
-        if logo and os.path.isfile(logo):
-            self.image(logo, x=self.w - self.r_margin - 35, y=10, w=35)
-        self.set_font(FONT, "B", 15)
-        self.cell(0, 8, cfg["SHOP_NAME"], new_x="LMARGIN", new_y="NEXT")
-        self.set_font(FONT, "", 9)
-        for line in (cfg["SHOP_ADDRESS"], f"{cfg['SHOP_PHONE']} · {cfg['SHOP_EMAIL']}"):
-            self.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
-        self.ln(6)
-
-    def footer(self) -> None:
-        self.set_y(-15)
-        self.set_font(FONT, "", 8)
-        self.cell(0, 5, f"{self.doc_title} · page {self.page_no()}/{{nb}}", align="C")
-
-    def heading(self, text: str) -> None:
-        self.set_font(FONT, "B", 18)
-        self.cell(0, 10, text, new_x="LMARGIN", new_y="NEXT")
-        self.ln(2)
-
-    def facts(self, rows: list[tuple[str, str]]) -> None:
-        """Label/value pairs, one per line."""
-        for label, value in rows:
-            self.set_font(FONT, "B", 10)
-            self.cell(45, 6, label)
-            self.set_font(FONT, "", 10)
-            self.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
-        self.ln(3)
-
-    def totals(self, rows: list[tuple[str, str]], bold_last: bool = True) -> None:
-        """Right-aligned totals block."""
-        for i, (label, value) in enumerate(rows):
-            last = bold_last and i == len(rows) - 1
-            self.set_font(FONT, "B" if last else "", 11 if last else 10)
-            self.cell(self.epw - 40, 7, label, align="R")
-            self.cell(40, 7, value, align="R", new_x="LMARGIN", new_y="NEXT")
 
 
 def _customer_lines(user: User) -> str:
@@ -115,7 +57,9 @@ def render_invoice(invoice_id: int) -> bytes:
     credit = invoice.kind == "credit_note"
     title = "Credit note" if credit else "Invoice"
     number = invoice.number or "DRAFT"
-    pdf = _Document(f"{title} {number}")
+    from .pdf import FONT, ShopDocument
+
+    pdf = ShopDocument(f"{title} {number}")
     pdf.heading(f"{title} {number}")
     request = invoice.service_request
     facts = [
@@ -170,12 +114,13 @@ def render_invoice(invoice_id: int) -> bytes:
 def render_receipt(payment_id: int) -> bytes:
     """The receipt of payment ``payment_id`` as PDF bytes."""
     from .payments import METHOD_LABELS
+    from .pdf import FONT, ShopDocument
 
     payment = db.session.get(Payment, payment_id)
     if payment is None:
         raise NotFound("No such payment.")
     number = receipt_number(payment)
-    pdf = _Document(f"Receipt {number}")
+    pdf = ShopDocument(f"Receipt {number}")
     pdf.heading(f"Receipt {number}")
     request = payment.service_request
     facts = [

@@ -165,10 +165,12 @@ def status_view(user: User, request_id: int) -> dict:
     The hottest read of the API (apps poll it), so it is one statement over plain columns:
     the request, its technician and its public history joined, no ORM objects.
     """
+    # Plain rows, so the session's connection runs it without the ORM's machinery.
+    connection = db.session.connection()
     if user.is_staff:
-        rows = db.session.execute(_STATUS_FOR_STAFF, {"request_id": request_id}).all()
+        rows = connection.execute(_STATUS_FOR_STAFF, {"request_id": request_id}).all()
     else:
-        rows = db.session.execute(
+        rows = connection.execute(
             _STATUS_FOR_CUSTOMER, {"request_id": request_id, "customer_id": user.id}
         ).all()
     if not rows:
