@@ -43,6 +43,39 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(UTC)
 
 
+# ---------------------------------------------------------------- indexes for substring search
+
+POSTGRESQL_ONLY = {"only_on": "postgresql"}
+
+
+def trigram_index(table: str, column: str) -> sa.Index:
+    """A pg_trgm GIN index, so ``column ILIKE '%text%'`` (the back office's search) uses an index.
+
+    PostgreSQL only: SQLite has no trigram index, and a B-tree copy there would never serve a
+    substring search. ``info`` tells migrations' autogenerate the same (see ``exists_on``).
+    """
+    return sa.Index(
+        f"ix_{table}_{column}_trgm",
+        column,
+        postgresql_using="gin",
+        postgresql_ops={column: "gin_trgm_ops"},
+        info=POSTGRESQL_ONLY,
+    ).ddl_if(dialect="postgresql")
+
+
+def exists_on(schema_object: Any, dialect: str) -> bool:
+    """Whether a schema object of the models is created on ``dialect`` (autogenerate filter)."""
+    return getattr(schema_object, "info", {}).get("only_on", dialect) == dialect
+
+
+# The trigram operator class comes from the pg_trgm extension (trusted: no superuser needed).
+sa.event.listen(
+    db.metadata,
+    "before_create",
+    sa.DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
+
+
 # ---------------------------------------------------------------- roles and accounts
 
 ROLE_CUSTOMER = "customer"
@@ -60,7 +93,11 @@ class User(UserMixin, db.Model):
     """Anyone who logs in: customers, technicians, admins and super admins."""
 
     __tablename__ = "users"
-    __table_args__ = (sa.CheckConstraint(f"role IN {ROLES!r}", name="role_valid"),)
+    __table_args__ = (
+        sa.CheckConstraint(f"role IN {ROLES!r}", name="role_valid"),
+        trigram_index("users", "full_name"),
+        trigram_index("users", "email"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored lower-cased (see the validator), so the unique index is case-insensitive.
@@ -133,6 +170,7 @@ class CustomerProfile(db.Model):
     """A customer's contact details and notification preferences."""
 
     __tablename__ = "customer_profiles"
+    __table_args__ = (trigram_index("customer_profiles", "phone"),)
 
     user_id: Mapped[int] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
@@ -263,6 +301,9 @@ class ServiceRequest(db.Model):
     """A repair: one device, one customer, moving through the workflow."""
 
     __tablename__ = "service_requests"
+    __table_args__ = tuple(
+        trigram_index("service_requests", c) for c in ("reference", "imei", "brand", "model")
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(sa.String(12), unique=True, default=new_reference)
