@@ -87,7 +87,9 @@ class Config:
     CORS_ORIGINS = [o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
 
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
-    RATELIMIT_HEADERS_ENABLED = True
+    # No X-RateLimit-*/Retry-After on every answer of a limited route (a client honouring
+    # Retry-After would wait after a success); errors.py puts Retry-After on the 429 itself.
+    RATELIMIT_HEADERS_ENABLED = False
     # With Redis down, count in memory per process rather than failing every request.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_SWALLOW_ERRORS = True

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Optional
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from .extensions import db
+from .extensions import db, limiter
 from .services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -83,15 +85,21 @@ def _http_error(exc: HTTPException):
             headers.setdefault("WWW-Authenticate", "Bearer")
         return error_response(status, message, fields=fields or None, headers=headers)
     template = f"errors/{status}.html" if status in (403, 404, 429, 500) else "errors/generic.html"
-    response = render_template(template, error=exc, status=status), status
-    return response
+    headers = {}
+    if status == 429:
+        headers["Retry-After"] = dict(exc.get_headers()).get("Retry-After") or _retry_after(exc)
+    return render_template(template, error=exc, status=status), status, headers
 
 
 def _retry_after(exc: HTTPException) -> str:
-    limit = getattr(exc, "limit", None)
+    """Seconds until the limit that refused this request lets the client in again."""
     try:
+        current = limiter.current_limit
+        if current is not None:
+            return str(max(1, math.ceil(current.reset_at - time.time())))
+        limit = getattr(exc, "limit", None)
         return str(int(limit.limit.get_expiry())) if limit else "60"
-    except Exception:
+    except Exception:  # noqa: BLE001 - a header must never turn a 429 into a 500
         return "60"
 
 

@@ -72,6 +72,7 @@ def cors_headers(response):
 def register_api(app: Flask) -> None:
     """Mount the API blueprints, the OpenAPI document and the docs page on the app."""
     from . import appointments, auth, customers, repairs
+    from .fields import IdConverter, id_parameter_schema
 
     api = Api(
         app,
@@ -85,6 +86,8 @@ def register_api(app: Flask) -> None:
             }
         },
     )
+    app.url_map.converters["id"] = IdConverter
+    api.register_converter(IdConverter, id_parameter_schema)
     api.spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

@@ -7,9 +7,8 @@ from datetime import date
 from ..extensions import db
 from ..models import Appointment
 from ..services import booking, repairs
-from ..services.errors import NotFound
+from ..services.errors import Forbidden, NotFound
 from .base import Blueprint, caller
-from .fields import MAX_ID
 from .repairs import appointment_body
 from .schemas import (
     AppointmentCancelSchema,
@@ -22,7 +21,7 @@ from .schemas import (
 
 blp = Blueprint("api-appointments", __name__, url_prefix="/api", description="Appointments.")
 
-APPOINTMENT_ID = f"<int(min=1, max={MAX_ID}):appointment_id>"
+APPOINTMENT_ID = "<id:appointment_id>"
 # Days whose slots cannot be expressed as datetimes in every time zone have none.
 FIRST_DAY, LAST_DAY = date(1, 1, 3), date(9999, 12, 29)
 
@@ -58,15 +57,18 @@ def appointment_for(appointment_id: int) -> Appointment:
 @blp.authenticated
 @blp.arguments(AppointmentCreateSchema)
 @blp.response(201, AppointmentSchema)
-@blp.errors(400, 404, 409, 413)
+@blp.errors(400, 403, 404, 409, 413)
 def book(args):
-    """Book a slot for a repair; the repair moves to `scheduled`.
+    """Book a slot for one of your repairs (customers); the repair moves to `scheduled`.
 
     A full or past slot, or a time outside opening hours, answers 409; of two clients racing
-    for the last place exactly one wins.
+    for the last place exactly one wins. Staff book from the back office (403 here).
     """
-    request = repairs.get_for(caller(), args["service_request_id"])
-    appointment = booking.book(request, args["start"], caller())
+    me = caller()
+    if me.is_staff:
+        raise Forbidden("Appointments are booked by customers; staff book in the back office.")
+    request = repairs.get_for(me, args["service_request_id"])
+    appointment = booking.book(request, args["start"], me)
     db.session.commit()
     return appointment_body(appointment)
 

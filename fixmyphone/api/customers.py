@@ -9,12 +9,11 @@ from ..models import ROLE_CUSTOMER, User
 from ..services import accounts, profiles
 from ..services.errors import NotFound
 from .base import Blueprint, caller
-from .fields import MAX_ID
 from .schemas import CreateCustomerSchema, CustomerSchema, ProfileSchema, ProfileUpdateSchema
 
 blp = Blueprint("api-customers", __name__, url_prefix="/api", description="Customers.")
 
-CUSTOMER_ID = f"<int(min=1, max={MAX_ID}):customer_id>"
+CUSTOMER_ID = "<id:customer_id>"
 
 
 def _signup_limit() -> str:

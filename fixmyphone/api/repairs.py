@@ -11,7 +11,6 @@ from ..services import booking, messages, repairs
 from ..services.errors import Forbidden
 from ..workflow import label
 from .base import Blueprint, caller
-from .fields import MAX_ID
 from .schemas import (
     MessageCreateSchema,
     MessageListSchema,
@@ -27,7 +26,7 @@ from .schemas import (
 
 blp = Blueprint("api-service-requests", __name__, url_prefix="/api", description="Repair requests.")
 
-REQUEST_ID = f"<int(min=1, max={MAX_ID}):request_id>"
+REQUEST_ID = "<id:request_id>"
 
 
 # ---------------------------------------------------------------- shapes

@@ -11,7 +11,15 @@ import re
 import marshmallow as ma
 from marshmallow import validate
 
-from ..models import DEVICE_TYPES
+from ..models import (
+    APPOINTMENT_CANCELED,
+    APPOINTMENT_COMPLETED,
+    APPOINTMENT_NO_SHOW,
+    APPOINTMENT_SCHEDULED,
+    DEVICE_TYPES,
+    ROLE_CUSTOMER,
+    ROLES,
+)
 from ..workflow import STATUSES
 from .fields import Flag, Id, Text, Timestamp
 
@@ -76,6 +84,14 @@ def required_text(max_length: int, **kwargs) -> Text:
     )
 
 
+APPOINTMENT_STATUSES = [
+    APPOINTMENT_SCHEDULED,
+    APPOINTMENT_CANCELED,
+    APPOINTMENT_COMPLETED,
+    APPOINTMENT_NO_SHOW,
+]
+
+
 class Input(ma.Schema):
     """Base of request bodies: unknown fields are ignored (the contract says so)."""
 
@@ -99,13 +115,13 @@ class UserBriefSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     email = ma.fields.String(required=True)
     full_name = ma.fields.String(required=True)
-    role = ma.fields.String(required=True)
+    role = ma.fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
 class TokenPairSchema(ma.Schema):
     access_token = ma.fields.String(required=True)
     refresh_token = ma.fields.String(required=True)
-    token_type = ma.fields.String(required=True, metadata={"example": "Bearer"})
+    token_type = ma.fields.String(required=True, validate=validate.OneOf(["Bearer"]))
     expires_in = ma.fields.Integer(
         required=True, metadata={"description": "Seconds the access token lives."}
     )
@@ -138,7 +154,7 @@ class CustomerSchema(ma.Schema):
     email = ma.fields.String(required=True)
     full_name = ma.fields.String(required=True)
     phone = ma.fields.String(required=True, allow_none=True)
-    role = ma.fields.String(required=True)
+    role = ma.fields.String(required=True, validate=validate.OneOf([ROLE_CUSTOMER]))
     created_at = ma.fields.DateTime(required=True)
 
 
@@ -146,7 +162,7 @@ class ProfileSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     email = ma.fields.String(required=True)
     full_name = ma.fields.String(required=True)
-    role = ma.fields.String(required=True)
+    role = ma.fields.String(required=True, validate=validate.OneOf(ROLES))
     phone = ma.fields.String(required=True, allow_none=True)
     address_line1 = ma.fields.String(required=True, allow_none=True)
     address_line2 = ma.fields.String(required=True, allow_none=True)
@@ -214,7 +230,7 @@ class AppointmentSchema(ma.Schema):
     service_request_id = ma.fields.Integer(required=True)
     start = ma.fields.DateTime(required=True)
     end = ma.fields.DateTime(required=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(APPOINTMENT_STATUSES))
     cancel_reason = ma.fields.String(required=True, allow_none=True)
 
 
@@ -223,7 +239,7 @@ class ServiceRequestSchema(ma.Schema):
     reference = ma.fields.String(required=True, metadata={"example": "FMP-24A7K9"})
     status = ma.fields.String(required=True, validate=validate.OneOf(list(STATUSES)))
     status_label = ma.fields.String(required=True)
-    device_type = ma.fields.String(required=True)
+    device_type = ma.fields.String(required=True, validate=validate.OneOf(DEVICE_TYPES))
     brand = ma.fields.String(required=True)
     model = ma.fields.String(required=True)
     imei = ma.fields.String(required=True, allow_none=True)
@@ -254,7 +270,7 @@ class ServiceRequestListArgs(Input):
 
 
 class HistoryEntrySchema(ma.Schema):
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(list(STATUSES)))
     status_label = ma.fields.String(required=True)
     note = ma.fields.String(required=True, allow_none=True)
     at = ma.fields.DateTime(required=True)
@@ -263,7 +279,7 @@ class HistoryEntrySchema(ma.Schema):
 class StatusSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     reference = ma.fields.String(required=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(list(STATUSES)))
     status_label = ma.fields.String(required=True)
     estimated_completion = ma.fields.DateTime(required=True, allow_none=True)
     technician = ma.fields.Nested(NameSchema, required=True, allow_none=True)

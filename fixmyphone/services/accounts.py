@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+import secrets
 from typing import Optional
 
 import sqlalchemy as sa
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
 from ..models import (
@@ -100,10 +103,22 @@ def create_user(
     return user
 
 
+@functools.cache
+def _decoy_hash(method: str) -> str:
+    return generate_password_hash(secrets.token_hex(16), method=method)
+
+
 def authenticate(email: str, password: str) -> Optional[User]:
-    """The active user with these credentials, or None (same answer for every failure)."""
+    """The active user with these credentials, or None (same answer for every failure).
+
+    An unknown email costs the same slow hash as a wrong password, so the response time does
+    not tell an attacker which emails have accounts.
+    """
     user = find_by_email(email or "")
-    if user is None or not user.check_password(password or "") or not user.active:
+    if user is None or not user.password_hash:
+        check_password_hash(_decoy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
+        return None
+    if not user.check_password(password or "") or not user.active:
         return None
     user.last_login_at = utcnow()
     return user

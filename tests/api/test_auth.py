@@ -238,3 +238,18 @@ def test_token_for_a_missing_claim_is_refused(app, client, customer):
     claims = {"sub": str(customer.id), "iat": 1, "exp": 2**40, "jti": "x", "role": "customer"}
     token = jwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
     assert_error(me(client, token), 401, "unauthorized")
+
+
+def test_an_unknown_email_costs_the_same_hash_as_a_wrong_password(monkeypatch, client, customer):
+    """Response time must not tell which emails have accounts."""
+    hashed = []
+    real = accounts.check_password_hash
+
+    def counting(pwhash, password):
+        hashed.append(pwhash.split("$")[0])
+        return real(pwhash, password)
+
+    monkeypatch.setattr(accounts, "check_password_hash", counting)
+    assert_error(login(client, "nobody@example.com"), 401, "unauthorized")
+    assert len(hashed) == 1
+    assert hashed[0].startswith(client.application.config["PASSWORD_HASH_METHOD"])

@@ -13,7 +13,7 @@ from .conftest import assert_error
 
 
 @pytest.mark.parametrize(
-    "path", ["/api", "/api/", "/api/nope", "/api/service-request/abc", "/api/service-request/0"]
+    "path", ["/api", "/api/", "/api/nope", "/api/service-request/abc", "/api/service-request/-1"]
 )
 def test_unknown_api_paths_are_json_404(client, path):
     assert_error(client.get(path), 404, "not_found")
@@ -133,3 +133,24 @@ def test_smorest_handler_gives_the_same_shape(app):
         response = api.handle_http_exception(HTTPConflict())
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "conflict"
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("post", "/api/service-request/0/status"),
+        ("post", "/api/service-request/2147483648/status"),
+        ("get", "/api/service-request/99999999999999/status"),
+        ("post", "/api/service-request/0/messages"),
+        ("put", "/api/customer/0/profile"),
+        ("put", "/api/customer/99999999999/profile"),
+        ("get", "/api/customer/2147483648/profile"),
+        ("put", "/api/appointment/0"),
+        ("delete", "/api/appointment/0"),
+        ("delete", "/api/appointment/2147483648"),
+    ],
+)
+def test_an_id_that_names_nothing_is_404_on_every_method(client, as_admin, method, path):
+    body = {"status": "in_progress", "body": "hi", "start": "2030-01-01T10:00:00Z"}
+    response = getattr(client, method)(path, json=body, headers=as_admin)
+    assert_error(response, 404, "not_found")

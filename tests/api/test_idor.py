@@ -94,8 +94,8 @@ MATRIX = {
     "put profile": (200, 404, 200, 200, 200),
     "reschedule": (200, 404, 200, 200, 200),
     "cancel": (200, 404, 200, 200, 200),
-    # The request already has an appointment: whoever may see it gets the state conflict.
-    "book": (409, 404, 409, 409, 409),
+    # Customers book (the request already has one: the state conflict); staff get 403.
+    "book": (409, 404, 403, 403, 403),
 }
 
 

@@ -140,3 +140,20 @@ def test_cors_is_off_by_default(client):
         "/api/appointment/slots?date=2030-01-01", headers={"Origin": "https://x.example"}
     )
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_fixed_values_are_enums_in_the_document(spec):
+    from fixmyphone.workflow import STATUSES
+
+    schemas = spec["components"]["schemas"]
+    assert schemas["Status"]["properties"]["status"]["enum"] == list(STATUSES)
+    assert schemas["HistoryEntry"]["properties"]["status"]["enum"] == list(STATUSES)
+    assert schemas["TokenPair"]["properties"]["token_type"]["enum"] == ["Bearer"]
+    assert schemas["Customer"]["properties"]["role"]["enum"] == ["customer"]
+    assert "scheduled" in schemas["Appointment"]["properties"]["status"]["enum"]
+
+
+def test_path_ids_are_documented_as_positive_integers(spec):
+    parameters = spec["paths"]["/api/service-request/{request_id}/status"]["parameters"]
+    (request_id,) = [p for p in parameters if p["name"] == "request_id"]
+    assert request_id["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}

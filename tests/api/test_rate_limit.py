@@ -43,3 +43,16 @@ def test_failures_for_one_account_are_limited_across_clients(client, customer):
 def test_successful_logins_do_not_count(client, customer):
     for _ in range(6):
         assert attempt(client, customer.email, PASSWORD).status_code == 200
+
+
+def test_only_the_429_tells_a_client_to_wait(client, customer):
+    # A client honouring Retry-After must not wait after a success or an ordinary failure.
+    assert "Retry-After" not in attempt(client, customer.email, PASSWORD).headers
+    assert "Retry-After" not in attempt(client, "nobody@example.com").headers
+    signup = client.post(
+        "/api/user/create-customer",
+        json={"email": "new@example.com", "password": "a-long-password", "full_name": "New"},
+    )
+    assert signup.status_code == 201
+    assert "Retry-After" not in signup.headers
+    assert not [h for h in signup.headers.keys() if h.lower().startswith("x-ratelimit")]
