@@ -10,6 +10,7 @@ from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike, IntEqualFi
 from flask_admin.contrib.sqla.tools import parse_like_term
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy.orm import Query
 
 from .. import workflow
 from ..extensions import db
@@ -37,6 +38,28 @@ def technician_options() -> list[tuple[str, str]]:
 def _reference_link(view, context, model, name):
     url = view.get_url(".request_page", request_id=model.id)
     return Markup('<a href="{}">{}</a>').format(url, model.reference)
+
+
+# The list's total counts up to here; past it the pager shows "10,000+" pages' worth. A search
+# word that matches most of a chain's history would otherwise count every match on every page.
+COUNT_CAP = 10_000
+
+
+class AtLeast(int):
+    """A count that stopped at the cap: a number for the pager, "10,000+" on the page."""
+
+    def __str__(self) -> str:
+        return f"{int(self):,}+"
+
+
+class CappedCount(Query):
+    """Flask-Admin's count query, counting matches only up to COUNT_CAP (+1 to know it went
+    past): filters and search still chain onto it as onto any query."""
+
+    def scalar(self):
+        matches = self.with_entities(sa.literal(1)).limit(COUNT_CAP + 1).subquery()
+        total = self.session.execute(sa.select(sa.func.count()).select_from(matches)).scalar()
+        return AtLeast(COUNT_CAP) if total > COUNT_CAP else total
 
 
 class ServiceRequestView(RequestDetailMixin, SecuredModelView):
@@ -132,8 +155,9 @@ class ServiceRequestView(RequestDetailMixin, SecuredModelView):
         return self._scoped(super().get_query())
 
     def get_count_query(self):
-        # count(*), not Flask-Admin's count('*') with '*' sent as a bound string.
-        return self._scoped(db.session.query(sa.func.count()).select_from(self.model))
+        return self._scoped(
+            CappedCount([sa.func.count()], session=db.session()).select_from(self.model)
+        )
 
     # -- search: case-insensitive substring of any searched column, each word must match
 

@@ -112,6 +112,18 @@ def test_technician_searches_only_their_own_queue(app):
     }
 
 
+def test_the_total_stops_counting_at_the_cap(app, monkeypatch):
+    """A search matching most of a chain's history must not count every match on each page."""
+    from fixmyphone.admin import requests as request_admin
+
+    client, _ = client_for(app, "admin")
+    _shop()
+    monkeypatch.setattr(request_admin, "COUNT_CAP", 2)
+    html = client.get(LIST).get_data(as_text=True)
+    assert "List (2+)" in html
+    assert "List (1)" in client.get(LIST + "?search=pixel").get_data(as_text=True)
+
+
 @pytest.mark.postgres
 def test_search_uses_the_trigram_indexes_the_migration_makes(require_postgres, tmp_path):
     app = create_app(
