@@ -3,12 +3,18 @@ jobs/s, with a fake SMTP sink).
 
 Run: .venv/bin/python bench/bench_jobs.py [--jobs 10000] [--workers 2]
 Uses its own PostgreSQL database and Redis db 13 (both emptied), and a local SMTP sink.
+
+All jobs are enqueued (with the options the app uses for a delivery) before the workers
+start. The rate is measured from the moment the first worker takes a job to the last row
+marked sent (start-up is printed apart); the sink counts messages and distinct subjects, so
+a message sent twice or lost shows.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socketserver
 import subprocess
 import sys
@@ -25,7 +31,7 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 class Sink(socketserver.StreamRequestHandler):
-    """The least an SMTP server must say; counts messages."""
+    """The least an SMTP server must say; counts messages and their distinct subjects."""
 
     def handle(self):
         w = self.wfile.write
@@ -36,9 +42,12 @@ class Sink(socketserver.StreamRequestHandler):
                 w(b"250-sink\r\n250 8BITMIME\r\n")
             elif cmd == b"DATA":
                 w(b"354 go\r\n")
-                while self.rfile.readline() not in (b".\r\n", b""):
-                    pass
-                self.server.count += 1
+                while (data := self.rfile.readline()) not in (b".\r\n", b""):
+                    if data.startswith(b"Subject: "):
+                        subject = data
+                with self.server.lock:
+                    self.server.count += 1
+                    self.server.subjects.add(subject)
                 w(b"250 ok\r\n")
             elif cmd == b"QUIT":
                 w(b"221 bye\r\n")
@@ -50,7 +59,12 @@ class Sink(socketserver.StreamRequestHandler):
 class SinkServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
-    count = 0
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.count = 0
+        self.subjects: set[bytes] = set()
+        self.lock = threading.Lock()
 
 
 def main() -> None:
@@ -58,6 +72,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     sink = SinkServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     name = f"fmp_bench_jobs_{os.getpid()}"
@@ -74,9 +89,10 @@ def main() -> None:
     }
     subprocess.run(["psql", ADMIN_URL, "-qc", f"CREATE DATABASE {name}"], check=True)
     workers = []
+    flask = [str(VENV_BIN / "flask"), "--app", "app"]
     try:
         subprocess.run(
-            [str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"],
+            [*flask, "db", "upgrade"],
             cwd=ROOT,
             env=env,
             check=True,
@@ -94,6 +110,7 @@ def main() -> None:
         from fixmyphone.extensions import db
         from fixmyphone.models import Notification, User
         from fixmyphone.queue import get_queue, redis_connection
+        from fixmyphone.services.notifications import rq_delivery_options
 
         with app.app_context():
             redis_connection().flushdb()
@@ -121,36 +138,60 @@ def main() -> None:
             db.session.commit()
             ids = db.session.scalars(db.select(Notification.id)).all()
             queue = get_queue("default")
+            options = rq_delivery_options()  # what the app enqueues: retries, no result kept
             with redis_connection().pipeline() as pipe:
                 for nid in ids:
-                    queue.enqueue(jobs.deliver_notification, nid, pipeline=pipe)
+                    queue.enqueue(jobs.deliver_notification, nid, pipeline=pipe, **options)
                 pipe.execute()
-            print(f"enqueued {queue.count} jobs")
-        started = time.perf_counter()
-        for _ in range(args.workers):
-            workers.append(
-                subprocess.Popen(
-                    [str(VENV_BIN / "flask"), "--app", "app", "worker", "--burst", "--no-periodic"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+            print(f"enqueued {queue.count} jobs ({options})")
+            db.session.remove()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            spawned = time.time()
+            for _ in range(args.workers):
+                workers.append(
+                    subprocess.Popen(
+                        [*flask, "worker", "--burst", "--no-periodic"],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                 )
-            )
-        for proc in workers:
-            proc.wait(timeout=600)
-        elapsed = time.perf_counter() - started
-        with app.app_context():
-            sent = db.session.scalar(
-                db.select(db.func.count()).where(Notification.status == "sent")
-            )
+            # The clock starts when the first worker takes a job (start-up is not the rate).
+            while queue.count == args.jobs and all(p.poll() is None for p in workers):
+                time.sleep(0.002)
+            started = time.time()
+            for proc in workers:
+                proc.wait(timeout=900)
+            exited = time.time()
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            sent, last_sent = db.session.execute(
+                db.select(db.func.count(), db.func.max(Notification.sent_at)).where(
+                    Notification.status == "sent"
+                )
+            ).one()
+        elapsed = (last_sent.timestamp() if last_sent else exited) - started
         print(
-            f"machine: {machine()}; {args.workers} workers (flask worker --burst), SMTP sink on loopback"
+            f"machine: {machine()}; {args.workers} workers (flask worker --burst), "
+            "SMTP sink on loopback"
         )
         print(
-            f"{sent}/{args.jobs} notifications sent, {sink.count} emails received, in {elapsed:.1f} s "
-            f"= {args.jobs / elapsed:.0f} jobs/s (target >= 500 jobs/s; includes worker start-up)"
+            f"{sent}/{args.jobs} notifications sent; sink received {sink.count} emails "
+            f"with {len(sink.subjects)} distinct subjects"
         )
+        print(
+            f"first job taken -> last row sent: {elapsed:.2f} s = {args.jobs / elapsed:.0f} jobs/s "
+            f"(target >= 500 jobs/s); worker start-up {started - spawned:.2f} s, "
+            f"spawn -> workers exited {exited - spawned:.2f} s = "
+            f"{args.jobs / (exited - spawned):.0f} jobs/s"
+        )
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        print(
+            f"worker CPU (user+sys, start-up included): {cpu:.1f} s = {cpu / args.jobs * 1000:.2f} ms "
+            f"per job; load average before the run {load:.2f} (others on the machine slow it)"
+        )
+        if not (sent == sink.count == len(sink.subjects) == args.jobs):
+            sys.exit("FAILED: every notification must reach the sink exactly once")
     finally:
         for proc in workers:
             proc.kill()

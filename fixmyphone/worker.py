@@ -25,9 +25,32 @@ TICK_SECONDS = 15
 
 
 class AppWorker(SimpleWorker):
-    """A worker that wraps each job in an application context."""
+    """A worker that wraps each job in an application context.
+
+    RQ sends the worker's heartbeat (three Redis round trips) up to three times per job and
+    writes its idle state twice; with short jobs that is half the Redis traffic. A heartbeat
+    that another one sent less than ``HEARTBEAT_COALESCE_SECONDS`` ago already covers (same
+    or longer time to live) is skipped, as is writing the state the worker is already in.
+    Heartbeats inside RQ's pipelines always go out (they set a job's shorter time to live).
+    """
 
     flask_app: Flask
+    HEARTBEAT_COALESCE_SECONDS = 1.0
+    _last_beat: tuple[float, int] = (float("-inf"), 0)  # (monotonic time, time to live)
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        ttl = timeout or self.worker_ttl + 60
+        at = time.monotonic()
+        sent_at, sent_ttl = self._last_beat
+        if pipeline is None and at - sent_at < self.HEARTBEAT_COALESCE_SECONDS and sent_ttl >= ttl:
+            return
+        super().heartbeat(timeout, pipeline=pipeline)
+        self._last_beat = (at, ttl)
+
+    def set_state(self, state, pipeline=None):
+        if pipeline is None and state == getattr(self, "_state", None):
+            return
+        super().set_state(state, pipeline=pipeline)
 
     def perform_job(self, job, queue, *args, **kwargs):  # noqa: D401
         from .observability import request_id_var
@@ -39,6 +62,15 @@ class AppWorker(SimpleWorker):
                 return super().perform_job(job, queue, *args, **kwargs)
         finally:
             request_id_var.reset(token)
+
+    def teardown(self) -> None:
+        """Close the SMTP connections kept open for deliveries when the worker stops."""
+        from .services.delivery import smtp_connections
+
+        try:
+            super().teardown()
+        finally:
+            smtp_connections.close_all()
 
 
 def make_worker(app: Flask, names: list[str]) -> AppWorker:

@@ -182,13 +182,14 @@ def enqueue_delivery_after_commit(notification_id: int) -> None:
 
 
 def rq_delivery_options() -> dict:
-    """RQ enqueue options for a delivery job: retries with backoff."""
+    """RQ enqueue options for a delivery job: retries with backoff, and no result kept (the
+    outcome is on the row; storing True per job costs Redis writes and memory for nothing)."""
     intervals = retry_intervals()
     if not intervals:
-        return {}
+        return {"result_ttl": 0}
     from rq import Retry
 
-    return {"retry": Retry(max=len(intervals), interval=intervals)}
+    return {"retry": Retry(max=len(intervals), interval=intervals), "result_ttl": 0}
 
 
 def _recipient(user: User, channel: str) -> Optional[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import json
+import socket
 import socketserver
 import threading
 from email import policy
@@ -50,6 +51,16 @@ class _SmtpHandler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         server = self.server
+        with server.lock:
+            server.connections += 1
+            server.open_sockets.add(self.connection)
+        try:
+            self.converse(server)
+        finally:
+            with server.lock:
+                server.open_sockets.discard(self.connection)
+
+    def converse(self, server) -> None:
         self.reply("220 sink.test ESMTP")
         mail_from, rcpts = None, []
         while True:
@@ -86,6 +97,7 @@ class _SmtpHandler(socketserver.StreamRequestHandler):
             elif upper in ("RSET", "NOOP"):
                 self.reply("250 OK")
             elif upper == "QUIT":
+                server.quits += 1
                 self.reply("221 Bye")
                 return
             else:
@@ -102,10 +114,21 @@ class SmtpSink(socketserver.ThreadingTCPServer):
         super().__init__(("127.0.0.1", 0), _SmtpHandler)
         self.messages: list[dict] = []
         self.refuse: set[str] = set()
+        self.connections = 0  # SMTP sessions opened by clients
+        self.quits = 0  # sessions the client ended with QUIT
+        self.open_sockets: set[socket.socket] = set()
+        self.lock = threading.Lock()
 
     @property
     def port(self) -> int:
         return self.server_address[1]
+
+    def drop_connections(self) -> None:
+        """Hang up on every client, as a server does after its idle timeout."""
+        with self.lock:
+            sockets = list(self.open_sockets)
+        for sock in sockets:
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 @pytest.fixture
@@ -113,7 +136,9 @@ def smtp_sink():
     sink = SmtpSink()
     thread = threading.Thread(target=sink.serve_forever, daemon=True)
     thread.start()
+    delivery.smtp_connections.close_all()
     yield sink
+    delivery.smtp_connections.close_all()  # no kept connection outlives its sink
     sink.shutdown()
     sink.server_close()
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import email
 import logging
 import sys
 import types
+from email import policy
 
 import pytest
 import sqlalchemy as sa
@@ -40,6 +42,8 @@ def the_row(**filters) -> Notification:
 
 
 def parts(message) -> dict[str, str]:
+    """The text parts of a message, read back as a mail client would."""
+    message = email.message_from_bytes(message.as_bytes(), policy=policy.default)
     return {
         part.get_content_type(): part.get_content()
         for part in message.walk()
@@ -275,3 +279,25 @@ def test_a_real_receipt_pdf_is_attached_and_a_missing_payment_fails_for_good(app
     missing = the_row(dedup_key="pay:999999:email")
     assert (missing.status, missing.attempts) == ("failed", 1)
     assert "No such payment" in missing.last_error
+
+
+def test_non_ascii_subjects_names_and_bodies_survive_the_trip(app, smtp_sink):
+    app.config["MAIL_FROM"] = "Réparations Zoë <shop@fixmyphone.test>"
+    customer = CustomerFactory()
+    notifications.notify(
+        customer,
+        "quote_sent",
+        "Devis prêt: écran 120 €",
+        "Bonjour Zoë,\n\nVotre devis est prêt: " + "très long " * 200,
+        dedup_key="accents",
+        channels=["email"],
+    )
+    db.session.commit()
+    (got,) = smtp_sink.messages
+    message = got["message"]
+    assert message["Subject"] == "Devis prêt: écran 120 €"
+    assert message["From"].addresses[0].display_name == "Réparations Zoë"
+    assert got["from"].strip("<>") == "shop@fixmyphone.test"
+    text = parts(message)["text/plain"]
+    assert "Bonjour Zoë" in text and text.count("très long") == 200
+    assert all(len(line) <= 998 for line in message.as_string().splitlines())

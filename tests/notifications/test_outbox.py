@@ -114,50 +114,56 @@ def test_a_dedup_race_in_one_transaction_keeps_the_callers_work(app, sent, monke
     assert len(rows(dedup_key="race:email")) == 1
 
 
-def race_two_deliveries(app, monkeypatch) -> None:
-    """Two workers deliver the same row at the same moment: exactly one sends it."""
-    row_id = pending_email(CustomerFactory()).id
+def race_two_deliveries(app, monkeypatch, rounds: int = 1, pause: float = 0.2) -> None:
+    """Two workers deliver the same rows at the same moments: each row is sent exactly once."""
+    customer = CustomerFactory()
+    ids = [pending_email(customer, f"race{n}").id for n in range(rounds)]
     calls = []
     barrier = threading.Barrier(2)
 
     def slow_send(row):
         calls.append(row.id)
-        time.sleep(0.2)
+        time.sleep(pause)
 
     monkeypatch.setattr(delivery, "send", slow_send)
     results = []
 
     def worker():
         with app.app_context():
-            barrier.wait()
-            results.append(jobs.deliver_notification(row_id))
+            for row_id in ids:
+                barrier.wait()
+                results.append(jobs.deliver_notification(row_id))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert calls == [row_id]
-    assert sorted(results) == [False, True]
-    row = rows()[0]
-    assert (row.status, row.attempts) == ("sent", 1)
+    assert sorted(calls) == ids
+    assert sorted(results) == [False] * rounds + [True] * rounds
+    assert {(row.status, row.attempts) for row in rows()} == {("sent", 1)}
 
 
 def test_two_concurrent_deliveries_send_once(app, monkeypatch):
     race_two_deliveries(app, monkeypatch)
 
 
-@pytest.mark.postgres
-def test_two_concurrent_deliveries_send_once_on_postgres(require_postgres, tmp_path, monkeypatch):
+def on_postgres(database_url: str, tmp_path, check) -> None:
+    """Run ``check(app)`` inside the app context of an app on a fresh PostgreSQL database."""
     from ..conftest import make_app
 
-    app = make_app(require_postgres, tmp_path)
+    app = make_app(database_url, tmp_path)
     with app.app_context():
         try:
-            race_two_deliveries(app, monkeypatch)
+            check(app)
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_two_concurrent_deliveries_send_once_on_postgres(require_postgres, tmp_path, monkeypatch):
+    on_postgres(require_postgres, tmp_path, lambda app: race_two_deliveries(app, monkeypatch))
 
 
 def test_a_sent_row_is_never_sent_again(app, sent):
