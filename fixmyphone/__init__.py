@@ -38,6 +38,7 @@ def register_extensions(app: Flask) -> None:
     from .auth import init_login
     from .database import install_liveness_checks
     from .extensions import csrf, db, limiter, migrate
+    from .services import search  # noqa: F401  (installs the search-text upkeep on flush)
 
     db.init_app(app)
     with app.app_context():

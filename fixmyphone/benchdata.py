@@ -36,6 +36,7 @@ from .models import (
     User,
 )
 from .seed import DEVICES, ISSUES, _path_to
+from .services.search import text_for
 from .workflow import STATUSES
 
 BATCH = 5000
@@ -66,6 +67,11 @@ def _reference(i: int) -> str:
         n, r = divmod(n, 32)
         chars.append(REFERENCE_ALPHABET[r])
     return "BEN-" + "".join(chars)
+
+
+def _imei(rid: int) -> str:
+    """A 15-digit IMEI per repair, unique enough for the IMEI search to have data."""
+    return f"35{rid * 7919 % 10**13:013d}"
 
 
 def _defaults(table: sa.Table, given: set[str]) -> dict:
@@ -123,6 +129,7 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
     n_customers = max(requests // 5, 1)
     n_techs = max(min(requests // 2000, 200), 10)
     users, profiles, techs = [], [], []
+    searched: dict[int, tuple[str, str, str]] = {}  # customer id -> name, email, phone
     for i in range(n_customers):
         uid = first_id + i
         created = now - timedelta(days=rng.randint(1, 1100))
@@ -139,10 +146,12 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
                 updated_at=created,
             )
         )
+        phone = f"+1 555 {uid % 10000:04d}"
+        searched[uid] = (users[-1]["full_name"], users[-1]["email"], phone)
         profiles.append(
             dict(
                 user_id=uid,
-                phone=f"+1 555 {uid % 10000:04d}",
+                phone=phone,
                 notify_email=True,
                 notify_sms=False,
                 notify_in_app=True,
@@ -269,10 +278,13 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
                     completed = moment
             if moment > now:
                 moment = now
+            reference, imei = _reference(rid), _imei(rid)
             reqs.append(
                 dict(
                     id=rid,
-                    reference=_reference(rid),
+                    reference=reference,
+                    imei=imei,
+                    search_text=text_for(reference, imei, brand, model, *searched[customer]),
                     tracking_token=secrets.token_urlsafe(18),
                     customer_id=customer,
                     technician_id=tech,

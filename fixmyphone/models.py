@@ -49,7 +49,7 @@ POSTGRESQL_ONLY = {"only_on": "postgresql"}
 
 
 def trigram_index(table: str, column: str) -> sa.Index:
-    """A pg_trgm GIN index, so ``column ILIKE '%text%'`` (the back office's search) uses an index.
+    """A pg_trgm GIN index, so ``column LIKE '%text%'`` (the back office's search) uses an index.
 
     PostgreSQL only: SQLite has no trigram index, and a B-tree copy there would never serve a
     substring search. ``info`` tells migrations' autogenerate the same (see ``exists_on``).
@@ -93,11 +93,7 @@ class User(UserMixin, db.Model):
     """Anyone who logs in: customers, technicians, admins and super admins."""
 
     __tablename__ = "users"
-    __table_args__ = (
-        sa.CheckConstraint(f"role IN {ROLES!r}", name="role_valid"),
-        trigram_index("users", "full_name"),
-        trigram_index("users", "email"),
-    )
+    __table_args__ = (sa.CheckConstraint(f"role IN {ROLES!r}", name="role_valid"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored lower-cased (see the validator), so the unique index is case-insensitive.
@@ -170,7 +166,6 @@ class CustomerProfile(db.Model):
     """A customer's contact details and notification preferences."""
 
     __tablename__ = "customer_profiles"
-    __table_args__ = (trigram_index("customer_profiles", "phone"),)
 
     user_id: Mapped[int] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
@@ -301,9 +296,8 @@ class ServiceRequest(db.Model):
     """A repair: one device, one customer, moving through the workflow."""
 
     __tablename__ = "service_requests"
-    __table_args__ = tuple(
-        trigram_index("service_requests", c) for c in ("reference", "imei", "brand", "model")
-    )
+    # The back office's search: one LIKE per word on search_text (see services/search.py).
+    __table_args__ = (trigram_index("service_requests", "search_text"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(sa.String(12), unique=True, default=new_reference)
@@ -347,6 +341,9 @@ class ServiceRequest(db.Model):
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Reference, IMEI, brand, model and the customer's name, email and phone, lower-cased and
+    # separated, for the back office's search; written by services/search.py on every flush.
+    search_text: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
 
     customer: Mapped[User] = relationship(foreign_keys=[customer_id])
     technician: Mapped[Optional[User]] = relationship(foreign_keys=[technician_id])

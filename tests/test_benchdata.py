@@ -27,3 +27,20 @@ def test_bench_data_generates_consistent_history(runner):
             and request.history[-2].to_status != "canceled"
         ):
             assert balance_due(request) == 0
+
+
+def test_bench_data_fills_the_search_text(runner):
+    from fixmyphone.models import CustomerProfile
+    from fixmyphone.services.search import text_for
+
+    assert runner.invoke(args=["bench-data", "--requests", "50"]).exit_code == 0
+    rows = db.session.execute(
+        sa.select(ServiceRequest, User, CustomerProfile.phone)
+        .join(User, ServiceRequest.customer_id == User.id)
+        .outerjoin(CustomerProfile, CustomerProfile.user_id == User.id)
+    ).all()
+    assert len(rows) == 50
+    for request, customer, phone in rows:
+        values = (request.reference, request.imei, request.brand, request.model)
+        assert request.imei and len(request.imei) == 15
+        assert request.search_text == text_for(*values, customer.full_name, customer.email, phone)

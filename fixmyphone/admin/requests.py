@@ -7,7 +7,6 @@ from flask import Response, current_app, flash, has_app_context, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike, IntEqualFilter
-from flask_admin.contrib.sqla.tools import parse_like_term
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.orm import Query
@@ -16,6 +15,7 @@ from .. import workflow
 from ..extensions import db
 from ..models import ROLE_TECHNICIAN, ServiceRequest, User
 from ..services import billing, messages, repairs, tickets
+from ..services import search as search_text
 from ..services.errors import NotFound
 from ..templating import local_time
 from .base import STAFF, SecuredModelView
@@ -103,7 +103,8 @@ class ServiceRequestView(RequestDetailMixin, SecuredModelView):
         ("customer", "customer.full_name"),
         ("technician", "technician.full_name"),
     )
-    # Each searched column has a trigram index on PostgreSQL (see models.trigram_index).
+    # What the search box searches: these values are copied into ServiceRequest.search_text,
+    # which the search reads (services/search.py keeps the two in step).
     column_searchable_list = (
         "reference",
         "imei",
@@ -159,30 +160,15 @@ class ServiceRequestView(RequestDetailMixin, SecuredModelView):
             CappedCount([sa.func.count()], session=db.session()).select_from(self.model)
         )
 
-    # -- search: case-insensitive substring of any searched column, each word must match
-
-    def _search_clause(self, term: str):
-        """Repairs with ``term`` in a searched column, as ``id IN (one SELECT per table)``.
-
-        Flask-Admin ORs ILIKEs over its outer joins, which PostgreSQL can only answer by
-        joining and scanning every row. Here each table's columns are tested in their own
-        SELECT, which PostgreSQL answers from the columns' trigram indexes.
-        """
-        pattern = parse_like_term(term)
-        by_path: dict[tuple, list] = {}
-        for column, path in self._search_fields:
-            by_path.setdefault(tuple(path), []).append(column)
-        selects = []
-        for path, columns in by_path.items():
-            matching = sa.select(ServiceRequest.id)
-            for relationship in path:
-                matching = matching.join(relationship)
-            selects.append(matching.where(sa.or_(*(c.ilike(pattern) for c in columns))))
-        return ServiceRequest.id.in_(sa.union_all(*selects))
+    # -- search: each word a case-insensitive substring of a searched column (see services/search)
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
+        """One LIKE per word on search_text, which holds every column_searchable_list value
+        (PostgreSQL: one trigram index; a broad word lets the created_at index stop early)."""
         for term in search.split():
-            clause = self._search_clause(term)
+            clause = search_text.matches(term)
+            if clause is None:
+                continue
             query = query.filter(clause)
             if count_query is not None:
                 count_query = count_query.filter(clause)
