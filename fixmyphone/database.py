@@ -72,6 +72,16 @@ def install_liveness_checks(engine: sa.Engine) -> None:
             raise sa.exc.DisconnectionError("The pooled connection was closed by the server.")
 
 
+def outside_transaction() -> None:
+    """Run the session's next statements outside a transaction (autocommit): no BEGIN, no
+    COMMIT or ROLLBACK round trips, and each write is durable as soon as it returns.
+
+    Call it before the session has used a connection; it holds until the session is closed
+    (the connection then goes back to the pool in its normal mode).
+    """
+    db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def read_only(view):
     """Run a view's queries outside a transaction: no BEGIN and no ROLLBACK round trips.
 
@@ -82,7 +92,7 @@ def read_only(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         if not db.session().in_transaction():
-            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            outside_transaction()
         return view(*args, **kwargs)
 
     return wrapper

@@ -14,6 +14,7 @@ from typing import Optional
 import sqlalchemy as sa
 from flask import current_app
 
+from .database import outside_transaction
 from .extensions import db
 from .models import Notification, utcnow
 
@@ -72,7 +73,7 @@ def _statements_commit_themselves() -> None:
     """
     if db.session().in_transaction():
         db.session.commit()
-    db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    outside_transaction()
 
 
 def deliver_notification(notification_id: int) -> bool:
