@@ -138,7 +138,10 @@ class CreateCustomerSchema(Input):
     password = Text(
         required=True,
         validate=validate.Length(min=8, max=128, error="Use between 8 and 128 characters."),
-        metadata={"format": "password"},
+        metadata={
+            "format": "password",
+            "description": "8 to 128 characters; a very common password is refused (422).",
+        },
     )
     full_name = required_text(120)
     phone = text(
