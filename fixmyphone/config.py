@@ -1,5 +1,7 @@
 """Configuration classes; every secret and deployment setting comes from the environment."""
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -121,7 +123,11 @@ class Config:
         if not config.get("SECRET_KEY"):
             config["SECRET_KEY"] = _local_secret_key()
         if not config.get("JWT_SECRET_KEY"):
-            config["JWT_SECRET_KEY"] = "jwt:" + config["SECRET_KEY"]
+            # Its own key, derived (HMAC-SHA256, 64 hex characters whatever SECRET_KEY's
+            # length): a token signature never doubles as a session-cookie signature.
+            config["JWT_SECRET_KEY"] = hmac.new(
+                config["SECRET_KEY"].encode(), b"fixmyphone api tokens", hashlib.sha256
+            ).hexdigest()
         config["RATELIMIT_STORAGE_URI"] = config.get("REDIS_URL") or "memory://"
 
 

@@ -54,6 +54,7 @@ def test_defaults_need_no_servers_and_keep_a_generated_secret(monkeypatch, tmp_p
         assert (tmp_path / "instance" / "secret_key").read_text().strip() == secret
         assert create_app(cfg.Config).config["SECRET_KEY"] == secret  # generated once
         assert app.config["JWT_SECRET_KEY"] != secret
+        assert len(app.config["JWT_SECRET_KEY"]) == 64  # long enough for HS256 whatever SECRET_KEY
     finally:
         importlib.reload(config_module)
 
