@@ -188,6 +188,16 @@ class SecuredModelView(SecuredMixin, ModelView):
         return ok, refused
 
 
+def refusal_text(exc: DomainError) -> str:
+    """The refusal, with what is wrong in each field when the service named fields."""
+    fields = getattr(exc, "fields", None) or {}
+    details = "; ".join(
+        f"{name.replace('_', ' ').capitalize()}: {' '.join(messages)}"
+        for name, messages in fields.items()
+    )
+    return f"{exc.message} {details}" if details else exc.message
+
+
 def commit_or_flash(fn: Callable[[], Any], success: Optional[str] = None) -> bool:
     """Run one service call for a page form; commit, or roll back and flash the refusal."""
     try:
@@ -195,7 +205,7 @@ def commit_or_flash(fn: Callable[[], Any], success: Optional[str] = None) -> boo
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
-        flash(exc.message, "error")
+        flash(refusal_text(exc), "error")
         return False
     if success:
         flash(success, "success")

@@ -13,6 +13,7 @@ from flask_login import current_user
 from .. import workflow
 from ..extensions import db
 from ..models import (
+    DEVICE_TYPES,
     Appointment,
     Part,
     Payment,
@@ -92,6 +93,7 @@ class RequestDetailMixin:
             intake_states=repairs.INTAKE_STATES,
             passcode=passcode,
             payment_methods=_offline_methods(),
+            device_types=DEVICE_TYPES,
         )
 
     @expose("/view/<int:request_id>/message", methods=["POST"])
@@ -161,6 +163,24 @@ class RequestDetailMixin:
                 repairs.set_location(req, form.get("location", ""), current_user)
 
         commit_or_flash(save, "Intake checklist saved.")
+        return self._back(req)
+
+    @expose("/view/<int:request_id>/device", methods=["POST"])
+    def post_device(self, request_id: int):
+        req = self._request_or_404(request_id)
+        form = request.form
+        commit_or_flash(
+            lambda: repairs.update_device(
+                req,
+                current_user,
+                device_type=form.get("device_type", ""),
+                brand=form.get("brand", ""),
+                model=form.get("model", ""),
+                imei=form.get("imei"),
+                issue_description=form.get("issue_description", ""),
+            ),
+            "Device details saved.",
+        )
         return self._back(req)
 
     @expose("/view/<int:request_id>/location", methods=["POST"])

@@ -41,19 +41,16 @@ def normalise_imei(value: Optional[str]) -> Optional[str]:
     return cleaned
 
 
-def create_service_request(
-    customer: User,
-    *,
+def _checked_device(
     device_type: str,
     brand: str,
     model: str,
+    imei: Optional[str],
     issue_description: str,
-    imei: Optional[str] = None,
-    preferred_time: Optional[datetime] = None,
-    actor: Optional[User] = None,
-) -> ServiceRequest:
-    """Open a new repair request in ``pending`` and tell the customer its reference."""
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]],
+) -> dict:
+    """The device fields, trimmed and with the IMEI normalised; raise ValidationFailed naming
+    every wrong field (including those already in ``errors``)."""
     if device_type not in DEVICE_TYPES:
         errors["device_type"] = [f"Choose one of: {', '.join(DEVICE_TYPES)}."]
     for name, value, limit in (("brand", brand, 60), ("model", model, 80)):
@@ -69,20 +66,39 @@ def create_service_request(
         imei = normalise_imei(imei)
     except ValidationFailed as exc:
         errors.update(exc.fields or {})
-    if preferred_time is not None and preferred_time.tzinfo is None:
-        errors["preferred_time"] = ["Give the time with its UTC offset."]
     if errors:
         raise ValidationFailed("Some fields need attention.", fields=errors)
+    return {
+        "device_type": device_type,
+        "brand": brand.strip(),
+        "model": model.strip(),
+        "imei": imei,
+        "issue_description": issue_description.strip(),
+    }
+
+
+def create_service_request(
+    customer: User,
+    *,
+    device_type: str,
+    brand: str,
+    model: str,
+    issue_description: str,
+    imei: Optional[str] = None,
+    preferred_time: Optional[datetime] = None,
+    actor: Optional[User] = None,
+) -> ServiceRequest:
+    """Open a new repair request in ``pending`` and tell the customer its reference."""
+    errors: dict[str, list[str]] = {}
+    if preferred_time is not None and preferred_time.tzinfo is None:
+        errors["preferred_time"] = ["Give the time with its UTC offset."]
+    device = _checked_device(device_type, brand, model, imei, issue_description, errors)
 
     request = ServiceRequest(
         reference=unique_reference(),
         customer=customer,
-        device_type=device_type,
-        brand=brand.strip(),
-        model=model.strip(),
-        imei=imei,
-        issue_description=issue_description.strip(),
         preferred_time=preferred_time,
+        **device,
     )
     db.session.add(request)
     record_initial(request, actor or customer)
@@ -356,6 +372,41 @@ def set_location(request: ServiceRequest, location: str, actor: User) -> None:
     before = {"location": request.location}
     request.location = location
     audit.record(actor, "location_changed", request, before=before, after={"location": location})
+
+
+def update_device(
+    request: ServiceRequest,
+    actor: User,
+    *,
+    device_type: str,
+    brand: str,
+    model: str,
+    imei: Optional[str],
+    issue_description: str,
+) -> bool:
+    """Correct the device details staff took down (a typo in the IMEI, the exact model).
+
+    The assigned technician or an admin may; the same rules as when the request was opened;
+    every change is audited. True when something changed.
+    """
+    from .errors import Forbidden
+
+    if not can_move(actor, request):
+        raise Forbidden("Only the assigned technician or an admin can change the device details.")
+    device = _checked_device(device_type, brand, model, imei, issue_description, {})
+    before = {k: getattr(request, k) for k in device if getattr(request, k) != device[k]}
+    if not before:
+        return False
+    for key in before:
+        setattr(request, key, device[key])
+    audit.record(
+        actor,
+        "device_details_changed",
+        request,
+        before=before,
+        after={k: device[k] for k in before},
+    )
+    return True
 
 
 def move_by(

@@ -295,3 +295,57 @@ def test_warranty_claim_refused_for_unfinished_repair(app, repair):
         )
         == 0
     )
+
+
+def _device_form(**changes) -> dict:
+    fields = {
+        "device_type": "phone",
+        "brand": "Apple",
+        "model": "iPhone 13",
+        "imei": "",
+        "issue_description": "Cracked screen",
+    }
+    fields.update(changes)
+    return fields
+
+
+def test_staff_correct_the_device_details_and_the_search_follows(app, repair):
+    client, _ = client_for(app, "admin")
+    url = page(repair)
+    assert "Correct the device details" in client.get(url).get_data(as_text=True)
+    response = post_form(
+        client, url, url + "/device", **_device_form(model="iPhone 13 Pro", imei="49015420323751 8")
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert (repair.model, repair.imei) == ("iPhone 13 Pro", "490154203237518")
+    change = db.session.scalars(
+        sa.select(AuditLog).where(AuditLog.action == "device_details_changed")
+    ).one()
+    assert change.before == {"model": "iPhone 13", "imei": None}
+    assert change.after == {"model": "iPhone 13 Pro", "imei": "490154203237518"}
+    listing = client.get(LIST + "?search=13+pro").get_data(as_text=True)
+    assert repair.reference in listing
+
+
+def test_a_wrong_device_detail_is_named_and_nothing_is_saved(app, repair):
+    client, _ = client_for(app, "admin")
+    url = page(repair)
+    post_form(client, url, url + "/device", **_device_form(model="X", imei="123456789012345"))
+    db.session.expire_all()
+    assert (repair.model, repair.imei) == ("iPhone 13", None)
+    flashed = client.get(url).get_data(as_text=True)
+    assert "Imei: An IMEI is 15 digits with a valid check digit" in flashed
+
+
+def test_only_the_assigned_technician_corrects_the_device(app, repair, tech):
+    other, _ = client_for(app, "technician")
+    url = page(repair)
+    assert "Correct the device details" not in other.get(url).get_data(as_text=True)
+    post_form(other, url, url + "/device", **_device_form(brand="Samsung"))
+    db.session.expire_all()
+    assert repair.brand == "Apple"
+    mine, _ = client_for(app, "technician", user=tech)
+    post_form(mine, url, url + "/device", **_device_form(brand="Samsung"))
+    db.session.expire_all()
+    assert repair.brand == "Samsung"
