@@ -10,7 +10,7 @@ from flask import current_app, flash
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
-from wtforms import DateTimeField, SelectField, StringField
+from wtforms import DateTimeLocalField, SelectField, StringField
 from wtforms.validators import DataRequired
 
 from .. import workflow
@@ -197,6 +197,9 @@ class ShiftView(SecuredModelView):
         super().__init__(Shift, **kwargs)
 
 
+LOCAL_INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
 class TimeOffView(SecuredModelView):
     """Holidays and sick leave; a technician away frees no slots."""
 
@@ -208,13 +211,14 @@ class TimeOffView(SecuredModelView):
     }
     form_columns = ("technician", "starts", "ends", "reason")
     form_args = {"technician": {"get_label": lambda p: p.user.full_name}}
-    # UTC-aware columns are not scaffolded: typed here in shop-local wall-clock time.
+    # UTC-aware columns are not scaffolded: typed here in shop-local wall-clock time, with the
+    # browser's own date-and-time picker (the first format is what the picker reads and sends).
     form_extra_fields = {
-        "starts": DateTimeField(
-            "Starts (shop time)", format="%Y-%m-%d %H:%M:%S", validators=[DataRequired()]
+        "starts": DateTimeLocalField(
+            "Starts (shop time)", format=LOCAL_INPUT_FORMATS, validators=[DataRequired()]
         ),
-        "ends": DateTimeField(
-            "Ends (shop time)", format="%Y-%m-%d %H:%M:%S", validators=[DataRequired()]
+        "ends": DateTimeLocalField(
+            "Ends (shop time)", format=LOCAL_INPUT_FORMATS, validators=[DataRequired()]
         ),
     }
 

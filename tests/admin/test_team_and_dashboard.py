@@ -40,6 +40,25 @@ def test_shift_and_time_off_forms(app, tech):
     assert leave.reason == "Holidays"
 
 
+def test_time_off_uses_the_browsers_date_and_time_picker(app, tech):
+    client, _ = client_for(app, "admin")
+    url = "/admin/timeoff/new/"
+    form = client.get(url).get_data(as_text=True)
+    assert form.count('type="datetime-local"') == 2
+    post_form(
+        client,
+        url,
+        url,
+        technician=str(tech.id),
+        starts="2026-12-24T09:00",
+        ends="2026-12-24T13:30",
+    )
+    leave = db.session.scalar(sa.select(TimeOff))
+    assert (leave.starts.hour, leave.ends.hour, leave.ends.minute) == (9, 13, 30)
+    edit = client.get(f"/admin/timeoff/edit/?id={leave.id}").get_data(as_text=True)
+    assert 'value="2026-12-24T09:00"' in edit  # what the picker can show
+
+
 def test_workload_board_counts_open_repairs_per_technician(app, tech):
     client, _ = client_for(app, "admin")
     factories.ServiceRequestFactory(technician=tech, status="in_progress")
