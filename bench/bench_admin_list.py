@@ -12,15 +12,11 @@ prints EXPLAIN (ANALYZE, BUFFERS) of the list's and the count's SQL for a search
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import subprocess
-import tempfile
 from datetime import timedelta
 
-from common import bench_app, fill_database, machine, timed
+from common import bench_app, database_arguments, filled_database, machine, timed
 
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TARGET_MS = 150
 LIST = "/admin/requests/"
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -61,12 +57,14 @@ def _cases(app) -> dict[str, dict]:
     from fixmyphone.models import ServiceRequest, User
 
     with app.app_context():
+        assigned = ServiceRequest.technician_id.is_not(None)
+        total = db.session.scalar(sa.select(sa.func.count()).where(assigned))
         sample = db.session.execute(
             sa.select(ServiceRequest, User)
             .join(User, ServiceRequest.customer_id == User.id)
-            .where(ServiceRequest.technician_id.is_not(None))
+            .where(assigned)
             .order_by(ServiceRequest.id)
-            .offset(4321)
+            .offset(min(4321, total // 2))  # a request from the middle of the history
             .limit(1)
         ).first()
         req, customer = sample
@@ -135,25 +133,11 @@ def _explain(app, client, label: str, query: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=100_000)
+    database_arguments(parser, requests=100_000)
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--database", help="reuse an existing database URL (already filled)")
-    parser.add_argument("--keep", action="store_true")
     parser.add_argument("--no-explain", action="store_true")
     args = parser.parse_args()
-    name = f"fmp_bench_admin_list_{os.getpid()}"
-    url = args.database or f"postgresql://postgres@127.0.0.1:5432/{name}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "SECRET_KEY": "bench",
-        "FIXMYPHONE_INSTANCE": tempfile.mkdtemp(),
-    }
-    try:
-        if not args.database:
-            subprocess.run(["psql", ADMIN_URL, "-qc", f"CREATE DATABASE {name}"], check=True)
-            fill_database(env, args.requests)
-            subprocess.run(["psql", url, "-qc", "VACUUM ANALYZE"], check=True)
+    with filled_database("admin_list", args, analyze=True) as (url, _env):
         app = bench_app(url, SECRET_KEY="bench", RATELIMIT_ENABLED=False)
         client = _login(app, *_admin(app))
         cases = _cases(app)
@@ -180,11 +164,6 @@ def main() -> None:
             _explain(app, client, "broad search, short word", cases["search phone fragment"])
             _explain(app, client, "filter", cases["filter brand"])
             _explain(app, client, "filter", cases["filter status"])
-    finally:
-        if not args.database and not args.keep:
-            subprocess.run(
-                ["psql", ADMIN_URL, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"]
-            )
 
 
 if __name__ == "__main__":

@@ -8,38 +8,17 @@ Creates its own PostgreSQL database (dropped unless --keep) and prints each repo
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from common import bench_app, fill_database, machine
-
-VENV_BIN = Path(sys.executable).parent
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+from common import bench_app, database_arguments, filled_database, machine
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=1_000_000)
-    parser.add_argument("--database", help="reuse an existing database URL (already filled)")
-    parser.add_argument("--keep", action="store_true")
+    database_arguments(parser, requests=1_000_000)
     args = parser.parse_args()
-    name = f"fmp_bench_reports_{os.getpid()}"
-    url = args.database or f"postgresql://postgres@127.0.0.1:5432/{name}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "SECRET_KEY": "bench",
-        "FIXMYPHONE_INSTANCE": tempfile.mkdtemp(),
-    }
-    try:
-        if not args.database:
-            subprocess.run(["psql", ADMIN_URL, "-qc", f"CREATE DATABASE {name}"], check=True)
-            fill_database(env, args.requests)
+    with filled_database("reports", args) as (url, _env):
         app = bench_app(url)
         from fixmyphone.services import reports
 
@@ -72,11 +51,6 @@ def main() -> None:
                 worst = max(worst, ms)
                 print(f"  {report:<24} {ms:8.1f} ms")
             print(f"slowest report: {worst:.0f} ms (target < 1000 ms)")
-    finally:
-        if not args.database and not args.keep:
-            subprocess.run(
-                ["psql", ADMIN_URL, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"]
-            )
 
 
 if __name__ == "__main__":

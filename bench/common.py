@@ -7,6 +7,7 @@ import platform
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +67,42 @@ def fill_database(env: dict, requests: int) -> None:
         capture_output=True,
     )
     print(f"bench-data --requests {requests}: {time.perf_counter() - started:.1f} s")
+
+
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def database_arguments(parser, requests: int) -> None:
+    """The options every benchmark on a filled PostgreSQL database takes."""
+    parser.add_argument("--requests", type=int, default=requests)
+    parser.add_argument("--database", help="reuse an existing database URL (already filled)")
+    parser.add_argument("--keep", action="store_true", help="keep the database it made")
+
+
+@contextmanager
+def filled_database(label: str, args, analyze: bool = False):
+    """(url, env) of a PostgreSQL database filled with ``args.requests`` repairs: the one
+    ``--database`` names, or a new one dropped afterwards (unless ``--keep``), also on failure."""
+    import subprocess
+    import tempfile
+
+    name = f"fmp_bench_{label}_{os.getpid()}"
+    url = args.database or f"postgresql://postgres@127.0.0.1:5432/{name}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SECRET_KEY": "bench",
+        "FIXMYPHONE_INSTANCE": tempfile.mkdtemp(),
+    }
+    try:
+        if not args.database:
+            subprocess.run(["psql", ADMIN_URL, "-qc", f"CREATE DATABASE {name}"], check=True)
+            fill_database(env, args.requests)
+            if analyze:
+                subprocess.run(["psql", url, "-qc", "VACUUM ANALYZE"], check=True)
+        yield url, env
+    finally:
+        if not args.database and not args.keep:
+            subprocess.run(
+                ["psql", ADMIN_URL, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"]
+            )
