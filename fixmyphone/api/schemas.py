@@ -20,6 +20,7 @@ from ..models import (
     ROLE_CUSTOMER,
     ROLES,
 )
+from ..services.accounts import PHONE_PATTERN
 from ..workflow import STATUSES
 from .fields import Flag, Id, Text, Timestamp
 
@@ -29,7 +30,7 @@ WHITESPACE = (
     r"\t\n\x0b\x0c\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
 NOT_BLANK = rf"[^{WHITESPACE}]"
-PHONE = r"^\+?[0-9 ()\-.]{6,24}$"
+PHONE = PHONE_PATTERN
 COUNTRY = r"^[A-Za-z]{2}$"
 IMEI = r"^[0-9]{15}$"
 EMAIL = rf"^[^@{WHITESPACE}]+@[^@{WHITESPACE}]+\.[^@{WHITESPACE}]+$"

@@ -27,7 +27,11 @@ from . import audit, notifications
 from .errors import Conflict, ValidationFailed
 
 MIN_PASSWORD_LENGTH = 8
-PHONE_RE = re.compile(r"^\+?[0-9 ()\-.]{6,24}$")
+# A phone number: an optional +, then 6 to 24 digits, spaces, brackets, dashes or dots, neither
+# starting nor ending with a space. The API documents this same pattern, so a number the
+# document allows is one this check allows (forms strip their input first).
+PHONE_PATTERN = r"^\+?[0-9()\-.][0-9 ()\-.]{4,22}[0-9()\-.]$"
+PHONE_RE = re.compile(PHONE_PATTERN)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 COMMON_PASSWORDS = {"password", "password1", "12345678", "123456789", "qwertyui", "iloveyou"}
 
