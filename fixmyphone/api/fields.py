@@ -25,7 +25,7 @@ class IdConverter(BaseConverter):
     another method's rule shares then answered 405.
     """
 
-    regex = r"\d{1,30}"
+    regex = r"[0-9]{1,30}"  # ASCII digits: Python's \d also takes a Tai Lue or full-width 4
 
     def to_python(self, value: str) -> int:
         number = int(value)

@@ -13,7 +13,16 @@ from .conftest import assert_error
 
 
 @pytest.mark.parametrize(
-    "path", ["/api", "/api/", "/api/nope", "/api/service-request/abc", "/api/service-request/-1"]
+    "path",
+    [
+        "/api",
+        "/api/",
+        "/api/nope",
+        "/api/service-request/abc",
+        "/api/service-request/-1",
+        "/api/service-request/4\u19d7/status",  # a Tai Lue digit is not an id digit
+        "/api/service-request/\uff14/status",  # nor a full-width 4
+    ],
 )
 def test_unknown_api_paths_are_json_404(client, path):
     assert_error(client.get(path), 404, "not_found")
