@@ -103,11 +103,11 @@ def create_request(args):
 def list_requests(args):
     """My requests, newest first (staff: every request), one page at a time."""
     me = caller()
-    stmt = sa.select(ServiceRequest).order_by(
-        ServiceRequest.created_at.desc(), ServiceRequest.id.desc()
+    stmt = (
+        sa.select(ServiceRequest)
+        .where(repairs.visible_to(me))
+        .order_by(ServiceRequest.created_at.desc(), ServiceRequest.id.desc())
     )
-    if not me.is_staff:
-        stmt = stmt.where(ServiceRequest.customer_id == me.id)
     if args.get("status"):
         stmt = stmt.where(ServiceRequest.status == args["status"])
     page = db.paginate(stmt, page=args["page"], per_page=args["per_page"], error_out=False)
