@@ -284,12 +284,15 @@ def new_tracking_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+# The estimate's state lives in the quote_* columns (a quote is an estimate of one line):
+# draft = lines changed since the customer last saw them; pending = sent, waiting for a decision.
 QUOTE_NONE, QUOTE_PENDING, QUOTE_APPROVED, QUOTE_DECLINED = (
     "none",
     "pending",
     "approved",
     "declined",
 )
+QUOTE_DRAFT = "draft"
 
 
 class ServiceRequest(db.Model):
@@ -338,6 +341,13 @@ class ServiceRequest(db.Model):
     warranty_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     # Warranty rework: labour and parts are not charged (invoicing charges 0).
     no_charge: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
+    # Who decided the repair is free (warranty, goodwill), when and why; completion needs it
+    # when nothing is invoiced.
+    no_charge_reason: Mapped[Optional[str]] = mapped_column(sa.String(300))
+    no_charge_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    no_charge_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Bumped each time the estimate is sent; a decision names the version it was made on.
+    estimate_version: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -347,6 +357,7 @@ class ServiceRequest(db.Model):
 
     customer: Mapped[User] = relationship(foreign_keys=[customer_id])
     technician: Mapped[Optional[User]] = relationship(foreign_keys=[technician_id])
+    no_charge_by: Mapped[Optional[User]] = relationship(foreign_keys=[no_charge_by_id])
     warranty_of: Mapped[Optional[ServiceRequest]] = relationship(remote_side=[id])
     history: Mapped[list[StatusChange]] = relationship(
         back_populates="service_request",
@@ -463,6 +474,8 @@ class Part(db.Model):
     on_hand: Mapped[int] = mapped_column(sa.Integer, default=0)
     reserved: Mapped[int] = mapped_column(sa.Integer, default=0)
     reorder_level: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Accessories the counter may sell without a repair (walk-in sales).
+    sellable: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -542,6 +555,75 @@ class LabourEntry(db.Model):
     service_request: Mapped[ServiceRequest] = relationship()
 
 
+# ---------------------------------------------------------------- estimates and charges
+
+LINE_PART, LINE_LABOUR, LINE_FEE, LINE_DISCOUNT = "part", "labour", "fee", "discount"
+LINE_KINDS = (LINE_PART, LINE_LABOUR, LINE_FEE, LINE_DISCOUNT)
+
+
+class _BillableLine:
+    """Columns shared by estimate lines and the charges an approval turns them into.
+
+    ``unit_amount`` is the part's price, the fee, the discount (all positive) or, for labour
+    by the hour, the hourly rate with ``minutes`` worked; ``net_amount`` is the signed amount
+    before tax (a discount is negative), computed by services/totals.py.
+    """
+
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    part_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("parts.id"), index=True)
+    request_part_id: Mapped[Optional[int]] = mapped_column(
+        sa.ForeignKey("request_parts.id"), index=True
+    )
+    description: Mapped[str] = mapped_column(sa.String(300))
+    quantity: Mapped[int] = mapped_column(sa.Integer, default=1)
+    minutes: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    unit_amount: Mapped[int] = mapped_column(sa.Integer)
+    net_amount: Mapped[int] = mapped_column(sa.Integer)
+    tax_exempt: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def _line_checks() -> tuple:
+    return (
+        sa.CheckConstraint(f"kind IN {LINE_KINDS!r}", name="kind_valid"),
+        sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+        sa.CheckConstraint("unit_amount >= 0", name="unit_amount_not_negative"),
+        sa.CheckConstraint("minutes IS NULL OR minutes > 0", name="minutes_positive"),
+    )
+
+
+class EstimateLine(_BillableLine, db.Model):
+    """One line of a repair's estimate as staff are building it or the customer sees it."""
+
+    __tablename__ = "estimate_lines"
+    __table_args__ = _line_checks()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_requests.id", ondelete="CASCADE"), index=True
+    )
+    created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+
+    part: Mapped[Optional[Part]] = relationship()
+    request_part: Mapped[Optional[RequestPart]] = relationship()
+
+
+class RepairCharge(_BillableLine, db.Model):
+    """What the customer agreed to pay: the lines of the estimate version they approved."""
+
+    __tablename__ = "repair_charges"
+    __table_args__ = _line_checks()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_requests.id", ondelete="CASCADE"), index=True
+    )
+    estimate_version: Mapped[int] = mapped_column(sa.Integer)
+
+    part: Mapped[Optional[Part]] = relationship()
+    request_part: Mapped[Optional[RequestPart]] = relationship()
+
+
 # ---------------------------------------------------------------- money
 
 
@@ -563,10 +645,12 @@ class Invoice(db.Model):
     number: Mapped[Optional[str]] = mapped_column(sa.String(20), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(12), default="invoice")  # invoice | credit_note
     credit_for_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
-    service_request_id: Mapped[int] = mapped_column(
+    # A walk-in sale at the counter has no repair, and its buyer may have no account.
+    service_request_id: Mapped[Optional[int]] = mapped_column(
         sa.ForeignKey("service_requests.id"), index=True
     )
-    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    bill_to_name: Mapped[Optional[str]] = mapped_column(sa.String(120))
     status: Mapped[str] = mapped_column(sa.String(10), default="draft", index=True)
     currency: Mapped[str] = mapped_column(sa.String(3))
     subtotal: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -578,12 +662,12 @@ class Invoice(db.Model):
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.id"
     )
-    service_request: Mapped[ServiceRequest] = relationship()
-    customer: Mapped[User] = relationship()
+    service_request: Mapped[Optional[ServiceRequest]] = relationship()
+    customer: Mapped[Optional[User]] = relationship()
 
 
 class InvoiceLine(db.Model):
-    """One line of an invoice: labour, a part, or a quoted amount."""
+    """One line of an invoice: a part, labour, a fee, a discount or an earlier invoice deducted."""
 
     __tablename__ = "invoice_lines"
 
@@ -592,6 +676,8 @@ class InvoiceLine(db.Model):
         sa.ForeignKey("invoices.id", ondelete="CASCADE"), index=True
     )
     part_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("parts.id"), index=True)
+    # part, labour, fee, discount, deposit, deduction (an earlier invoice), credit; NULL before 0004
+    kind: Mapped[Optional[str]] = mapped_column(sa.String(10))
     description: Mapped[str] = mapped_column(sa.String(300))
     quantity: Mapped[int] = mapped_column(sa.Integer, default=1)
     unit_amount: Mapped[int] = mapped_column(sa.Integer)
@@ -615,14 +701,20 @@ class Payment(db.Model):
     """Money received (or expected) for a repair, online through Stripe or at the counter."""
 
     __tablename__ = "payments"
-    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        # A payment is for a repair or, for a walk-in sale, for an invoice.
+        sa.CheckConstraint(
+            "service_request_id IS NOT NULL OR invoice_id IS NOT NULL", name="paid_for_something"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    service_request_id: Mapped[int] = mapped_column(
+    service_request_id: Mapped[Optional[int]] = mapped_column(
         sa.ForeignKey("service_requests.id"), index=True
     )
     invoice_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
-    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
     method: Mapped[str] = mapped_column(sa.String(20), index=True)
     purpose: Mapped[str] = mapped_column(sa.String(20), default="balance")  # balance | deposit
     status: Mapped[str] = mapped_column(sa.String(20), default=PAYMENT_PENDING, index=True)
@@ -632,6 +724,8 @@ class Payment(db.Model):
     stripe_payment_intent_id: Mapped[Optional[str]] = mapped_column(sa.String(255), index=True)
     stripe_charge_id: Mapped[Optional[str]] = mapped_column(sa.String(255), index=True)
     reference: Mapped[Optional[str]] = mapped_column(sa.String(100))  # bank ref, terminal slip
+    # Cash handed over at the counter (the change given is tendered - amount).
+    tendered: Mapped[Optional[int]] = mapped_column(sa.Integer)
     recorded_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
     verified_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
     verified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
@@ -640,8 +734,9 @@ class Payment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    service_request: Mapped[ServiceRequest] = relationship()
-    customer: Mapped[User] = relationship(foreign_keys=[customer_id])
+    service_request: Mapped[Optional[ServiceRequest]] = relationship()
+    invoice: Mapped[Optional[Invoice]] = relationship()
+    customer: Mapped[Optional[User]] = relationship(foreign_keys=[customer_id])
     recorded_by: Mapped[Optional[User]] = relationship(foreign_keys=[recorded_by_id])
     verified_by: Mapped[Optional[User]] = relationship(foreign_keys=[verified_by_id])
     refunds: Mapped[list[Refund]] = relationship(back_populates="payment")
