@@ -64,6 +64,8 @@ class Config:
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
 
     TAX_RATE_BP = _int("TAX_RATE_BP", 0)  # basis points: 2000 = 20 %
+    LABOUR_RATE = _int("LABOUR_RATE", 6000)  # bench labour per hour, minor units, before tax
+    SHOP_LOCALE = os.environ.get("SHOP_LOCALE", "en_US")  # how amounts and dates are written
     BOOKING_CUTOFF_MINUTES = _int("BOOKING_CUTOFF_MINUTES", 120)
     WARRANTY_DAYS = _int("WARRANTY_DAYS", 90)
     PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600)
