@@ -227,3 +227,122 @@ def test_passwords_are_hashed_with_scrypt_outside_tests(app):
     user.set_password("whatever-123")
     assert user.password_hash.startswith("scrypt:")
     assert user.check_password("whatever-123") and not user.check_password("nope")
+
+
+# ---------------------------------------------------------------- ending sessions on the server
+
+
+def _login_remembered(app, user, password=PASSWORD):
+    """A browser logged in with "Keep me logged in"; returns it and its two cookies."""
+    browser = app.test_client()
+    token = csrf_token(browser, "/account/login")
+    response = browser.post(
+        "/account/login",
+        data={"email": user.email, "password": password, "remember": "y", "csrf_token": token},
+    )
+    assert response.status_code == 302
+    session_cookie = browser.get_cookie("session")
+    remember_cookie = browser.get_cookie("remember_token")
+    assert session_cookie is not None and remember_cookie is not None
+    return browser, session_cookie.value, remember_cookie.value
+
+
+def _replay(app, name, value):
+    """A fresh browser that only has a copied cookie: what does /account answer it?"""
+    thief = app.test_client()
+    thief.set_cookie(name, value)
+    return thief.get("/account")
+
+
+def test_copied_cookies_work_while_the_login_lasts(app, customer):
+    """The replay below is a real one: before logout each copied cookie is a login."""
+    db.session.commit()
+    _browser, session_value, remember_value = _login_remembered(app, customer)
+    assert _replay(app, "session", session_value).status_code == 200
+    assert _replay(app, "remember_token", remember_value).status_code == 200
+
+
+def test_logout_ends_the_session_and_remember_cookie_on_the_server(app, customer):
+    db.session.commit()
+    browser, session_value, remember_value = _login_remembered(app, customer)
+    version = customer.session_version
+    response = browser.post("/account/logout", data={"csrf_token": csrf_token(browser, "/account")})
+    assert response.status_code == 302
+    for name, value in (("session", session_value), ("remember_token", remember_value)):
+        replay = _replay(app, name, value)
+        assert replay.status_code == 302, name
+        assert "/account/login" in replay.headers["Location"]
+    assert db.session.get(User, customer.id).session_version == version + 1
+    # The owner logs in again as usual.
+    login(app.test_client(), customer)
+
+
+def test_password_change_ends_every_other_login_web_and_api(app, customer):
+    db.session.commit()
+    _other, session_value, remember_value = _login_remembered(app, customer)
+    api = app.test_client()
+    pair = api.post(
+        "/api/auth/login", json={"email": customer.email, "password": PASSWORD}
+    ).get_json()
+    browser = login(app.test_client(), customer)
+    response = browser.post(
+        "/account/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "another-long-pass",
+            "confirm": "another-long-pass",
+            "csrf_token": csrf_token(browser, "/account/profile"),
+        },
+    )
+    assert response.status_code == 302
+    assert browser.get("/account").status_code == 200  # this browser stays in
+    assert _replay(app, "session", session_value).status_code == 302
+    assert _replay(app, "remember_token", remember_value).status_code == 302
+    bearer = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert api.get("/api/service-request", headers=bearer).status_code == 401
+    refresh = api.post("/api/auth/refreshToken", json={"refresh_token": pair["refresh_token"]})
+    assert refresh.status_code == 401
+
+
+def test_password_reset_ends_every_login(app, client, customer):
+    db.session.commit()
+    _other, session_value, remember_value = _login_remembered(app, customer)
+    path = f"/account/reset/{accounts.make_reset_token(customer)}"
+    response = client.post(
+        path,
+        data={
+            "password": "brand-new-pass",
+            "confirm": "brand-new-pass",
+            "csrf_token": csrf_token(client, path),
+        },
+    )
+    assert response.status_code == 302
+    assert _replay(app, "session", session_value).status_code == 302
+    assert _replay(app, "remember_token", remember_value).status_code == 302
+
+
+def test_role_change_ends_every_login_web_and_api(app, technician, superadmin):
+    from fixmyphone.models import RefreshToken
+    from fixmyphone.services import staff, tokens
+
+    db.session.commit()
+    _browser, session_value, remember_value = _login_remembered(app, technician)
+    pair = tokens.start_session(technician)
+    db.session.commit()
+    staff.change_role(superadmin, technician, "admin")
+    db.session.commit()
+    assert _replay(app, "session", session_value).status_code == 302
+    assert _replay(app, "remember_token", remember_value).status_code == 302
+    api = app.test_client()
+    bearer = {"Authorization": f"Bearer {pair.access_token}"}
+    assert api.get("/api/service-request", headers=bearer).status_code == 401
+    assert db.session.query(RefreshToken).filter(RefreshToken.revoked_at.is_(None)).count() == 0
+
+
+def test_deactivation_ends_remembered_logins_too(app, customer, admin_user):
+    db.session.commit()
+    _browser, session_value, remember_value = _login_remembered(app, customer)
+    accounts.deactivate(customer, admin_user)
+    db.session.commit()
+    assert _replay(app, "session", session_value).status_code == 302
+    assert _replay(app, "remember_token", remember_value).status_code == 302

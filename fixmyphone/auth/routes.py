@@ -61,7 +61,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    """Log out."""
+    """Log out, on the server too: copies of this session or remember-me cookie stop working."""
+    accounts.end_browser_sessions(current_user._get_current_object())
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You are logged out.", "info")

@@ -60,9 +60,9 @@ def find_by_email(email: str) -> Optional[User]:
 
 
 def set_password(user: User, password: str) -> None:
-    """Hash a new password with the configured method; old sessions and reset links die."""
+    """Hash a new password with the configured method; every login and reset link dies."""
     user.set_password(password, method=current_app.config["PASSWORD_HASH_METHOD"])
-    user.session_version = (user.session_version or 1) + 1
+    end_sessions(user)
 
 
 def create_user(
@@ -131,8 +131,7 @@ def authenticate(email: str, password: str) -> Optional[User]:
 def deactivate(user: User, actor: Optional[User]) -> None:
     """Lock an account: sessions end, API tokens stop working, refresh tokens are revoked."""
     user.active = False
-    user.session_version = (user.session_version or 1) + 1
-    revoke_refresh_tokens(user)
+    end_sessions(user)
     audit.record(actor, "user_deactivated", user)
 
 
@@ -140,6 +139,26 @@ def reactivate(user: User, actor: Optional[User]) -> None:
     """Let a deactivated user log in again."""
     user.active = True
     audit.record(actor, "user_reactivated", user)
+
+
+# ---------------------------------------------------------------- ending sessions
+
+
+def end_browser_sessions(user: User) -> None:
+    """Log a user out of every browser: a copied ``session`` or ``remember_token`` cookie is
+    anonymous from now on, and API access tokens must be refreshed.
+
+    Both cookies carry ``User.get_id()``, which holds the session version the user loader
+    compares with the database; API access tokens carry it as their ``sv`` claim.
+    """
+    user.session_version = (user.session_version or 1) + 1
+
+
+def end_sessions(user: User) -> None:
+    """End every login of a user, web and API (a password change or reset, a deactivation,
+    a role change): browser sessions, remember-me cookies, access and refresh tokens."""
+    end_browser_sessions(user)
+    revoke_refresh_tokens(user)
 
 
 def revoke_refresh_tokens(user: User) -> None:
@@ -218,6 +237,5 @@ def reset_password(token: str, password: str) -> User:
     if problem := password_problem(password):
         raise ValidationFailed(problem, fields={"password": [problem]})
     set_password(user, password)
-    revoke_refresh_tokens(user)
     audit.record(user, "password_reset", user)
     return user

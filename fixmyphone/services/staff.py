@@ -107,8 +107,8 @@ def change_role(actor: User, target: User, role: str) -> None:
     target.role = role
     if role == ROLE_TECHNICIAN and target.technician_profile is None:
         target.technician_profile = TechnicianProfile()
-    # A changed role must take effect now: end existing sessions.
-    target.session_version = (target.session_version or 1) + 1
+    # A changed role must take effect now: end existing sessions and tokens, web and API.
+    accounts.end_sessions(target)
     audit.record(actor, "role_changed", target, before=before, after={"role": role})
 
 
