@@ -3,7 +3,9 @@
 import multiprocessing
 import os
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# The loopback unless told otherwise: the app answers only its reverse proxy on this host. In a
+# container behind a proxy (deploy/), GUNICORN_BIND=0.0.0.0:8000 and PROXY_COUNT=1 say so.
+bind = os.environ.get("GUNICORN_BIND") or "127.0.0.1:8000"
 # (2 x cores) + 1 sync workers is gunicorn's own rule of thumb for I/O-bound apps.
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", 1))
@@ -22,7 +24,8 @@ preload_app = os.environ.get("GUNICORN_PRELOAD", "1").lower() not in {"0", "fals
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")  # stdout
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
-# The app sits behind one reverse proxy (ProxyFix in the app trusts one hop).
+# Which peers gunicorn believes about the scheme (X-Forwarded-Proto). The client address is the
+# app's business: PROXY_COUNT (ProxyFix) says how many proxies' X-Forwarded-For to trust.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn 27 opens a control socket under ~/.gunicorn by default; we do not use it.
 control_socket_disable = True

@@ -90,7 +90,13 @@ class Config:
     JWT_REFRESH_TTL = _int("JWT_REFRESH_TTL", 14 * 24 * 3600)
     CORS_ORIGINS = [o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
 
+    # Failed logins allowed per client address (successes never count).
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    # Per account (services/logins.py): failures that cost nothing, then a wait doubling from
+    # 1 s up to the maximum; failures are forgotten a window after the last one.
+    LOGIN_ACCOUNT_FREE_FAILURES = _int("LOGIN_ACCOUNT_FREE_FAILURES", 10)
+    LOGIN_ACCOUNT_MAX_DELAY = _int("LOGIN_ACCOUNT_MAX_DELAY", 60)
+    LOGIN_ACCOUNT_WINDOW = _int("LOGIN_ACCOUNT_WINDOW", 15 * 60)
     # No X-RateLimit-*/Retry-After on every answer of a limited route (a client honouring
     # Retry-After would wait after a success); errors.py puts Retry-After on the 429 itself.
     RATELIMIT_HEADERS_ENABLED = False
@@ -109,8 +115,9 @@ class Config:
     # Logs: JSON lines with a request id (production); None leaves Flask's default logging.
     LOG_JSON = _bool("LOG_JSON", False) if os.environ.get("LOG_JSON") else None
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
-    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
-    PROXY_COUNT = _int("PROXY_COUNT", 1)
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted. 0: none, the
+    # client is the socket's peer and X-Forwarded-For is ignored (anyone can set it).
+    PROXY_COUNT = _int("PROXY_COUNT", 0)
 
     # flask-smorest / OpenAPI
     API_TITLE = "FixMyPhone API"

@@ -127,12 +127,17 @@ def _as_list(msgs) -> list:
 
 def _domain_error(exc: DomainError):
     db.session.rollback()
+    headers = {}
+    if exc.status == 429:
+        headers["Retry-After"] = str(getattr(exc, "retry_after", None) or 60)
     if wants_json():
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
         return error_response(
             exc.status, exc.message, code=exc.code, fields=exc.fields, headers=headers
         )
-    return render_template("errors/generic.html", error=exc, status=exc.status), exc.status
+    template = "errors/429.html" if exc.status == 429 else "errors/generic.html"
+    return render_template(template, error=exc, status=exc.status), exc.status, headers
 
 
 def _unexpected(exc: Exception):

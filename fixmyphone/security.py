@@ -49,9 +49,11 @@ def _security_headers(response):
 
 
 def init_security(app: Flask) -> None:
-    """Trust one reverse proxy's X-Forwarded-* headers and add the security headers."""
-    proxies = app.config.get("PROXY_COUNT", 1)
+    """Trust ``PROXY_COUNT`` reverse proxies' X-Forwarded-* headers (none by default) and add
+    the security headers."""
+    proxies = app.config.get("PROXY_COUNT", 0)
     if proxies:
+        # The client address (rate limits, logs) is the one the last trusted proxy saw.
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )

@@ -6,7 +6,7 @@ import pytest
 
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Notification, User
-from fixmyphone.services import accounts
+from fixmyphone.services import accounts, delivery
 
 from .conftest import csrf_token, login
 from .factories import PASSWORD, CustomerFactory, UserFactory
@@ -149,7 +149,10 @@ def _reset_link(user_email):
     row = (
         db.session.query(Notification).filter_by(event="password_reset", recipient=user_email).one()
     )
-    return re.search(r"http://shop\.test(/account/reset/\S+)", row.body).group(1)
+    # The stored body holds a placeholder; the link is made when the email is rendered.
+    assert "/account/reset/" not in row.body
+    text = delivery.render_text(row)
+    return re.search(r"http://shop\.test(/account/reset/\S+)", text).group(1)
 
 
 def test_password_reset_by_single_use_link(client, customer):
@@ -199,7 +202,9 @@ def test_password_reset_email_is_in_the_outbox_and_logged(client, customer, capl
     client.post("/account/forgot", data={"email": customer.email, "csrf_token": token})
     row = db.session.query(Notification).filter_by(event="password_reset").one()
     assert row.channel == "email" and row.status == "sent"
-    assert "/account/reset/" in caplog.text
+    # The log says that it was not sent, to whom and what, never the body or its link.
+    assert f"notification={row.id} to={customer.email}" in caplog.text
+    assert "/account/reset/" not in caplog.text and "Hello" not in caplog.text
 
 
 @pytest.fixture
@@ -220,6 +225,52 @@ def test_login_is_rate_limited(client, customer):
         )
     assert codes[:3] == [200, 200, 200]
     assert codes[3:] == [429, 429]
+
+
+def _web_attempt(client, email, password="nope-nope", ip="127.0.0.1"):
+    token = csrf_token(client, "/account/login")
+    return client.post(
+        "/account/login",
+        data={"email": email, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": ip},
+    )
+
+
+def test_successful_web_logins_do_not_count(app, customer):
+    db.session.commit()
+    for _ in range(5):
+        browser = app.test_client()
+        assert _web_attempt(browser, customer.email, PASSWORD).status_code == 302
+    codes = [_web_attempt(app.test_client(), customer.email).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_web_owner_gets_in_after_ten_failures_from_ten_addresses(app, customer):
+    db.session.commit()
+    for i in range(10):
+        assert _web_attempt(app.test_client(), customer.email, ip=f"10.0.0.{i}").status_code == 200
+    response = _web_attempt(app.test_client(), customer.email, PASSWORD, ip="10.0.0.99")
+    assert response.status_code == 302
+
+
+def test_web_login_for_a_guessed_account_waits_a_bounded_delay(app, customer, monkeypatch):
+    from fixmyphone.services import logins
+
+    db.session.commit()
+    moment = {"now": 1_900_000_000.0}
+    monkeypatch.setattr(logins, "now", lambda: moment["now"])
+    app.config.update(LOGIN_ACCOUNT_FREE_FAILURES=2, LOGIN_ACCOUNT_MAX_DELAY=30)
+    for i in range(3):
+        _web_attempt(app.test_client(), customer.email, ip=f"10.0.1.{i}")
+    response = _web_attempt(app.test_client(), customer.email, PASSWORD, ip="10.0.1.50")
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "1"
+    assert "Too many failed logins for this account" in response.get_data(as_text=True)
+    assert 'name="email"' in response.get_data(as_text=True)  # the form is still there
+    moment["now"] += 1
+    assert (
+        _web_attempt(app.test_client(), customer.email, PASSWORD, ip="10.0.1.50").status_code == 302
+    )
 
 
 def test_passwords_are_hashed_with_scrypt_outside_tests(app):

@@ -9,7 +9,10 @@ import pytest
 from fixmyphone.extensions import db
 from fixmyphone.observability import JsonFormatter, redact
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+from .conftest import make_app
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
 
 PAGES = ["/", "/account/login", "/account/register", "/account/forgot", "/healthz"]
 
@@ -26,9 +29,38 @@ def test_security_headers_on_main_pages(client, path):
     assert "Strict-Transport-Security" not in response.headers  # plain HTTP
 
 
-def test_hsts_and_secure_scheme_behind_an_https_proxy(client):
-    response = client.get("/", headers={"X-Forwarded-Proto": "https"})
+def test_hsts_and_secure_scheme_behind_an_https_proxy(database_url, tmp_path):
+    proxied = make_app(database_url, tmp_path, PROXY_COUNT=1).test_client()
+    response = proxied.get("/", headers={"X-Forwarded-Proto": "https"})
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_with_no_proxy_configured_forwarded_headers_are_ignored(client):
+    """PROXY_COUNT defaults to 0: anyone can send X-Forwarded-*, so nothing trusts them."""
+    response = client.get(
+        "/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    )
+    assert "Strict-Transport-Security" not in response.headers
+    assert client.application.config["PROXY_COUNT"] == 0
+
+
+def test_gunicorn_binds_the_loopback_unless_told_otherwise(monkeypatch):
+    import runpy
+
+    monkeypatch.delenv("GUNICORN_BIND", raising=False)
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["bind"] == "127.0.0.1:8000"
+    monkeypatch.setenv("GUNICORN_BIND", "0.0.0.0:9000")
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["bind"] == "0.0.0.0:9000"
+
+
+def test_deploy_files_behind_nginx_trust_one_proxy_and_listen_for_it():
+    """The compose file puts nginx in front of gunicorn: web must listen beyond its loopback
+    and trust exactly that one proxy; the systemd unit sits behind a local nginx."""
+    compose = (ROOT / "deploy" / "docker-compose.yml").read_text()
+    web = compose.split("\n  web:\n", 1)[1].split("\n  worker:\n", 1)[0]
+    assert 'PROXY_COUNT: "1"' in web and 'GUNICORN_BIND: "0.0.0.0:8000"' in web
+    unit = (ROOT / "deploy" / "systemd" / "fixmyphone-web.service").read_text()
+    assert "Environment=PROXY_COUNT=1" in unit
 
 
 def test_admin_pages_carry_a_nonce_for_flask_admins_own_scripts(admin_client):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import db, limiter
-from ..services import accounts
+from ..services import accounts, logins
 from ..services.errors import DomainError
 from . import bp
 from .forms import ForgotPasswordForm, LoginForm, RegisterForm, ResetPasswordForm
@@ -34,28 +34,34 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
-def _login_account_key() -> str:
-    return "login-account:" + (request.form.get("email") or "").strip().lower()
+def _login_failed(_response) -> bool:
+    # Only failed attempts count towards the per-address limit: a shop's staff share one IP.
+    return bool(g.get("login_failed"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_login_account_key)
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_login_failed)
 def login():
-    """Log in with email and password."""
+    """Log in with email and password (limits: per address here, per account in services)."""
     if current_user.is_authenticated:
         return redirect(safe_next(home_for(current_user)))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data)
+        try:
+            user = logins.log_in(form.email.data, form.password.data, request.remote_addr)
+        except logins.LoginDelayed as exc:
+            flash(exc.message, "error")
+            headers = {"Retry-After": str(exc.retry_after)}
+            return render_template("auth/login.html", form=form), 429, headers
         if user is None:
+            g.login_failed = True
             flash("Wrong email or password, or the account is deactivated.", "error")
         else:
             db.session.commit()
             session.clear()
             login_user(user, remember=form.remember.data)
             return redirect(safe_next(home_for(user)))
-    return render_template("auth/login.html", form=form), 200 if request.method == "GET" else 200
+    return render_template("auth/login.html", form=form)
 
 
 @bp.post("/logout")
