@@ -85,6 +85,9 @@ class Config:
     SMTP_USE_TLS = _bool("SMTP_USE_TLS", True)
     MAIL_FROM = os.environ.get("MAIL_FROM", "FixMyPhone <no-reply@fixmyphone.example>")
     SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "log")
+    # Development: emails and SMS that are not sent are printed on the console, and the
+    # recent ones listed at /dev/outbox (never in production; see services/dev_outbox.py).
+    DEV_OUTBOX = _bool("DEV_OUTBOX", True)
 
     JWT_ACCESS_TTL = _int("JWT_ACCESS_TTL", 15 * 60)
     JWT_REFRESH_TTL = _int("JWT_REFRESH_TTL", 14 * 24 * 3600)
@@ -145,6 +148,7 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     LOG_JSON = _bool("LOG_JSON", True)
+    DEV_OUTBOX = False
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
@@ -170,6 +174,7 @@ class TestConfig(Config):
     STRIPE_WEBHOOK_SECRET = None
     SMTP_HOST = None
     SERVER_NAME = None
+    DEV_OUTBOX = False
 
 
 CONFIGS = {"development": Config, "production": ProductionConfig, "testing": TestConfig}

@@ -18,6 +18,7 @@ import smtplib
 import threading
 import time
 from email.charset import QP, Charset
+from email.errors import HeaderParseError
 from email.message import Message
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
@@ -26,14 +27,14 @@ from email.utils import formataddr, make_msgid, parseaddr
 from typing import Any, Optional
 
 from flask import current_app, render_template
-from jinja2 import TemplateNotFound
+from jinja2 import TemplateError, TemplateNotFound
 from markupsafe import Markup, escape
 
 from ..extensions import db
 from ..models import Notification, ServiceRequest
-from . import sms
+from . import dev_outbox, secret_links, sms
 from .errors import DomainError
-from .notifications import link_for, setting
+from .notifications import header_text, link_for, setting
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,12 @@ URL_RE = re.compile(r"https?://[^\s<>\"']+")
 
 
 class PermanentDeliveryError(Exception):
-    """Delivery cannot succeed by trying again (no address, a refused recipient, bad config)."""
+    """Delivery cannot succeed by trying again (no address, a refused recipient, bad config,
+    a message that cannot be rendered or a header that cannot be written)."""
+
+
+# A template that fails on a row's data fails the same way on every retry.
+RENDERING_ERRORS = (TemplateError, TypeError, ValueError, AttributeError, LookupError)
 
 
 def send(row: Notification) -> None:
@@ -88,16 +94,21 @@ def message_context(row: Notification) -> dict[str, Any]:
     request = (
         db.session.get(ServiceRequest, row.service_request_id) if row.service_request_id else None
     )
-    link = link_for(row) if row.event != "password_reset" else None
+    try:
+        # Reset and tracking links are stored as placeholders: made live here, at send time.
+        body = secret_links.live(row, row.body or "")
+        link = link_for(row) if row.event != "password_reset" else None
+    except secret_links.LinkUnavailable as exc:
+        raise PermanentDeliveryError(str(exc)) from exc
     return {
         "notification": row,
         "ctx": ctx,
         "user": row.user,
         "request": request,
         "link": link,
-        "subject": row.subject,
-        "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", row.body or "") if p.strip()],
-        "body": row.body or "",
+        "subject": header_text(row.subject),
+        "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()],
+        "body": body,
     }
 
 
@@ -116,9 +127,19 @@ def linkify(text: str) -> Markup:
 
 def _render(name: str, ext: str, context: dict) -> str:
     try:
-        return render_template(f"email/{name}.{ext}", linkify=linkify, **context)
-    except TemplateNotFound:
-        return render_template(f"email/generic.{ext}", linkify=linkify, **context)
+        try:
+            return render_template(f"email/{name}.{ext}", linkify=linkify, **context)
+        except TemplateNotFound:
+            return render_template(f"email/generic.{ext}", linkify=linkify, **context)
+    except RENDERING_ERRORS as exc:
+        raise PermanentDeliveryError(
+            f"email/{name}.{ext} could not be rendered: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def render_text(row: Notification) -> str:
+    """The plain-text version of an email row, as sent (links live)."""
+    return _render(template_name(row), "txt", message_context(row))
 
 
 def render_email(row: Notification) -> Message:
@@ -148,9 +169,11 @@ def render_email(row: Notification) -> Message:
             part = MIMEApplication(data, "pdf")
             part.add_header("Content-Disposition", "attachment", filename=filename)
             msg.attach(part)
-    msg["From"] = _address(cfg["MAIL_FROM"])
-    msg["To"] = _address(row.recipient)
-    msg["Subject"] = row.subject or ""
+    # Header values made from data are one line: a CR/LF (from a part name, say) in a
+    # subject would otherwise start a header of its own or break the message.
+    msg["From"] = _address(header_text(cfg["MAIL_FROM"]))
+    msg["To"] = _address(header_text(row.recipient))
+    msg["Subject"] = context["subject"]
     # A stable id: a resent message is recognisably the same one.
     domain = cfg["MAIL_FROM"].rsplit("@", 1)[-1].strip(" >") or "fixmyphone.local"
     msg["Message-ID"] = make_msgid(idstring=f"fmp-{row.id}", domain=domain)
@@ -209,28 +232,43 @@ def _as_file(result: Any, default_name: str) -> tuple[str, bytes]:
 def render_sms(row: Notification) -> str:
     """The text of an SMS: short, with the link to follow."""
     context = message_context(row)
-    return render_template("notifications/sms.txt", **context).strip()
+    try:
+        return render_template("notifications/sms.txt", **context).strip()
+    except RENDERING_ERRORS as exc:
+        raise PermanentDeliveryError(
+            f"notifications/sms.txt could not be rendered: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 # ---------------------------------------------------------------- sending
 
 
 def send_email(row: Notification) -> None:
-    """Send by SMTP, or log the message when no SMTP host is configured."""
+    """Send by SMTP; without an SMTP host, print it in development, else note it in the log.
+
+    The log gets who, what subject and which row, never the body: bodies carry live links.
+    """
     cfg = current_app.config
     msg = render_email(row)
     if not cfg.get("SMTP_HOST"):
-        log.info(
-            "email (not sent, no SMTP_HOST) to=%s subject=%r\n%s",
-            row.recipient,
-            row.subject,
-            row.body,
-        )
+        if dev_outbox.console_enabled():
+            dev_outbox.print_email(row, msg)
+        else:
+            log.info(
+                "email (not sent, no SMTP_HOST) notification=%s to=%s subject=%r",
+                row.id,
+                row.recipient,
+                row.subject,
+            )
         return
     try:
         smtp_connections.send(cfg, msg)
     except smtplib.SMTPRecipientsRefused as exc:
         raise PermanentDeliveryError(f"recipient refused: {exc.recipients}") from exc
+    except (HeaderParseError, ValueError) as exc:
+        # Raised while the message is written out, before anything is sent: the same
+        # message fails the same way every time.
+        raise PermanentDeliveryError(f"malformed message: {type(exc).__name__}: {exc}") from exc
     except smtplib.SMTPResponseException as exc:
         if 500 <= exc.smtp_code < 600 and exc.smtp_code not in (503,):
             raise PermanentDeliveryError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
@@ -337,10 +375,14 @@ atexit.register(smtp_connections.close_all)
 
 
 def sms_provider() -> sms.SmsProvider:
-    """The configured SMS provider."""
+    """The configured SMS provider (in development, ``log`` prints to the console)."""
     names = ("SMS_PROVIDER", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM")
     config = {name: setting(name) for name in names}
     config["TWILIO_API_BASE"] = setting("TWILIO_API_BASE")
+    if (config["SMS_PROVIDER"] or "log").strip().lower() == "log" and (
+        dev_outbox.console_enabled()
+    ):
+        return sms.ConsoleSmsProvider()
     return sms.provider_from_config(config)
 
 

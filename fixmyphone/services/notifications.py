@@ -27,6 +27,7 @@ from ..models import (
     utcnow,
 )
 from ..queue import enqueue_after_commit
+from . import secret_links
 from .errors import Conflict, NotFound
 
 # Settings with their defaults; each can be set in the environment or the app's config.
@@ -139,8 +140,12 @@ def notify(
     """Write one outbox row per channel and deliver each after commit.
 
     ``dedup_key`` names the event occurrence; a row with the same key and channel is never
-    written twice, so a retried caller cannot notify a customer twice.
+    written twice, so a retried caller cannot notify a customer twice. Reset and tracking
+    links in ``body`` are stored as placeholders and made live when the message is sent
+    (see ``secret_links``); the subject is kept to one line, as an email header must be.
     """
+    subject = header_text(secret_links.protect(subject, service_request))[:200]
+    body = secret_links.protect(body, service_request)
     rows = []
     for channel in channels if channels is not None else channels_for(user, event):
         key = f"{dedup_key}:{channel}"[:200]
@@ -152,9 +157,9 @@ def notify(
             event=event,
             channel=channel,
             recipient=_recipient(user, channel),
-            subject=subject[:200],
+            subject=subject,
             body=body,
-            context=context or {},
+            context=_protected_context(context, service_request),
             dedup_key=key,
             status="sent" if channel == "in_app" else "pending",
         )
@@ -172,6 +177,20 @@ def notify(
         if row.status == "pending":
             enqueue_delivery_after_commit(row.id)
     return rows
+
+
+def _protected_context(context: Optional[dict], service_request) -> dict:
+    """The row's context with secret links in its text values replaced by placeholders."""
+    return {
+        key: secret_links.protect(value, service_request) if isinstance(value, str) else value
+        for key, value in (context or {}).items()
+    }
+
+
+def header_text(value: str) -> str:
+    """One line of text for a mail header: line breaks (and other control characters) from
+    data such as a part name become spaces, so they can never start a new header."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in value or "").split())
 
 
 def enqueue_delivery_after_commit(notification_id: int) -> None:
@@ -384,7 +403,7 @@ def link_for(row: Notification) -> Optional[str]:
     the repair's back-office page (or the back office) for staff."""
     ctx = row.context or {}
     if ctx.get("link"):
-        return ctx["link"]
+        return secret_links.live(row, ctx["link"])
     request = (
         db.session.get(ServiceRequest, row.service_request_id) if row.service_request_id else None
     )

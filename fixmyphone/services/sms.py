@@ -1,7 +1,10 @@
-"""SMS providers behind one small interface: ``log`` (default) and Twilio's REST API.
+"""SMS providers behind one small interface: ``log`` (default), ``console`` and Twilio's API.
 
 Choose with ``SMS_PROVIDER`` (``log`` or ``twilio``); Twilio reads ``TWILIO_ACCOUNT_SID``,
 ``TWILIO_AUTH_TOKEN``, ``TWILIO_FROM`` and, for tests or a proxy, ``TWILIO_API_BASE``.
+``log`` notes that a message was not sent, never its text (texts carry tracking links); in
+development (``DEV_OUTBOX``) delivery uses ``ConsoleSmsProvider`` instead, which prints the
+whole text for the developer to read.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,11 +36,24 @@ class SmsProvider(Protocol):
 
 
 class LogSmsProvider:
-    """Writes the message to the log instead of sending it (development, demos)."""
+    """Notes in the log that a message was not sent: to whom and how long, not the text."""
 
     def send(self, to: str, body: str) -> str:
-        log.info("sms (provider=log) to=%s: %s", to, body)
+        log.info("sms (provider=log, not sent) to=%s length=%d", to, len(body))
         return "logged"
+
+
+class ConsoleSmsProvider:
+    """Prints the whole message on standard output (development only: it shows links)."""
+
+    def send(self, to: str, body: str) -> str:
+        rule = "-" * 72
+        print(
+            f"\n{rule}\nSMS to {to} (development console, not sent)\n{rule}\n{body}\n{rule}",
+            file=sys.stdout,
+            flush=True,
+        )
+        return "console"
 
 
 class TwilioSmsProvider:

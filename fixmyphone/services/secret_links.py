@@ -1,0 +1,183 @@
+"""Secret links in notifications: stored as placeholders, made live only when sent.
+
+A password-reset (or set-password) link or a repair's tracking link lets whoever holds it in,
+so the outbox never stores one. ``protect`` swaps each such link in a body for a placeholder
+naming only the page it leads to, when the row is written; ``live`` puts a working link back
+(a freshly signed reset token, the repair's tracking address) at the moment a message is
+rendered for delivery. Staff screens, exports and logs see ``readable`` text, in which a
+placeholder (or a live link in a row written before this rule) reads "[tracking link]".
+
+Every route that takes a ``token`` must be registered in ``LINKS``: a link to an unknown one
+is removed from the body rather than stored (tests check the registry against the URL map).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Optional
+
+from flask import current_app, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RoutingException
+
+from ..extensions import db
+from ..models import Notification, ServiceRequest, User
+
+URL_RE = re.compile(r"https?://[^\s<>\"']+")
+MARK_RE = re.compile(r"\u27e6link:([a-z_.]+)\u27e7")
+REMOVED = "[link removed]"
+REDACTED = "[redacted]"
+
+
+class LinkUnavailable(Exception):
+    """A placeholder cannot be made live (the account or the repair is gone)."""
+
+
+@dataclass(frozen=True)
+class SecretLink:
+    """A page reached by a token: how it reads on staff screens and how to make its token."""
+
+    label: str
+    token_for: Callable[[Notification], str]
+    # True: only the row's own repair's token is kept as a placeholder (others are removed).
+    repair_token: bool = False
+
+
+def _tracking_token(row: Notification) -> str:
+    request = (
+        db.session.get(ServiceRequest, row.service_request_id) if row.service_request_id else None
+    )
+    if request is None:
+        raise LinkUnavailable("the repair of this notification no longer exists")
+    return request.tracking_token
+
+
+def _reset_token(row: Notification) -> str:
+    from .accounts import make_reset_token
+
+    user = db.session.get(User, row.user_id) if row.user_id else None
+    if user is None or not user.active:
+        raise LinkUnavailable("the account of this notification is gone or deactivated")
+    return make_reset_token(user)
+
+
+LINKS: dict[str, SecretLink] = {
+    "public.track_token": SecretLink("tracking link", _tracking_token, repair_token=True),
+    "public.token_quote": SecretLink("quote link", _tracking_token, repair_token=True),
+    "public.token_message": SecretLink("message link", _tracking_token, repair_token=True),
+    "auth.reset_password": SecretLink("password link", _reset_token),
+}
+
+
+def register(endpoint: str, link: SecretLink) -> None:
+    """Declare another token route (an invitation page, say) so its links are protected too."""
+    LINKS[endpoint] = link
+
+
+def mark(endpoint: str) -> str:
+    """The placeholder stored instead of a link to ``endpoint``."""
+    return f"\u27e6link:{endpoint}\u27e7"
+
+
+def _base() -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+
+
+def _token_route(url: str) -> Optional[tuple[str, str, str]]:
+    """(endpoint, token, trailing punctuation) when ``url`` is one of the shop's token pages."""
+    # A sentence may end right after a link; tokens never end with punctuation.
+    core = url.rstrip(".,;:!?)/")
+    trail = url[len(core) :]
+    base = _base()
+    if not core.startswith(base + "/"):
+        return None
+    path = core[len(base) :].split("#", 1)[0].split("?", 1)[0]
+    try:
+        endpoint, args = current_app.url_map.bind("localhost").match(path, method="GET")
+    except (HTTPException, RoutingException):
+        return None
+    if "token" not in args:
+        return None
+    return endpoint, str(args["token"]), trail
+
+
+def protect(text: str, service_request: Optional[ServiceRequest] = None) -> str:
+    """``text`` with every secret link replaced by its placeholder (or removed)."""
+    if not text:
+        return text
+    # A placeholder typed by a person (a message, a note) must never become a live link.
+    text = text.replace("\u27e6", "[").replace("\u27e7", "]")
+    own_token = service_request.tracking_token if service_request is not None else None
+
+    def swap(match: re.Match) -> str:
+        found = _token_route(match.group(0))
+        if found is None:
+            return match.group(0)
+        endpoint, token, trail = found
+        link = LINKS.get(endpoint)
+        if link is None or (link.repair_token and token != own_token):
+            return REMOVED + trail
+        return mark(endpoint) + trail
+
+    text = URL_RE.sub(swap, text)
+    if own_token and own_token in text:
+        text = text.replace(own_token, REDACTED)
+    return text
+
+
+def readable(text: str) -> str:
+    """What staff screens, exports and logs show: placeholders as "[tracking link]"."""
+    if not text:
+        return text or ""
+
+    def label(match: re.Match) -> str:
+        link = LINKS.get(match.group(1))
+        return f"[{link.label}]" if link else REMOVED
+
+    def old_link(match: re.Match) -> str:
+        found = _token_route(match.group(0))
+        if found is None:
+            return match.group(0)
+        link = LINKS.get(found[0])
+        return (f"[{link.label}]" if link else REMOVED) + found[2]
+
+    return MARK_RE.sub(label, URL_RE.sub(old_link, text))
+
+
+def live(row: Notification, text: str) -> str:
+    """``text`` with its placeholders replaced by working links for ``row``'s recipient.
+
+    Raises ``LinkUnavailable`` when a link cannot be made (the account or repair is gone):
+    sending such a message could never help its reader.
+    """
+    if not text or "\u27e6" not in text:
+        return text
+    made: dict[str, str] = {}  # one token per endpoint and message (text and HTML agree)
+
+    def build(match: re.Match) -> str:
+        endpoint = match.group(1)
+        if endpoint not in made:
+            link = LINKS.get(endpoint)
+            if link is None:
+                made[endpoint] = REMOVED
+            else:
+                made[endpoint] = _base() + _path(endpoint, link.token_for(row))
+        return made[endpoint]
+
+    return MARK_RE.sub(build, text)
+
+
+def _path(endpoint: str, token: str) -> str:
+    from flask import has_request_context
+
+    if has_request_context():
+        return url_for(endpoint, token=token)
+    with current_app.test_request_context("/"):
+        return url_for(endpoint, token=token)
+
+
+def token_endpoints() -> set[str]:
+    """Every endpoint of the app whose URL carries a ``token`` (for the registry's test)."""
+    return {rule.endpoint for rule in current_app.url_map.iter_rules() if "token" in rule.arguments}
