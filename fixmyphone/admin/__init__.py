@@ -7,6 +7,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from .appointments import AppointmentView
+from .checkout import CheckoutView
 from .customers import CustomerView
 from .dashboard import DashboardView
 from .inbox import InboxView
@@ -31,8 +32,11 @@ def init_admin(app: Flask) -> Admin:
     # Team, System); the pages a shop opens all day stay one click away.
     admin.add_view(
         ServiceRequestView(
-            name="All repairs", endpoint="admin_requests", url="/admin/requests", category="Repairs"
+            name="Repair list", endpoint="admin_requests", url="/admin/requests", category="Repairs"
         )
+    )
+    admin.add_view(
+        CheckoutView(name="Checkout", endpoint="admin_checkout", url="/admin/checkout")
     )
     admin.add_view(
         InboxView(

@@ -1,0 +1,160 @@
+"""The counter checkout: find a repair, take its balance, hand over the receipt, complete it.
+
+Each form posts to one endpoint that calls one service function (services/counter,
+invoices, repairs), commits, and redirects back; a refused form is shown again with its
+errors and what was typed.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import abort, flash, redirect, request, session
+from flask_admin import expose
+from flask_login import current_user
+
+from .. import workflow
+from ..extensions import db
+from ..models import Payment, ServiceRequest
+from ..services import billing, counter, invoices, payments, repairs
+from ..services.errors import DomainError, NotFound
+from .base import STAFF, SecuredPage, commit_or_flash
+
+# The outcome of the last payment, shown once on the next page (like a flash message).
+LAST_TAKEN = "counter_taken"
+
+
+def _methods() -> list[tuple[str, str]]:
+    return [(m, payments.METHOD_LABELS[m]) for m in payments.OFFLINE_METHODS]
+
+
+class CheckoutView(SecuredPage):
+    """The counter: staff take payments (a technician's wait for an admin's verification)."""
+
+    access = STAFF
+
+    # -- finding the repair
+
+    @expose("/")
+    def index(self):
+        text = request.args.get("q")
+        found: list[ServiceRequest] = []
+        error: Optional[str] = None
+        status = 200
+        if text is not None:
+            try:
+                found = counter.find_repairs(current_user, text)
+            except DomainError as exc:
+                error, status = exc.message, exc.status
+            else:
+                if len(found) == 1:
+                    return redirect(self.get_url(".repair_page", request_id=found[0].id))
+                if not found:
+                    error, status = f"Nothing matches “{text.strip()}”.", 404
+        ready = counter.ready_for_handover(current_user)
+        return (
+            self.render(
+                "admin/checkout/index.html",
+                q=text or "",
+                found=found,
+                error=error,
+                ready=ready,
+                totals=billing.totals_by_request(r.id for r in [*found, *ready]),
+            ),
+            status,
+        )
+
+    # -- one repair at the counter
+
+    def _repair_or_404(self, request_id: int) -> ServiceRequest:
+        try:
+            return counter.get_repair(current_user, request_id)
+        except NotFound:
+            abort(404)
+
+    def _back(self, req: ServiceRequest):
+        return redirect(self.get_url(".repair_page", request_id=req.id))
+
+    def _render_repair(self, req: ServiceRequest, *, form=None, error=None, status=200):
+        taken = session.pop(LAST_TAKEN, None)
+        last = db.session.get(Payment, taken["payment_id"]) if taken else None
+        issued = counter.invoices_of(req)
+        return (
+            self.render(
+                "admin/checkout/repair.html",
+                req=req,
+                invoices=issued,
+                draft=[] if issued else invoices.draft_lines(req),
+                payments=counter.payments_of(req),
+                balance=billing.balance_due(req),
+                waiting=counter.awaiting_verification(req),
+                left=counter.left_to_take(req),
+                can_complete=repairs.can_move(current_user, req)
+                and workflow.can_move(req.status, "completed"),
+                methods=_methods(),
+                status_labels=counter.PAYMENT_STATUS_LABELS,
+                method_labels=payments.METHOD_LABELS,
+                form=form or {},
+                error=error,
+                taken=taken if last is not None and last.service_request_id == req.id else None,
+                last=last,
+            ),
+            status,
+        )
+
+    @expose("/repair/<int:request_id>")
+    def repair_page(self, request_id: int):
+        return self._render_repair(self._repair_or_404(request_id))
+
+    @expose("/repair/<int:request_id>/pay", methods=["POST"])
+    def pay(self, request_id: int):
+        req = self._repair_or_404(request_id)
+        form = request.form
+        try:
+            taken = counter.take_payment(
+                req,
+                current_user,
+                method=form.get("method", ""),
+                amount=form.get("amount"),
+                tendered=form.get("tendered"),
+                reference=form.get("reference"),
+                complete=form.get("complete") == "y",
+            )
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            return self._render_repair(req, form=form, error=exc, status=exc.status)
+        session[LAST_TAKEN] = {
+            "payment_id": taken.payment.id,
+            "tendered": taken.tendered,
+            "change": taken.change,
+            "completed": taken.completed,
+            "not_completed": taken.not_completed,
+        }
+        return self._back(req)
+
+    @expose("/repair/<int:request_id>/invoice", methods=["POST"])
+    def issue_invoice(self, request_id: int):
+        req = self._repair_or_404(request_id)
+        commit_or_flash(lambda: invoices.issue_invoice(req, current_user), "Invoice issued.")
+        return self._back(req)
+
+    @expose("/repair/<int:request_id>/complete", methods=["POST"])
+    def complete(self, request_id: int):
+        req = self._repair_or_404(request_id)
+        commit_or_flash(
+            lambda: repairs.move_by(current_user, req, "completed", "Collected at the counter."),
+            f"{req.reference} is completed.",
+        )
+        return self._back(req)
+
+    @expose("/receipt/<int:payment_id>/email", methods=["POST"])
+    def email_receipt(self, payment_id: int):
+        payment = db.session.get(Payment, payment_id)
+        if payment is None or payment.service_request_id is None:
+            abort(404)
+        req = self._repair_or_404(payment.service_request_id)
+        ok = commit_or_flash(lambda: counter.email_receipt(payment, current_user))
+        if ok:
+            flash(f"The receipt is on its way to {payment.customer.email}.", "success")
+        return self._back(req)
