@@ -29,3 +29,27 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn 27 opens a control socket under ~/.gunicorn by default; we do not use it.
 control_socket_disable = True
+
+
+def _redacting_logger():
+    """gunicorn's logger, with reset and tracking tokens replaced in the access log's URLs
+    (request line, path, query string, referer) by fixmyphone.observability.redact_url."""
+    from gunicorn.glogging import Logger
+
+    from fixmyphone.observability import redact_url
+
+    url_atoms = {"r", "U", "q", "f", "{referer}i", "{raw_uri}e", "{path_info}e"}
+    url_atoms |= {"{query_string}e", "{request_uri}e", "{http_referer}e"}
+
+    class RedactingLogger(Logger):
+        def atoms(self, resp, req, environ, request_time):
+            atoms = super().atoms(resp, req, environ, request_time)
+            for key in url_atoms.intersection(atoms):
+                if isinstance(atoms[key], str):
+                    atoms[key] = redact_url(atoms[key])
+            return atoms
+
+    return RedactingLogger
+
+
+logger_class = _redacting_logger()

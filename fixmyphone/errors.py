@@ -11,6 +11,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db, limiter
+from .observability import loggable_path
 from .services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def _domain_error(exc: DomainError):
 
 def _unexpected(exc: Exception):
     db.session.rollback()
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error on %s %s", request.method, loggable_path(request.path))
     if wants_json():
         return error_response(500, "Something went wrong on our side; nothing was saved.")
     return render_template("errors/500.html", status=500), 500

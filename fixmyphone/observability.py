@@ -25,6 +25,31 @@ _SECRET_PATTERNS = [
 ]
 
 
+# URLs whose path segment is a credential: reset / set-password links and tracking links
+# (tests/test_security.py checks every url_map rule with a token argument is covered). The
+# separator may arrive percent-encoded, e.g. inside a ``next=`` or a referer.
+_SLASH = r"(?:/|%2[fF])"
+_SECRET_PATH = re.compile(rf"(?i)({_SLASH}(?:account{_SLASH}reset|track){_SLASH})([^/?#&\s\"']+)")
+# Query parameters that carry one: ?token=, ?reset_token=, ...
+_SECRET_QUERY = re.compile(r"(?i)((?:^|[?&;])[^=&#\s]*token[^=&#\s]*=)[^&#\s\"']*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+REDACTED = "<redacted>"
+
+
+def redact_url(text: str) -> str:
+    """A path, query string, request line or referer with its tokens replaced by <redacted>."""
+    if not text:
+        return text
+    text = _SECRET_PATH.sub(rf"\1{REDACTED}", text)
+    return _SECRET_QUERY.sub(rf"\1{REDACTED}", text)
+
+
+def loggable_path(path: str) -> str:
+    """A request path fit for an access log: tokens redacted, control characters escaped
+    (a CR/LF in a path must not start a forged log line)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", redact_url(path))
+
+
 def current_request_id() -> str | None:
     """The id of the request (or job) being handled, if any."""
     return request_id_var.get()
@@ -33,7 +58,7 @@ def current_request_id() -> str | None:
 def redact(text: str) -> str:
     """Mask things that look like secrets so they never reach the logs."""
     text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
-    return _SECRET_PATTERNS[1].sub("[redacted]", text)
+    return redact_url(_SECRET_PATTERNS[1].sub("[redacted]", text))
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,6 +80,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """The plain-text line (development), with the same secrets masked as in JSON lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 class RequestIdFilter(logging.Filter):
     """Stamp every record with the current request id."""
 
@@ -72,7 +104,7 @@ def configure_logging(json_logs: bool, level: str = "INFO") -> None:
     handler.setFormatter(
         JsonFormatter()
         if json_logs
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        else TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     )
     for existing in list(root.handlers):
         if getattr(existing, "_fixmyphone", False):
@@ -82,13 +114,26 @@ def configure_logging(json_logs: bool, level: str = "INFO") -> None:
     root.setLevel(level)
 
 
+class RedactUrlsFilter(logging.Filter):
+    """Redact tokens in the URLs a library's access log writes (werkzeug's development server)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
 def init_observability(app: Flask) -> None:
     """Give every request an id (from X-Request-ID when sane), log it, echo it back."""
     if app.config.get("LOG_JSON") is not None and not app.testing:
         configure_logging(bool(app.config["LOG_JSON"]), app.config.get("LOG_LEVEL", "INFO"))
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, RedactUrlsFilter) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(RedactUrlsFilter())
     access = logging.getLogger("fixmyphone.access")
 
-    @app.before_request
     def _start():
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
@@ -96,20 +141,25 @@ def init_observability(app: Flask) -> None:
         g.request_token = request_id_var.set(rid)
         g.request_started = time.perf_counter()
 
+    # First of all before-request hooks: a request that CSRF or a rate limit refuses is still
+    # logged, with its id.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
+
     @app.after_request
     def _finish(response):
         rid = g.get("request_id")
         if rid:
             response.headers["X-Request-ID"] = rid
             duration = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+            path = loggable_path(request.path)
             access.info(
                 "%s %s %s",
                 request.method,
-                request.path,
+                path,
                 response.status_code,
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    "path": path,
                     "status": response.status_code,
                     "duration_ms": round(duration, 1),
                 },

@@ -1,13 +1,21 @@
 """Hardening: security headers, a CSP the templates can satisfy, request ids, no secrets logged."""
 
 import logging
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from fixmyphone.extensions import db
-from fixmyphone.observability import JsonFormatter, redact
+from fixmyphone.observability import JsonFormatter, redact, redact_url
 
 from .conftest import make_app
 
@@ -126,3 +134,134 @@ def test_session_cookie_flags(client, customer):
     response = client.get("/account/login")
     cookie = response.headers.get("Set-Cookie", "")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+# ---------------------------------------------------------------- tokens never reach access logs
+
+SECRET = "SeCrEtToKeN0123456789abcdef"
+
+
+def _token_rules(app):
+    """Every route whose URL carries a credential (an argument named like a token)."""
+    return [
+        rule for rule in app.url_map.iter_rules() if any("token" in name for name in rule.arguments)
+    ]
+
+
+def test_the_redaction_covers_every_route_with_a_token_in_its_url(app):
+    rules = _token_rules(app)
+    assert {r.endpoint for r in rules} >= {"auth.reset_password", "public.track_token"}
+    adapter = app.url_map.bind("shop.test")
+    for rule in rules:
+        values = {name: SECRET if "token" in name else 1 for name in rule.arguments}
+        path = adapter.build(rule.endpoint, values, method=sorted(rule.methods)[0])
+        assert SECRET in path
+        assert SECRET not in redact_url(path), rule.rule
+        assert "<redacted>" in redact_url(path)
+        # ... also when it rides in another URL's query string, encoded or not.
+        assert SECRET not in redact_url(f"/pay/1/return?next={quote(path, safe='')}")
+        assert SECRET not in redact_url(f"/account/login?next={path}")
+    assert redact_url(f"/account/login?token={SECRET}&x=1") == "/account/login?token=<redacted>&x=1"
+    assert redact_url("/track") == "/track"
+
+
+def test_the_apps_access_log_writes_token_paths_redacted(app, client, caplog):
+    caplog.set_level(logging.INFO, logger="fixmyphone.access")
+    adapter = app.url_map.bind("shop.test")
+    for rule in _token_rules(app):
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            values = {name: SECRET if "token" in name else 1 for name in rule.arguments}
+            client.open(adapter.build(rule.endpoint, values, method=method), method=method)
+    forged = "/track/" + SECRET + "\r\n2026-01-01 INFO forged line"
+    assert client.get("/", environ_overrides={"PATH_INFO": forged}).status_code == 404
+    access = [r for r in caplog.records if r.name == "fixmyphone.access"]
+    assert len(access) >= 4
+    for record in access:
+        assert SECRET not in record.getMessage() and SECRET not in record.path
+        assert "\n" not in record.getMessage()
+    assert any(r.path == "/account/reset/<redacted>" for r in access)
+    assert any(r.path.startswith("/track/<redacted>") for r in access)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_gunicorns_access_log_writes_token_urls_redacted(tmp_path):
+    """A real gunicorn with gunicorn.conf.py: its access log and the app's JSON log lines."""
+    venv = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "FIXMYPHONE_CONFIG": "development",
+        "FIXMYPHONE_INSTANCE": str(tmp_path / "instance"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}",
+        "SECRET_KEY": "gunicorn-log-test",
+        "LOG_JSON": "true",
+        "GUNICORN_WORKERS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    env.pop("REDIS_URL", None)
+    subprocess.run(
+        [str(venv / "flask"), "--app", "app", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = _free_port()
+    env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [str(venv / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+        for path, headers in (
+            (f"/account/reset/{SECRET}", {}),
+            (f"/track/{SECRET}", {}),
+            (f"/healthz?token={SECRET}", {"Referer": f"{base}/track/{SECRET}"}),
+        ):
+            request = urllib.request.Request(base + path, headers=headers)
+            try:
+                urllib.request.urlopen(request, timeout=10)
+            except urllib.error.HTTPError:
+                pass  # 404 for a token that names nothing: only the log line matters
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    output = log_path.read_text()
+    assert "GET /account/reset/<redacted> HTTP/1.1" in output  # gunicorn's request line
+    assert '"path": "/track/<redacted>"' in output  # the app's own JSON line
+    assert "/healthz?token=<redacted>" in output
+    assert f"{base}/track/<redacted>" in output  # the referer
+    assert SECRET not in output
+
+
+def test_the_development_servers_request_lines_are_redacted(app):
+    record = logging.LogRecord(
+        "werkzeug",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - - "%s" %s',
+        ("127.0.0.1", f"GET /track/{SECRET} HTTP/1.1", "200"),
+        None,
+    )
+    for log_filter in logging.getLogger("werkzeug").filters:
+        log_filter.filter(record)
+    assert record.getMessage() == '127.0.0.1 - - "GET /track/<redacted> HTTP/1.1" 200'
