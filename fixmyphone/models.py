@@ -695,6 +695,9 @@ PAYMENT_PENDING, PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_CANCELED = (
     "failed",
     "canceled",
 )
+# Stripe reported an amount or currency other than the payment's: not counted until an
+# admin accepts the reported amount or rejects it (services/payment_review.py).
+PAYMENT_NEEDS_REVIEW = "needs_review"
 
 
 class Payment(db.Model):
