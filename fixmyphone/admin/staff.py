@@ -42,7 +42,7 @@ class StaffAccountsBase(SecuredModelView):
     column_sortable_list = ("full_name", "email", "role", "active", "last_login_at")
     column_formatters = {
         "skills": lambda v, c, m, n: m.technician_profile.skills if m.technician_profile else "",
-        "last_login_at": lambda v, c, m, n: local_time(m.last_login_at),
+        "last_login_at": lambda v, c, m, n: _last_login(m),
     }
     form_columns = ("full_name", "email", "role", "skills")
     form_extra_fields = {
@@ -65,7 +65,13 @@ class StaffAccountsBase(SecuredModelView):
         return form
 
     def create_form(self, obj=None):
-        return self._limit_roles(super().create_form(obj))
+        form = self._limit_roles(super().create_form(obj))
+        hours = staff.invitation_hours()
+        form.email.description = (
+            "We'll e-mail them a link to set their password; it expires in "
+            f"{hours} hour{'' if hours == 1 else 's'}."
+        )
+        return form
 
     def edit_form(self, obj=None):
         return self._limit_roles(super().edit_form(obj))
@@ -108,6 +114,7 @@ class StaffAccountsBase(SecuredModelView):
         if not self._service(make):
             return False
         self.after_model_change(form, created[0], True)
+        flash(f"Invitation sent to {created[0].email}.", "success")
         return created[0]
 
     def update_model(self, form, model) -> bool:
@@ -162,6 +169,26 @@ class StaffAccountsBase(SecuredModelView):
             accounts.send_password_reset(user)
 
         self.run_each(ids, "reset_password", send, "Reset link sent", label=lambda u: u.email)
+
+    @action(
+        "resend_invitation",
+        "Resend invitation",
+        "Send a new set-password link? The links sent before stop working.",
+    )
+    def action_resend_invitation(self, ids):
+        self.run_each(
+            ids,
+            "resend_invitation",
+            lambda u: staff.resend_invitation(current_user, u),
+            "Invitation sent",
+            label=lambda u: u.email,
+        )
+
+
+def _last_login(user: User) -> str:
+    if user.last_login_at is None and staff.is_invited(user):
+        return "Not yet: invited, no password set"
+    return local_time(user.last_login_at)
 
 
 class TechnicianAccountsView(StaffAccountsBase):

@@ -119,10 +119,12 @@ def forgot_password():
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
-    """Set a new password from an emailed link."""
-    if accounts.user_for_reset_token(token) is None:
+    """Set a new password from an emailed link (a first one, from an invitation)."""
+    user = accounts.user_for_reset_token(token)
+    if user is None:
         flash("This reset link is invalid, expired or already used. Ask for a new one.", "error")
         return redirect(url_for("auth.forgot_password"))
+    first = not accounts.has_usable_password(user)
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
@@ -132,6 +134,9 @@ def reset_password(token: str):
         else:
             db.session.commit()
             logout_user()
-            flash("Your password is changed. Log in with the new one.", "success")
+            if first:
+                flash("Your password is set. Log in with it.", "success")
+            else:
+                flash("Your password is changed. Log in with the new one.", "success")
             return redirect(url_for("auth.login"))
-    return render_template("auth/reset.html", form=form, token=token)
+    return render_template("auth/reset.html", form=form, token=token, first=first, person=user)

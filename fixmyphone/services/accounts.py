@@ -65,6 +65,22 @@ def set_password(user: User, password: str) -> None:
     end_sessions(user)
 
 
+# An invited account's stored hash until its owner chooses a password: no hash method's output
+# starts with "!", so no password matches it. Each invitation draws a new one, and a set-password
+# link is bound to the stored hash, so drawing a new one retires the links sent before.
+UNUSABLE_PASSWORD_PREFIX = "!"
+
+
+def set_unusable_password(user: User) -> None:
+    """Lock the password until its owner chooses one (an invited account); retire old links."""
+    user.password_hash = UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(24)
+
+
+def has_usable_password(user: User) -> bool:
+    """True once the owner has chosen a password (False for an invited or walk-in account)."""
+    return bool(user.password_hash) and not user.password_hash.startswith(UNUSABLE_PASSWORD_PREFIX)
+
+
 def create_user(
     *,
     email: str,
@@ -119,7 +135,7 @@ def authenticate(email: str, password: str) -> Optional[User]:
     not tell an attacker which emails have accounts.
     """
     user = find_by_email(email or "")
-    if user is None or not user.password_hash:
+    if user is None or not has_usable_password(user):
         check_password_hash(_decoy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
         return None
     if not user.check_password(password or "") or not user.active:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 import sqlalchemy as sa
+from flask import current_app
 
 from ..extensions import db
 from ..models import (
@@ -83,7 +84,8 @@ def create_staff(
     password: Optional[str] = None,
     skills: Optional[str] = None,
 ) -> User:
-    """Create a staff account; without a password the person gets a set-password link."""
+    """Create a staff account. Without a password it gets an unusable one, and the person an
+    invitation: an e-mail with a link to set theirs (expiring, single use)."""
     check_can_manage(actor, None, role)
     user = accounts.create_user(
         email=email, password=password, full_name=full_name, role=role, actor=actor
@@ -92,8 +94,42 @@ def create_staff(
         user.technician_profile = TechnicianProfile(skills=(skills or "").strip() or None)
     db.session.flush()
     if password is None:
-        accounts.send_password_reset(user, welcome=True)
+        _invite(user)
     return user
+
+
+def invitation_hours() -> int:
+    """How many hours an invitation's set-password link works (a reset link's lifetime)."""
+    return max(int(current_app.config["PASSWORD_RESET_MAX_AGE"]) // 3600, 1)
+
+
+def is_invited(user: User) -> bool:
+    """True while a staff member has not chosen a password yet."""
+    return user.role in STAFF_ROLES and not accounts.has_usable_password(user)
+
+
+def _invite(user: User) -> None:
+    # A new unusable password first: the set-password link is bound to the stored hash, so
+    # every link sent before this one stops working.
+    accounts.set_unusable_password(user)
+    accounts.send_password_reset(user, welcome=True)
+
+
+def resend_invitation(actor: User, target: User) -> None:
+    """Send a staff member who has not set a password yet a new invitation; the links sent
+    before stop working. Someone with a password gets a password reset instead (resending
+    must never lock a person out of an account they use)."""
+    check_can_manage(actor, target)
+    if target.role not in STAFF_ROLES:
+        raise Forbidden("Invitations are for staff accounts.")
+    if accounts.has_usable_password(target):
+        raise Conflict(
+            f"{target.full_name} has already set a password; send a password reset instead."
+        )
+    if not target.active:
+        raise Conflict(f"{target.full_name}'s account is deactivated; reactivate it first.")
+    _invite(target)
+    audit.record(actor, "invitation_sent", target)
 
 
 def change_role(actor: User, target: User, role: str) -> None:
