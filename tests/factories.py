@@ -62,6 +62,29 @@ class ServiceRequestFactory(Base):
             obj.status = status
             db.session.flush()
 
+    @factory.post_generation
+    def approved_quote_charge(obj, create, extracted, **kwargs):  # noqa: N805
+        """A factory-made approved quote carries the estimate line and charge that approving a
+        one-line estimate makes (as migration 0004 does for quotes approved before it)."""
+        if not create or obj.quote_status != models.QUOTE_APPROVED or not obj.quote_amount:
+            return
+        details = (obj.quote_details or "").strip()
+        columns = {
+            "kind": models.LINE_FEE,
+            "description": f"Repair as quoted: {details}" if details else "Repair as quoted",
+            "quantity": 1,
+            "unit_amount": obj.quote_amount,
+            "net_amount": obj.quote_amount,
+        }
+        obj.estimate_version = obj.estimate_version or 1
+        db.session.add(models.EstimateLine(service_request_id=obj.id, **columns))
+        db.session.add(
+            models.RepairCharge(
+                service_request_id=obj.id, estimate_version=obj.estimate_version, **columns
+            )
+        )
+        db.session.flush()
+
 
 class PartFactory(Base):
     class Meta:

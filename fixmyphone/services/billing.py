@@ -1,11 +1,28 @@
-"""What a repair costs and what is still owed."""
+"""What a repair costs and what is still owed: its charges, balance and the completion rule."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, ServiceRequest
+from ..models import (
+    LINE_LABOUR,
+    LINE_PART,
+    PAYMENT_SUCCEEDED,
+    Invoice,
+    LabourEntry,
+    Payment,
+    Refund,
+    RepairCharge,
+    RequestPart,
+    ServiceRequest,
+    User,
+    utcnow,
+)
+from . import totals
+from .errors import Conflict, Forbidden, ValidationFailed
 
 
 def invoiced_total(request: ServiceRequest) -> int:
@@ -194,3 +211,198 @@ def parse_amount(raw: object, currency: str = "usd") -> int | None:
     if minor != minor.to_integral_value() or not 0 < minor <= MAX_AMOUNT:
         return None
     return int(minor)
+
+
+def invoice_balance(invoice: Invoice) -> int:
+    """What is still owed on one invoice (a walk-in sale's): its total minus credit notes,
+    minus succeeded payments made against it, plus what was refunded of those."""
+    credited = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Invoice.total), 0)).where(
+            Invoice.credit_for_id == invoice.id,
+            Invoice.kind == "credit_note",
+            Invoice.status == "issued",
+        )
+    )
+    paid = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(
+            Payment.invoice_id == invoice.id, Payment.status == PAYMENT_SUCCEEDED
+        )
+    )
+    refunded = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0))
+        .join(Payment, Refund.payment_id == Payment.id)
+        .where(Payment.invoice_id == invoice.id, Refund.status == PAYMENT_SUCCEEDED)
+    )
+    return invoice.total - int(credited or 0) - int(paid or 0) + int(refunded or 0)
+
+
+# ---------------------------------------------------------------- what the repair costs
+
+
+def current_charges(request: ServiceRequest) -> list[totals.ChargeLine]:
+    """What the repair costs now: the approved estimate's lines, adjusted by what happened.
+
+    A part the estimate reserved and that went back to the shelf is not charged; a part
+    consumed without being on the estimate is; once the technician records labour, the
+    recorded labour replaces the estimated labour. Fees and discounts stay as approved.
+    """
+    if request.id is None:
+        return []
+    approved = db.session.scalars(
+        sa.select(RepairCharge)
+        .where(RepairCharge.service_request_id == request.id)
+        .order_by(RepairCharge.id)
+    ).all()
+    used = db.session.scalars(
+        sa.select(RequestPart)
+        .where(RequestPart.service_request_id == request.id)
+        .order_by(RequestPart.id)
+    ).all()
+    labour = db.session.scalars(
+        sa.select(LabourEntry)
+        .where(LabourEntry.service_request_id == request.id)
+        .order_by(LabourEntry.id)
+    ).all()
+    status_of = {line.id: line.status for line in used}
+    lines: list[totals.ChargeLine] = []
+    charged_parts: set[int] = set()
+    for charge in approved:
+        if charge.kind == LINE_PART and charge.request_part_id is not None:
+            if status_of.get(charge.request_part_id) == "released":
+                continue
+            charged_parts.add(charge.request_part_id)
+        if charge.kind == LINE_LABOUR and labour:
+            continue
+        lines.append(
+            totals.ChargeLine(
+                kind=charge.kind,
+                description=charge.description,
+                quantity=charge.quantity,
+                unit_amount=charge.unit_amount,
+                minutes=charge.minutes,
+                tax_exempt=charge.tax_exempt,
+                part_id=charge.part_id,
+                request_part_id=charge.request_part_id,
+            )
+        )
+    for line in used:
+        if line.status == "consumed" and line.id not in charged_parts:
+            lines.append(
+                totals.ChargeLine(
+                    kind=LINE_PART,
+                    description=line.part.name,
+                    quantity=line.quantity,
+                    unit_amount=line.unit_price,
+                    part_id=line.part_id,
+                    request_part_id=line.id,
+                )
+            )
+    for entry in labour:
+        worked = f" ({totals.hours_text(entry.minutes)})" if entry.minutes else ""
+        lines.append(
+            totals.ChargeLine(
+                kind=LINE_LABOUR,
+                description=f"Labour: {entry.description}{worked}"[:300],
+                unit_amount=entry.amount,
+            )
+        )
+    return lines
+
+
+def charges_totals(request: ServiceRequest) -> totals.Totals:
+    """The current charges with their tax and total (all 0 on a no-charge repair)."""
+    return totals.compute(current_charges(request), free=request.no_charge)
+
+
+def has_invoice(request: ServiceRequest) -> bool:
+    """True once an invoice (not a credit note) was issued for the repair."""
+    return bool(
+        db.session.scalar(
+            sa.select(Invoice.id)
+            .where(
+                Invoice.service_request_id == request.id,
+                Invoice.kind == "invoice",
+                Invoice.status == "issued",
+            )
+            .limit(1)
+        )
+    )
+
+
+def completion_blocker(request: ServiceRequest) -> Optional[str]:
+    """Why the repair cannot be completed yet, in words (money as money), or None.
+
+    Completed means paid: an invoice exists, it covers the charges and nothing is owed; or an
+    admin decided the repair is free (warranty, goodwill) and nothing is owed.
+    """
+    from ..templating import format_money
+
+    due = balance_due(request)
+    if due > 0:
+        return f"{format_money(due)} is still due on {request.reference}: take the payment first."
+    if request.no_charge:
+        return None
+    charged = charges_totals(request)
+    if not has_invoice(request):
+        if not charged.lines:
+            return (
+                f"{request.reference} has no charges and no invoice: bill it, or an admin marks "
+                "it no-charge (warranty, goodwill) with a reason."
+            )
+        return (
+            f"{request.reference} has not been invoiced yet ({format_money(charged.total)} "
+            "of charges): issue the invoice and take the payment first."
+        )
+    uninvoiced = charged.total - invoiced_total(request)
+    if uninvoiced > 0:
+        return (
+            f"{format_money(uninvoiced)} of charges on {request.reference} are not invoiced yet: "
+            "issue the invoice for them and take the payment first."
+        )
+    return None
+
+
+def mark_no_charge(request: ServiceRequest, *, reason: str, actor: User) -> None:
+    """An admin decides the repair costs the customer nothing (warranty, goodwill), with why."""
+    if actor is None or not actor.is_admin:
+        raise Forbidden("Only an admin decides that a repair is free of charge.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(
+            "Say why the repair is free of charge.", fields={"reason": ["Required."]}
+        )
+    if len(reason) > 300:
+        raise ValidationFailed("The reason is too long.", fields={"reason": ["At most 300."]})
+    if request.status in ("completed", "canceled", "closed"):
+        raise Conflict(f"{request.reference} is {request.status}.")
+    before = {"no_charge": request.no_charge, "reason": request.no_charge_reason}
+    request.no_charge = True
+    request.no_charge_reason = reason
+    request.no_charge_by_id = actor.id
+    request.no_charge_at = utcnow()
+    from . import audit
+
+    audit.record(actor, "no_charge_marked", request, before=before, after={"reason": reason})
+
+
+def clear_no_charge(request: ServiceRequest, *, actor: User) -> None:
+    """An admin takes the no-charge decision back: the repair is billed as usual again."""
+    if actor is None or not actor.is_admin:
+        raise Forbidden("Only an admin changes whether a repair is free of charge.")
+    if request.status in ("completed", "canceled", "closed"):
+        raise Conflict(f"{request.reference} is {request.status}.")
+    if not request.no_charge:
+        raise Conflict(f"{request.reference} is not marked no-charge.")
+    from . import audit
+
+    audit.record(
+        actor,
+        "no_charge_cleared",
+        request,
+        before={"reason": request.no_charge_reason},
+        after={"no_charge": False},
+    )
+    request.no_charge = False
+    request.no_charge_reason = None
+    request.no_charge_by_id = actor.id
+    request.no_charge_at = utcnow()

@@ -48,7 +48,12 @@ def open_claim(original: ServiceRequest, issue_description: str, actor: User) ->
         actor=actor,
     )
     claim.warranty_of = original
+    # Warranty rework is free by default: the decision is the claim's opener's, with its reason
+    # (an admin may take it back on the repair page when the fault is not covered).
     claim.no_charge = True
+    claim.no_charge_reason = f"Warranty rework of {original.reference}"
+    claim.no_charge_by_id = actor.id
+    claim.no_charge_at = utcnow()
     audit.record(
         actor,
         "warranty_claim_opened",

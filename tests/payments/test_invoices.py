@@ -88,7 +88,10 @@ def test_invoice_from_quote_parts_and_labour(app, admin):
 
 def test_warranty_claims_cost_nothing_for_labour_and_parts(app, admin):
     original = _repair()
-    claim = _repair(quote=None, warranty_of=original)
+    # As warranty.open_claim leaves a claim: free by default, with the reason.
+    claim = _repair(
+        quote=None, warranty_of=original, no_charge=True, no_charge_reason="Warranty rework"
+    )
     _use_part(claim, unit_price=5000)
     invoices.record_labour(claim, description="Rework", amount=3000, actor=admin)
 

@@ -218,7 +218,7 @@ def test_deciding_twice_is_a_conflict(client, app):
     post_form(client, page, {"decision": "approve"}, url=page + "/quote")
     response = post_form(client, page, {"decision": "decline"}, url=page + "/quote")
     assert response.status_code == 409
-    assert "no quote waiting" in response.get_data(as_text=True)
+    assert "no estimate waiting" in response.get_data(as_text=True)
     db.session.refresh(r)
     assert r.quote_status == "approved"
 
