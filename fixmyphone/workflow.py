@@ -153,6 +153,11 @@ def move_status(
     previous = request.status
     now = utcnow()
     _claim_move(request, previous, target)
+    if target in ("in_progress", "canceled"):
+        from .services.booking import repair_moved
+
+        # Before checked_in_at is set: the drop-off ends when the device first arrives.
+        repair_moved(request, target, actor)
     request.status = target
     if estimated_completion is not None:
         request.estimated_completion = estimated_completion

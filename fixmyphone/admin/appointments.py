@@ -1,26 +1,42 @@
-"""Appointments: the list, a day/week calendar, and add / reschedule / cancel through booking."""
+"""Appointments: the list, a day/week calendar (FullCalendar) and the small endpoints behind it.
+
+Every booking, move and cancellation goes through the booking service, from the calendar's
+JSON calls (drag, click on an empty slot, the move and cancel dialogs) and from plain forms
+alike, so capacity, the seat constraint and the drop-off rules hold whichever way staff work.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Optional
 
 import sqlalchemy as sa
-from flask import current_app, flash, redirect, request
+from flask import current_app, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 
+from ..errors import error_response
 from ..extensions import db
-from ..models import APPOINTMENT_SCHEDULED, Appointment, ServiceRequest
-from ..services import booking
-from ..services.errors import ValidationFailed
+from ..models import (
+    APPOINTMENT_CANCELED,
+    Appointment,
+    OpeningHours,
+    ServiceRequest,
+    TechnicianProfile,
+    User,
+)
+from ..services import booking, repairs, search
+from ..services.errors import DomainError, NotFound, ValidationFailed
 from ..templating import local_time
-from .base import SecuredModelView, commit_or_flash
+from .base import SecuredModelView, commit_or_flash, refusal_text
 from .filters import DateFromFilter, DateToFilter
 
-STATUSES = ("scheduled", "canceled", "completed", "no_show")
+# Technicians get one of these colours each (static/css/calendar.css defines them).
+PALETTE_SIZE = 8
+# The longest range the calendar may ask for at once (a week view asks for 7 days).
+MAX_RANGE = timedelta(days=42)
 
 
 def parse_local_datetime(value: str) -> datetime:
@@ -28,9 +44,56 @@ def parse_local_datetime(value: str) -> datetime:
     try:
         naive = datetime.strptime((value or "").strip(), "%Y-%m-%dT%H:%M")
     except ValueError as exc:
-        raise ValidationFailed("Give the time as YYYY-MM-DDTHH:MM.") from exc
-    tz = ZoneInfo(current_app.config["SHOP_TIMEZONE"])
-    return naive.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
+        raise ValidationFailed(
+            "Give the time as YYYY-MM-DDTHH:MM.", {"start": ["Not a date and time."]}
+        ) from exc
+    return naive.replace(tzinfo=booking.shop_tz()).astimezone(UTC)
+
+
+def parse_start(value: Any) -> datetime:
+    """A start time from the calendar: ISO 8601 with its offset, or a shop-local
+    'YYYY-MM-DDTHH:MM' from a date-and-time box."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed("Choose a date and time.", {"start": ["Required."]})
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        moment = None
+    if moment is not None and moment.tzinfo is not None:
+        return moment.astimezone(UTC)
+    return parse_local_datetime(value)
+
+
+def technician_choices() -> list[User]:
+    """Active technicians, by name (the calendar's filter, colours and pickers)."""
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .join(TechnicianProfile, TechnicianProfile.user_id == User.id)
+            .where(User.active)
+            .order_by(User.full_name, User.id)
+        )
+    )
+
+
+def parse_technician(value: Any) -> Optional[User]:
+    """The technician named by an id from a form or JSON ('' or null: nobody)."""
+    if value is None or value == "":
+        return None
+    key = _id(value)
+    if key is None:
+        raise ValidationFailed("Choose a technician.", {"technician_id": ["Not a technician."]})
+    found = db.session.get(User, key)
+    if found is None or found.technician_profile is None or not found.active:
+        raise ValidationFailed(
+            "That person is not an active technician.", {"technician_id": ["Not a technician."]}
+        )
+    return found
+
+
+def status_label(status: str) -> str:
+    """An appointment state in words."""
+    return booking.APPOINTMENT_LABELS.get(status, status.replace("_", " ").capitalize())
 
 
 class AppointmentView(SecuredModelView):
@@ -41,11 +104,13 @@ class AppointmentView(SecuredModelView):
     can_delete = False
     can_view_details = False
     column_list = ("start", "status", "service_request", "customer", "technician", "cancel_reason")
+    column_labels = {"service_request": "Repair", "cancel_reason": "Why canceled"}
     column_default_sort = ("start", False)
     column_sortable_list = ("start", "status")
     column_searchable_list = ("service_request.reference", "customer.full_name", "customer.email")
     column_formatters = {
         "start": lambda v, c, m, n: local_time(m.start),
+        "status": lambda v, c, m, n: status_label(m.status),
         "service_request": lambda v, c, m, n: m.service_request.reference,
         "customer": lambda v, c, m, n: m.customer.full_name,
         "technician": lambda v, c, m, n: m.technician.full_name if m.technician else "—",
@@ -53,7 +118,9 @@ class AppointmentView(SecuredModelView):
 
     def __init__(self, **kwargs):
         self.column_filters = [
-            FilterEqual(Appointment.status, "Status", options=[(s, s) for s in STATUSES]),
+            FilterEqual(
+                Appointment.status, "Status", options=list(booking.APPOINTMENT_LABELS.items())
+            ),
             DateFromFilter(Appointment.start, "Day"),
             DateToFilter(Appointment.start, "Day"),
         ]
@@ -76,86 +143,288 @@ class AppointmentView(SecuredModelView):
         )
         return None
 
-    # -- calendar
+    # -- lookups, scoped like the list
+
+    def _appointment(self, appointment_id: int) -> Appointment:
+        found = self.get_query().filter(Appointment.id == appointment_id).first()
+        if found is None:
+            raise NotFound("No such appointment.")
+        return found
+
+    def _repair(self, data) -> ServiceRequest:
+        """The repair named by id or reference, among those this user may see."""
+        stmt = sa.select(ServiceRequest).where(repairs.visible_to(current_user))
+        raw_id = _id(data.get("service_request_id"))
+        reference = str(data.get("reference") or "").strip().upper()
+        if raw_id is not None:
+            stmt = stmt.where(ServiceRequest.id == raw_id)
+        elif reference:
+            stmt = stmt.where(ServiceRequest.reference == reference[:12])
+        else:
+            raise ValidationFailed("Choose the repair to book.", {"reference": ["Required."]})
+        found = db.session.scalar(stmt)
+        if found is None:
+            raise ValidationFailed(
+                f"No repair with reference {reference or raw_id}.",
+                {"reference": ["No such repair."]},
+            )
+        return found
+
+    # -- the calendar page and its data
 
     @expose("/calendar")
     def calendar(self):
-        tz = ZoneInfo(current_app.config["SHOP_TIMEZONE"])
+        tz = booking.shop_tz()
         try:
             first = date.fromisoformat(request.args.get("date", ""))
         except ValueError:
             first = datetime.now(tz).date()
-        span = request.args.get("span", "week")
-        if span == "week":
-            first = first - timedelta(days=first.weekday())
-            days = [first + timedelta(days=i) for i in range(7)]
-        else:
-            span, days = "day", [first]
-        start = datetime.combine(days[0], time(0), tzinfo=tz)
-        end = datetime.combine(days[-1] + timedelta(days=1), time(0), tzinfo=tz)
-        rows = db.session.scalars(
-            sa.select(Appointment)
-            .where(Appointment.start >= start, Appointment.start < end)
+        span = "day" if request.args.get("span") == "day" else "week"
+        technicians = technician_choices()
+        config = {
+            "timeZone": current_app.config["SHOP_TIMEZONE"],
+            "date": first.isoformat(),
+            "view": "timeGridDay" if span == "day" else "timeGridWeek",
+            "slotMinutes": booking.settings().slot_minutes or 30,
+            **_opening_hours(),
+            "urls": {
+                "events": self.get_url(".events"),
+                "repairs": self.get_url(".bookable_repairs"),
+                "add": self.get_url(".add"),
+                "move": self.get_url(".reschedule", appointment_id=0),
+                "cancel": self.get_url(".cancel", appointment_id=0),
+            },
+        }
+        return self.render(
+            "admin/appointments/calendar.html",
+            calendar=config,
+            technicians=[(t, _colour(i)) for i, t in enumerate(technicians)],
+            slot_seconds=config["slotMinutes"] * 60,
+            list_url=self.get_url(".index_view"),
+        )
+
+    @expose("/events")
+    def events(self):
+        """The appointments between ?start and ?end (ISO), as FullCalendar events."""
+        try:
+            start = parse_start(request.args.get("start"))
+            end = parse_start(request.args.get("end"))
+        except ValidationFailed:
+            return error_response(422, "Give start and end as ISO 8601 date-times.")
+        if not start < end <= start + MAX_RANGE:
+            return error_response(422, "Ask for at most 42 days at once.")
+        colours = {t.id: _colour(i) for i, t in enumerate(technician_choices())}
+        query = (
+            self.get_query()
+            .filter(Appointment.start < end, Appointment.end > start)
             .options(
                 sa.orm.joinedload(Appointment.service_request),
                 sa.orm.joinedload(Appointment.customer),
+                sa.orm.joinedload(Appointment.technician),
             )
-            .order_by(Appointment.start)
-        ).all()
-        by_day: dict[date, list[Appointment]] = {d: [] for d in days}
-        for appt in rows:
-            by_day.setdefault(appt.start.astimezone(tz).date(), []).append(appt)
-        step = timedelta(days=7 if span == "week" else 1)
-        return self.render(
-            "admin/appointments/calendar.html",
-            days=days,
-            by_day=by_day,
-            span=span,
-            prev=(days[0] - step).isoformat(),
-            next=(days[0] + step).isoformat(),
-            first=days[0].isoformat(),
-            scheduled=APPOINTMENT_SCHEDULED,
+            .order_by(Appointment.start, Appointment.id)
         )
+        if request.args.get("canceled") != "1":
+            query = query.filter(Appointment.status != APPOINTMENT_CANCELED)
+        who = request.args.get("technician", "")
+        if who == "none":
+            query = query.filter(Appointment.technician_id.is_(None))
+        elif (technician_id := _id(who)) is not None:
+            query = query.filter(Appointment.technician_id == technician_id)
+        return jsonify([self._event(a, colours) for a in query])
+
+    def _event(self, appt: Appointment, colours: dict[int, str]) -> dict:
+        tz = booking.shop_tz()
+        req = appt.service_request
+        actions = booking.drop_off_actions(req, appt)
+        local_start, local_end = appt.start.astimezone(tz), appt.end.astimezone(tz)
+        colour = colours.get(appt.technician_id, "none") if appt.technician_id else "none"
+        title = f"{req.reference} · {appt.customer.full_name}"
+        if appt.status == APPOINTMENT_CANCELED:
+            title = f"Canceled: {title}"
+        return {
+            "id": str(appt.id),
+            "title": title,
+            "start": local_start.isoformat(),
+            "end": local_end.isoformat(),
+            "url": url_for("admin_requests.request_page", request_id=req.id),
+            "className": f"fmp-tech-{colour} fmp-appt-{appt.status}",
+            "startEditable": actions.can_change,
+            "durationEditable": False,
+            "extendedProps": {
+                "reference": req.reference,
+                "customer": appt.customer.full_name,
+                "technicianId": appt.technician_id,
+                "technician": appt.technician.full_name if appt.technician else "",
+                "status": appt.status,
+                "statusLabel": status_label(appt.status),
+                "cancelReason": appt.cancel_reason or "",
+                "when": f"{local_start:%a %d %b, %H:%M}–{local_end:%H:%M}",
+                "local": f"{local_start:%Y-%m-%dT%H:%M}",
+                "canChange": actions.can_change,
+                "refusal": actions.refusal if appt.status != APPOINTMENT_CANCELED else None,
+                "moveUrl": self.get_url(".reschedule", appointment_id=appt.id),
+                "cancelUrl": self.get_url(".cancel", appointment_id=appt.id),
+            },
+        }
+
+    @expose("/repairs")
+    def bookable_repairs(self):
+        """Repairs that can be booked in, matching ?q (reference or customer), for the picker."""
+        words = (request.args.get("q") or "").split()[:4]
+        taken = sa.select(Appointment.service_request_id).where(
+            Appointment.status == booking.APPOINTMENT_SCHEDULED
+        )
+        stmt = (
+            sa.select(ServiceRequest)
+            .where(
+                repairs.visible_to(current_user),
+                ServiceRequest.status.in_(booking.BOOKABLE_STATUSES),
+                ServiceRequest.checked_in_at.is_(None),
+                ServiceRequest.id.not_in(taken),
+            )
+            .options(sa.orm.joinedload(ServiceRequest.customer))
+            .order_by(ServiceRequest.created_at.desc())
+            .limit(20)
+        )
+        for word in words:
+            clause = search.matches(word)
+            if clause is not None:
+                stmt = stmt.where(clause)
+        return jsonify(
+            [
+                {
+                    "id": r.id,
+                    "reference": r.reference,
+                    "label": f"{r.reference} · {r.customer.full_name} · {r.brand} {r.model}",
+                    "technicianId": r.technician_id,
+                }
+                for r in db.session.scalars(stmt)
+            ]
+        )
+
+    # -- changes: JSON from the calendar, or a plain form (then back to the page)
+
+    def _change(self, fn, success: str, created: bool = False):
+        if request.is_json:
+            try:
+                appointment = fn(_json_body())
+                db.session.commit()
+            except DomainError as exc:
+                db.session.rollback()
+                return error_response(
+                    exc.status, refusal_text(exc), code=exc.code, fields=exc.fields
+                )
+            colours = {t.id: _colour(i) for i, t in enumerate(technician_choices())}
+            body = {"message": success, "event": self._event(appointment, colours)}
+            return jsonify(body), 201 if created else 200
+        commit_or_flash(lambda: fn(request.form), success)
+        return self._back()
 
     def _back(self):
         target = request.form.get("return_to") or ""
-        if not target.startswith("/admin/"):  # only back into the back office (no open redirect)
+        # Only back into the back office (no open redirect).
+        if not target.startswith("/admin/") or target.startswith("//"):
             target = self.get_url(".calendar")
         return redirect(target)
 
     @expose("/add", methods=["POST"])
     def add(self):
-        reference = (request.form.get("reference") or "").strip().upper()
-        req = db.session.scalar(
-            sa.select(ServiceRequest).where(ServiceRequest.reference == reference)
-        )
-        if req is None:
-            flash(f"No repair with reference {reference!r}.", "error")
-            return self._back()
-        commit_or_flash(
-            lambda: booking.book(
-                req, parse_local_datetime(request.form.get("start", "")), current_user
-            ),
-            f"Appointment booked for {reference}.",
-        )
-        return self._back()
+        """Book a repair into a slot (optionally with the technician who takes it in)."""
+
+        def book(data):
+            return booking.book(
+                self._repair(data),
+                parse_start(data.get("start")),
+                current_user,
+                technician=parse_technician(data.get("technician_id")),
+            )
+
+        return self._change(book, "Appointment booked.", created=True)
 
     @expose("/<int:appointment_id>/reschedule", methods=["POST"])
     def reschedule(self, appointment_id: int):
-        appt = db.get_or_404(Appointment, appointment_id)
-        commit_or_flash(
-            lambda: booking.reschedule(
-                appt, parse_local_datetime(request.form.get("start", "")), current_user
-            ),
-            "Appointment moved.",
-        )
-        return self._back()
+        """Move an appointment to another slot and/or technician."""
+
+        def move(data):
+            appt = self._appointment(appointment_id)
+            technician = (
+                parse_technician(data.get("technician_id"))
+                if "technician_id" in data
+                else booking.KEEP
+            )
+            return booking.reschedule(
+                appt, parse_start(data.get("start")), current_user, technician=technician
+            )
+
+        return self._change(move, "Appointment moved.")
 
     @expose("/<int:appointment_id>/cancel", methods=["POST"])
     def cancel(self, appointment_id: int):
-        appt = db.get_or_404(Appointment, appointment_id)
-        commit_or_flash(
-            lambda: booking.cancel(appt, current_user, request.form.get("reason")),
-            "Appointment canceled.",
-        )
-        return self._back()
+        """Cancel an appointment; the reason is required and sent to the customer."""
+
+        def cancel(data):
+            reason = str(data.get("reason") or "").strip()
+            if not reason:
+                raise ValidationFailed(
+                    "Say why the appointment is canceled (the customer is told).",
+                    {"reason": ["Required."]},
+                )
+            if len(reason) > 300:
+                raise ValidationFailed(
+                    "Keep the reason under 300 characters.", {"reason": ["Too long."]}
+                )
+            return booking.cancel(self._appointment(appointment_id), current_user, reason)
+
+        return self._change(cancel, "Appointment canceled.")
+
+
+def _id(value: Any) -> Optional[int]:
+    """A row id (ASCII digits within a database integer) from a form, JSON or URL, else None."""
+    if isinstance(value, bool):
+        return None
+    raw = str(value) if isinstance(value, (int, str)) else ""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10):
+        return None
+    number = int(raw)
+    return number if 1 <= number <= 2**31 - 1 else None
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationFailed("The request body must be a JSON object.")
+    return data
+
+
+def _colour(index: int) -> str:
+    return str(index % PALETTE_SIZE)
+
+
+def _opening_hours() -> dict:
+    """Opening hours as FullCalendar business hours, and the time range the grid shows."""
+    hours = [
+        h
+        for h in db.session.scalars(sa.select(OpeningHours).order_by(OpeningHours.weekday))
+        if not h.closed and h.opens_at and h.closes_at
+    ]
+    if not hours:
+        return {"businessHours": False, "slotMinTime": "08:00", "slotMaxTime": "20:00"}
+
+    def hhmm(moment, closing=False) -> str:
+        text = moment.strftime("%H:%M")
+        return "24:00" if closing and text == "00:00" else text
+
+    return {
+        # FullCalendar counts days from Sunday (0); the shop from Monday (0).
+        "businessHours": [
+            {
+                "daysOfWeek": [(h.weekday + 1) % 7],
+                "startTime": hhmm(h.opens_at),
+                "endTime": hhmm(h.closes_at, closing=True),
+            }
+            for h in hours
+        ],
+        "slotMinTime": min(hhmm(h.opens_at) for h in hours),
+        "slotMaxTime": max(hhmm(h.closes_at, closing=True) for h in hours),
+    }

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required, login_user
 
 from ..extensions import db
 from ..models import Message, ServiceRequest
-from ..services import accounts, audit, profiles
+from ..services import accounts, audit, booking, profiles
 from ..services.errors import DomainError
 from ..workflow import OPEN_STATUSES
 from . import bp
@@ -54,9 +54,13 @@ def account():
     ).all()
     summaries = billing_summaries(open_requests)
     appointments = active_appointments(open_requests)
-    cards = [
-        (r, appointments.get(r.id), next_steps(r, summaries[r.id], appointments.get(r.id)))
+    # An appointment left scheduled once the device is in the shop is no drop-off any more.
+    upcoming = {
+        r.id: appointments.get(r.id) if booking.drop_off_refusal(r) is None else None
         for r in open_requests
+    }
+    cards = [
+        (r, upcoming[r.id], next_steps(r, summaries[r.id], upcoming[r.id])) for r in open_requests
     ]
     finished = db.session.scalar(
         sa.select(sa.func.count(ServiceRequest.id)).where(

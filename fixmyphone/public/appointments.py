@@ -46,7 +46,8 @@ def _render(service_request: ServiceRequest, form: BookingForm, status: int = 20
     last = today + timedelta(days=_days_ahead() - 1)
     first = _page_start(today, last)
     count = min(DAYS_PER_PAGE, (last - first).days + 1)
-    appointment = booking.active_appointment(service_request)
+    appointment = booking.drop_off_appointment(service_request)
+    drop_off = booking.drop_off_actions(service_request, appointment)
     deadline = appointment_deadline(appointment)
     previous_page = first - timedelta(days=DAYS_PER_PAGE) if first > today else None
     next_first = first + timedelta(days=count)
@@ -55,8 +56,10 @@ def _render(service_request: ServiceRequest, form: BookingForm, status: int = 20
             "public/book.html",
             r=service_request,
             form=form,
-            days=free_days(first, count),
+            # Slots only where booking or moving is open (else the page says why not).
+            days=free_days(first, count) if drop_off.can_book or drop_off.can_change else [],
             appointment=appointment,
+            drop_off=drop_off,
             deadline=deadline,
             too_late=deadline is not None and utcnow() >= deadline,
             cutoff_text=cutoff_text(),
@@ -98,7 +101,7 @@ def book(request_id: int):
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
-        flash(exc.message, "error")
+        form.start.errors = [exc.message]
         return _render(service_request, form, exc.status)
     local = appointment.start.astimezone(booking.shop_tz()).strftime("%A %d %B at %H:%M")
     flash(f"You are booked in for {local}. See you then!", "success")

@@ -145,9 +145,6 @@ def cutoff_text() -> str:
     return f"{minutes} minutes"
 
 
-BOOKABLE_STATUSES = ("pending", "on_hold")
-
-
 @dataclass
 class NextStep:
     """One thing the customer should do now, with an optional link."""
@@ -162,11 +159,12 @@ def next_steps(
     """What the customer must do next: decide a quote, book, bring the device, pay, pick up."""
     steps: list[NextStep] = []
     status = service_request.status
+    drop_off = booking.drop_off_actions(service_request, appointment)
     if service_request.quote_status == "pending":
         steps.append(NextStep("quote", "Approve or decline the quote so we can go on."))
-    if appointment is not None:
+    if drop_off.expects_device:
         steps.append(NextStep("bring", "Bring your device to the shop at your appointment time."))
-    elif status in BOOKABLE_STATUSES and service_request.quote_status != "pending":
+    elif drop_off.can_book and service_request.quote_status != "pending":
         steps.append(NextStep("book", "Book a time to drop your device off at the shop."))
     if summary.balance > 0:
         steps.append(NextStep("pay", "Pay the balance due, online or when you pick the device up."))

@@ -139,7 +139,7 @@ def request_submitted(request_id: int):
     """Thanks: the reference, what happens next, and a link to book a drop-off slot."""
     service_request = repairs.get_for(current_user, request_id)
     summary = billing_summary(service_request)
-    appointment = booking.active_appointment(service_request)
+    appointment = booking.drop_off_appointment(service_request)
     return render_template(
         "public/request_submitted.html",
         r=service_request,

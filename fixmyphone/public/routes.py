@@ -94,7 +94,7 @@ def _deposit_due(service_request: ServiceRequest, summary) -> Optional[int]:
 def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: int = 200, **forms):
     viewer = _viewer_for_token(service_request) if via_token else current_user
     summary = billing_summary(service_request)
-    appointment = booking.active_appointment(service_request)
+    appointment = booking.drop_off_appointment(service_request)
     if via_token:
         actions = {
             "quote": url_for("public.token_quote", token=service_request.tracking_token),
@@ -119,6 +119,7 @@ def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: 
         # A booking deposit, when the shop takes them and nothing is invoiced yet.
         deposit=_deposit_due(service_request, summary),
         appointment=appointment,
+        drop_off=booking.drop_off_actions(service_request, appointment),
         deadline=appointment_deadline(appointment),
         cutoff_text=cutoff_text(),
         steps=next_steps(service_request, summary, appointment),
