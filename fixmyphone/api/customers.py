@@ -6,7 +6,7 @@ from flask import current_app
 
 from ..extensions import db, limiter
 from ..models import ROLE_CUSTOMER, User
-from ..services import accounts, profiles
+from ..services import accounts, profiles, repairs
 from ..services.errors import NotFound
 from .base import Blueprint, caller
 from .schemas import CreateCustomerSchema, CustomerSchema, ProfileSchema, ProfileUpdateSchema
@@ -45,10 +45,12 @@ def create_customer(args):
 
 
 def customer_for(customer_id: int) -> User:
-    """The customer the caller may see: themself, or anyone for staff; else 404."""
+    """A customer the caller may see (``repairs.customer_visible``: themself; admins anyone; a
+    technician the customers of their assigned repairs); else 404, as for one that is missing.
+    A staff account is never a customer here: its id answers 404 too."""
     me = caller()
-    user = db.session.get(User, customer_id)
-    if user is None or user.role != ROLE_CUSTOMER or (not me.is_staff and user.id != me.id):
+    user = db.session.get(User, customer_id) if customer_id else None
+    if user is None or user.role != ROLE_CUSTOMER or not repairs.customer_visible(me, user):
         raise NotFound("No such customer.")
     return user
 

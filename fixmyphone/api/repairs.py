@@ -101,7 +101,8 @@ def create_request(args):
 @blp.arguments(ServiceRequestListArgs, location="query")
 @blp.response(200, ServiceRequestPageSchema)
 def list_requests(args):
-    """My requests, newest first (staff: every request), one page at a time."""
+    """My requests, newest first, one page at a time (technicians: the repairs assigned to
+    them; admins and super admins: every request)."""
     me = caller()
     stmt = (
         sa.select(ServiceRequest)

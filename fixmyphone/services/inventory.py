@@ -24,7 +24,7 @@ from ..models import (
     User,
     utcnow,
 )
-from . import audit, notifications
+from . import audit, exports, notifications
 from .errors import Conflict, ValidationFailed
 
 RESERVED, CONSUMED, RELEASED = "reserved", "consumed", "released"
@@ -277,19 +277,18 @@ def export_csv() -> str:
     writer = csv.writer(out)
     writer.writerow([*CSV_FIELDS, "reserved", "available"])
     for part in db.session.scalars(sa.select(Part).order_by(Part.sku)):
-        writer.writerow(
-            [
-                part.sku,
-                part.name,
-                part.compatible_models or "",
-                part.cost,
-                part.price,
-                part.on_hand,
-                part.reorder_level,
-                part.reserved,
-                part.available,
-            ]
-        )
+        row = [
+            part.sku,
+            part.name,
+            part.compatible_models or "",
+            part.cost,
+            part.price,
+            part.on_hand,
+            part.reorder_level,
+            part.reserved,
+            part.available,
+        ]
+        writer.writerow([exports.safe_cell(value) for value in row])
     return out.getvalue()
 
 
@@ -340,15 +339,16 @@ def import_csv(text: str, actor: Optional[User]) -> tuple[int, int, list[str]]:
 
 
 def _parse_row(row: dict) -> dict:
-    sku = (row.get("sku") or "").strip()
-    name = (row.get("name") or "").strip()
+    sku = exports.read_cell((row.get("sku") or "").strip())
+    name = exports.read_cell((row.get("name") or "").strip())
     if not sku or not name:
         raise ValueError("sku and name are required")
     if len(sku) > 40 or len(name) > 200:
         raise ValueError("sku (40) or name (200) too long")
     values: dict = {"sku": sku, "name": name}
     if "compatible_models" in row:
-        values["compatible_models"] = (row.get("compatible_models") or "").strip() or None
+        models = exports.read_cell((row.get("compatible_models") or "").strip())
+        values["compatible_models"] = models or None
     for key in ("cost", "price", "on_hand", "reorder_level"):
         raw = (row.get(key) or "").strip()
         if raw == "":

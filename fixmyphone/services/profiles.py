@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import CustomerProfile, User
-from . import audit
+from . import audit, staff
 from .accounts import phone_problem
 from .errors import ValidationFailed
 
@@ -30,7 +30,10 @@ def profile_of(user: User) -> CustomerProfile:
 
 
 def update_profile(user: User, actor: User, **changes: Any) -> User:
-    """Apply the given fields (unknown names are ignored); validate all before changing any."""
+    """Apply the given fields (unknown names are ignored); validate all before changing any.
+
+    Only someone who may manage the account (``staff.may_manage``) may change it."""
+    staff.check_may_manage(actor, user)
     errors: dict[str, list[str]] = {}
     clean: dict[str, Any] = {}
     for name, value in changes.items():

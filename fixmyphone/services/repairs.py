@@ -8,7 +8,15 @@ from typing import Optional
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import DEVICE_TYPES, ServiceRequest, StatusChange, User, new_reference
+from ..models import (
+    DEVICE_TYPES,
+    ROLE_CUSTOMER,
+    ROLE_TECHNICIAN,
+    ServiceRequest,
+    StatusChange,
+    User,
+    new_reference,
+)
 from ..workflow import label, record_initial
 from . import audit, notifications
 from .errors import NotFound, ValidationFailed
@@ -131,15 +139,35 @@ def unique_reference() -> str:
     raise RuntimeError("could not find a free reference")
 
 
+# Who sees which repairs, once for the back office, the customer site and the API: admins and
+# super admins see every repair, a technician the repairs assigned to them, a customer their own.
+SCOPE_COLUMNS = ("customer_id", "technician_id")
+_NOTHING = "nothing"
+
+
+def scope(user: Optional[User]) -> Optional[str]:
+    """The ServiceRequest column that must equal ``user.id`` for ``user`` to see a repair, or
+    None when they see all of them (``_NOTHING`` for nobody: anonymous or inactive)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.active:
+        return _NOTHING
+    if user.is_admin:
+        return None
+    if user.role == ROLE_TECHNICIAN:
+        return "technician_id"
+    if user.role == ROLE_CUSTOMER:
+        return "customer_id"
+    return _NOTHING
+
+
 def get_for(user: User, request_id: int) -> ServiceRequest:
-    """Load a request the user may see: staff see all, customers only their own (else 404)."""
-    request = db.session.get(ServiceRequest, request_id)
+    """Load a request the user may see (``can_view``), else NotFound (404)."""
+    request = db.session.get(ServiceRequest, request_id) if request_id else None
     if request is None or not can_view(user, request):
         raise NotFound("No such service request.")
     return request
 
 
-def _status_statement(for_customer: bool) -> sa.Select:
+def _status_statement(scope_column: Optional[str]) -> sa.Select:
     technician = sa.orm.aliased(User, name="technician")
     stmt = (
         sa.select(
@@ -164,14 +192,14 @@ def _status_statement(for_customer: bool) -> sa.Select:
         .where(ServiceRequest.id == sa.bindparam("request_id"))
         .order_by(StatusChange.id)
     )
-    if for_customer:
-        stmt = stmt.where(ServiceRequest.customer_id == sa.bindparam("customer_id"))
+    if scope_column is not None:
+        stmt = stmt.where(getattr(ServiceRequest, scope_column) == sa.bindparam("scope_user_id"))
     return stmt
 
 
-# Built once: apps poll the status, and building the aliased join costs more than running it.
-_STATUS_FOR_STAFF = _status_statement(for_customer=False)
-_STATUS_FOR_CUSTOMER = _status_statement(for_customer=True)
+# Built once per kind of scope: apps poll the status, and building the aliased join costs more
+# than running it. ``scope`` says which one applies to a user.
+_STATUS_BY_SCOPE = {column: _status_statement(column) for column in (None, *SCOPE_COLUMNS)}
 
 
 def status_view(user: User, request_id: int) -> dict:
@@ -181,15 +209,15 @@ def status_view(user: User, request_id: int) -> dict:
     The hottest read of the API (apps poll it), so it is one statement over plain columns:
     the request, its technician and its public history joined, no ORM objects.
     """
-    # can_view's rule, prebuilt per side. Plain rows, so the session's connection runs it
-    # without the ORM's machinery.
-    connection = db.session.connection()
-    if user.is_staff:
-        rows = connection.execute(_STATUS_FOR_STAFF, {"request_id": request_id}).all()
-    else:
-        rows = connection.execute(
-            _STATUS_FOR_CUSTOMER, {"request_id": request_id, "customer_id": user.id}
-        ).all()
+    # can_view's rule (``scope``), prebuilt per kind. Plain rows, so the session's connection
+    # runs it without the ORM's machinery.
+    column = scope(user)
+    if column is _NOTHING:
+        raise NotFound("No such service request.")
+    params = {"request_id": request_id}
+    if column is not None:
+        params["scope_user_id"] = user.id
+    rows = db.session.connection().execute(_STATUS_BY_SCOPE[column], params).all()
     if not rows:
         raise NotFound("No such service request.")
     first = rows[0]
@@ -218,15 +246,40 @@ def status_view(user: User, request_id: int) -> dict:
 
 
 def can_view(user: User, request: ServiceRequest) -> bool:
-    """Customers see their own requests; technicians, admins and super admins see all."""
-    if user.is_staff:
-        return True
-    return request.customer_id == user.id
+    """Whether ``user`` may see (and act on) a request: the rule of ``scope``."""
+    column = scope(user)
+    if column is _NOTHING:
+        return False
+    return column is None or getattr(request, column) == user.id
 
 
 def visible_to(user: User) -> sa.ColumnElement[bool]:
     """``can_view`` as SQL, for queries over many requests."""
-    return sa.true() if user.is_staff else ServiceRequest.customer_id == user.id
+    column = scope(user)
+    if column is _NOTHING:
+        return sa.false()
+    return sa.true() if column is None else getattr(ServiceRequest, column) == user.id
+
+
+def customer_visible(user: User, customer: User) -> bool:
+    """Whether ``user`` may see a customer's account: themself; admins every customer; a
+    technician the customers of the repairs they may see (``visible_to``)."""
+    if customer.id == user.id:
+        return True
+    if customer.role != ROLE_CUSTOMER:
+        return False
+    column = scope(user)
+    if column is None:
+        return True
+    if column != "technician_id":
+        return False
+    return bool(
+        db.session.scalar(
+            sa.select(sa.literal(1))
+            .where(ServiceRequest.customer_id == customer.id, visible_to(user))
+            .limit(1)
+        )
+    )
 
 
 def can_move(user: User, request: ServiceRequest) -> bool:

@@ -22,6 +22,7 @@ from ..models import (
     ServiceRequest,
     User,
 )
+from . import exports
 
 GROUPINGS = ("day", "week", "month")
 REWORK_WINDOW_DAYS = 30
@@ -290,5 +291,5 @@ def to_csv(rows: list[dict], columns: Optional[list[str]] = None) -> str:
             columns.extend(k for k in row if k not in columns)
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: exports.safe_cell(value) for key, value in row.items()} for row in rows)
     return out.getvalue()

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from fixmyphone.extensions import db
 from fixmyphone.models import User
 
+from .. import factories
 from .conftest import assert_error
 
 SIGN_UP = {
@@ -122,12 +123,24 @@ def test_customer_reads_and_updates_their_profile(client, customer, as_customer)
     assert customer.customer_profile.city == "Leeds"
 
 
-def test_staff_may_update_a_customer_profile(client, customer, as_admin, as_technician):
+def test_staff_may_update_a_customer_profile(client, customer, technician, as_admin, as_technician):
+    # A technician reaches the customers of the repairs assigned to them (admins: everyone).
+    factories.ServiceRequestFactory(customer=customer, technician=technician)
     for headers in (as_admin, as_technician):
         response = client.put(
             f"/api/customer/{customer.id}/profile", json={"postal_code": "LS1 1AA"}, headers=headers
         )
         assert response.status_code == 200
+
+
+def test_technician_without_a_repair_for_the_customer_gets_404(client, customer, as_technician):
+    assert_error(
+        client.put(
+            f"/api/customer/{customer.id}/profile", json={"city": "X"}, headers=as_technician
+        ),
+        404,
+        "not_found",
+    )
 
 
 def test_another_customers_profile_is_404(client, customer, customer_b, as_customer_b):

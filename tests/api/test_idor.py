@@ -83,17 +83,19 @@ def _call(client, world, case, role):
     return calls[case]()
 
 
-# case -> expected status per role (owner, other customer, assigned tech, other tech, admin)
+# case -> expected status per role (owner, other customer, assigned tech, other tech, admin).
+# A technician sees and acts on the repairs assigned to them only (services/repairs.scope):
+# another technician's repair, and its customer, are 404 as for another customer.
 MATRIX = {
-    "get request": (200, 404, 200, 200, 200),
-    "get status": (200, 404, 200, 200, 200),
-    "post status": (403, 404, 200, 403, 200),
-    "get messages": (200, 404, 200, 200, 200),
-    "post message": (201, 404, 201, 201, 201),
-    "get profile": (200, 404, 200, 200, 200),
-    "put profile": (200, 404, 200, 200, 200),
-    "reschedule": (200, 404, 200, 200, 200),
-    "cancel": (200, 404, 200, 200, 200),
+    "get request": (200, 404, 200, 404, 200),
+    "get status": (200, 404, 200, 404, 200),
+    "post status": (403, 404, 200, 404, 200),
+    "get messages": (200, 404, 200, 404, 200),
+    "post message": (201, 404, 201, 404, 201),
+    "get profile": (200, 404, 200, 404, 200),
+    "put profile": (200, 404, 200, 404, 200),
+    "reschedule": (200, 404, 200, 404, 200),
+    "cancel": (200, 404, 200, 404, 200),
     # Customers book (the request already has one: the state conflict); staff get 403.
     "book": (409, 404, 403, 403, 403),
 }
@@ -123,3 +125,51 @@ def test_lists_are_scoped(client, world):
         "/api/service-request", headers=world["headers"]["other_customer"]
     ).get_json()
     assert own["total"] == 1 and other["total"] == 0
+
+
+def test_technician_lists_only_assigned_repairs(client, world, other_technician, admin_user):
+    theirs = factories.ServiceRequestFactory(technician=other_technician)
+    factories.ServiceRequestFactory()  # nobody's yet
+    db.session.commit()
+    listing = client.get("/api/service-request", headers=world["headers"]["other_technician"])
+    assert [item["id"] for item in listing.get_json()["items"]] == [theirs.id]
+    assigned = client.get(
+        "/api/service-request", headers=world["headers"]["assigned_technician"]
+    ).get_json()
+    assert [item["id"] for item in assigned["items"]] == [world["repair"].id]
+    everything = client.get("/api/service-request", headers=world["headers"]["admin"]).get_json()
+    assert everything["total"] == 3
+
+
+def test_message_to_an_unassigned_repair_is_not_stored(client, world):
+    from fixmyphone.models import Message
+
+    before = db.session.query(Message).count()
+    response = client.post(
+        f"/api/service-request/{world['repair'].id}/messages",
+        json={"body": "psst", "internal": True},
+        headers=world["headers"]["other_technician"],
+    )
+    assert response.status_code == 404
+    assert db.session.query(Message).count() == before
+
+
+@pytest.mark.parametrize("role", ["admin", "technician"])
+def test_staff_cannot_reach_a_super_admins_profile(client, app, role, superadmin):
+    actor = (
+        factories.TechnicianFactory()
+        if role == "technician"
+        else factories.UserFactory(role="admin")
+    )
+    name = superadmin.full_name
+    headers = bearer(actor)
+    for response in (
+        client.get(f"/api/customer/{superadmin.id}/profile", headers=headers),
+        client.put(
+            f"/api/customer/{superadmin.id}/profile", json={"full_name": "Taken"}, headers=headers
+        ),
+    ):
+        assert response.status_code == 404
+        assert response.get_json()["error"]["code"] == "not_found"
+    db.session.refresh(superadmin)
+    assert superadmin.full_name == name

@@ -180,14 +180,15 @@ def test_customer_may_not_post_a_status(client, repair, as_customer):
 
 
 def test_other_technician_may_not_move_it(client, repair, as_other_technician):
+    # A repair not assigned to them is outside a technician's scope: 404, as if missing.
     assert_error(
         client.post(
             f"/api/service-request/{repair.id}/status",
             json={"status": "in_progress"},
             headers=as_other_technician,
         ),
-        403,
-        "forbidden",
+        404,
+        "not_found",
     )
 
 
