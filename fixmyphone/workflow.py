@@ -84,14 +84,12 @@ def check_move(request: ServiceRequest, target: str) -> None:
             f"allowed next statuses: {nexts}."
         )
     if target == "completed":
-        from .services.billing import balance_due
+        # Completed means paid (or explicitly free): billing says what is missing, in money.
+        from .services.billing import completion_blocker
 
-        due = balance_due(request)
-        if due > 0:
-            raise UnpaidBalance(
-                f"{request.reference} has an unpaid balance of {due} minor units; "
-                "record the payment before completing it."
-            )
+        blocker = completion_blocker(request)
+        if blocker:
+            raise UnpaidBalance(blocker)
 
 
 def record_initial(request: ServiceRequest, actor: Optional[User], note: Optional[str] = None):
@@ -165,6 +163,11 @@ def move_status(
         request.checked_in_at = now
     if target in ("ready_for_pickup", "dispatched") and request.ready_at is None:
         request.ready_at = now
+    if target in ("payment_pending", "ready_for_pickup", "dispatched"):
+        from .services.invoices import invoice_when_ready
+
+        # The work is done: what it cost is invoiced now, whoever moved it (any face).
+        invoice_when_ready(request, actor)
     if target == "completed":
         from .services.warranty import start_warranty
 

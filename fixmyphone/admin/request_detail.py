@@ -26,6 +26,7 @@ from ..services import billing, inventory, messages, passcodes, repairs, tickets
 from ..services.errors import DomainError, NotFound, ValidationFailed
 from .base import commit_or_flash
 from .filters import parse_local_date
+from .request_billing import billing_context
 
 
 def _offline_methods() -> list[tuple[str, str]]:
@@ -92,6 +93,7 @@ class RequestDetailMixin:
             intake_parts=repairs.INTAKE_PARTS,
             intake_states=repairs.INTAKE_STATES,
             passcode=passcode,
+            **billing_context(req),
             payment_methods=_offline_methods(),
             device_types=DEVICE_TYPES,
         )

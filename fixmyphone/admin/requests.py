@@ -19,6 +19,7 @@ from ..services import search as search_text
 from ..services.errors import NotFound
 from ..templating import local_time
 from .base import STAFF, SecuredModelView
+from .request_billing import RequestBillingMixin
 from .filters import DateFromFilter, DateToFilter, OverdueFilter
 from .request_detail import RequestDetailMixin
 
@@ -62,7 +63,7 @@ class CappedCount(Query):
         return AtLeast(COUNT_CAP) if total > COUNT_CAP else total
 
 
-class ServiceRequestView(RequestDetailMixin, SecuredModelView):
+class ServiceRequestView(RequestDetailMixin, RequestBillingMixin, SecuredModelView):
     """Repairs. Technicians see only the ones assigned to them."""
 
     access = STAFF

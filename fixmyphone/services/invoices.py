@@ -140,8 +140,10 @@ def record_labour(
 
     Without an ``amount`` the time is charged at the shop's hourly ``LABOUR_RATE``.
     """
-    if actor is None or not actor.is_staff:
-        raise Forbidden("Only staff log labour.")
+    from .repairs import can_move
+
+    if actor is None or not actor.is_staff or not can_move(actor, request):
+        raise Forbidden("Only the assigned technician or an admin records labour.")
     errors: dict[str, list[str]] = {}
     if not (description or "").strip():
         errors["description"] = ["Say what was done."]

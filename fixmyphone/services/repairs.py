@@ -314,12 +314,9 @@ def send_quote(
     actor: User,
     currency: Optional[str] = None,
 ) -> None:
-    """Send the customer a quote; the repair waits ``on_hold`` until they decide."""
-    from flask import current_app
-
-    from ..models import QUOTE_PENDING, utcnow
-    from ..workflow import move_status
-    from .errors import Conflict
+    """Send a one-amount quote: an estimate of one fee line (see services/estimates.py); the
+    repair waits ``on_hold`` until the customer decides. ``currency`` is the shop's."""
+    from . import estimates
 
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise ValidationFailed(
@@ -327,59 +324,16 @@ def send_quote(
         )
     if not (details or "").strip():
         raise ValidationFailed("Say what the quote covers.", fields={"details": ["Required."]})
-    if request.status != "on_hold":
-        from ..workflow import can_move as workflow_can_move
-
-        if not workflow_can_move(request.status, "on_hold"):
-            raise Conflict(f"A repair that is {request.status} cannot wait for a quote decision.")
-    request.quote_amount = amount
-    request.quote_currency = (currency or current_app.config["SHOP_CURRENCY"]).lower()
-    request.quote_details = details.strip()
-    request.quote_status = QUOTE_PENDING
-    request.quote_sent_at = utcnow()
-    request.quote_decided_at = None
-    if request.status != "on_hold":
-        move_status(request, "on_hold", actor, "Quote sent: waiting for your approval.")
-    audit.record(actor, "quote_sent", request, after={"amount": amount, "details": details})
-    db.session.flush()
-    notifications.notify(
-        request.customer,
-        "quote_sent",
-        f"{request.reference}: your quote is ready",
-        (
-            f"Hello {request.customer.first_name},\n\nWe have a quote for your repair: "
-            f"{details.strip()}\nAmount: {amount / 100:.2f} {request.quote_currency.upper()}\n\n"
-            f"Approve or decline it here: {notifications.tracking_url(request)}\n"
-        ),
-        dedup_key=f"quote:{request.id}:{request.quote_sent_at.isoformat()}",
-        service_request=request,
-    )
+    estimates.send_single_amount(request, amount=amount, details=details.strip(), actor=actor)
 
 
-def decide_quote(request: ServiceRequest, *, approve: bool, actor: User) -> None:
-    """Record the customer's decision: approve → in_progress, decline → canceled (collect device)."""
-    from ..models import QUOTE_APPROVED, QUOTE_DECLINED, QUOTE_PENDING, utcnow
-    from ..workflow import move_status
-    from .errors import Conflict
+def decide_quote(
+    request: ServiceRequest, *, approve: bool, actor: User, version: Optional[int] = None
+) -> None:
+    """The customer's decision on the estimate (see ``estimates.decide_estimate``)."""
+    from . import estimates
 
-    if request.quote_status != QUOTE_PENDING:
-        raise Conflict("There is no quote waiting for a decision on this repair.")
-    request.quote_status = QUOTE_APPROVED if approve else QUOTE_DECLINED
-    request.quote_decided_at = utcnow()
-    if approve:
-        move_status(
-            request, "in_progress", actor, f"Quote approved ({request.quote_amount} minor units)."
-        )
-    else:
-        move_status(
-            request, "canceled", actor, "Quote declined: your device is ready to be collected."
-        )
-    audit.record(
-        actor,
-        "quote_approved" if approve else "quote_declined",
-        request,
-        after={"amount": request.quote_amount, "decided_at": request.quote_decided_at.isoformat()},
-    )
+    estimates.decide_estimate(request, approve=approve, actor=actor, version=version)
 
 
 # ---------------------------------------------------------------- check-in (back office)
