@@ -22,6 +22,8 @@ def _event(request, received_at):
                     "mode": "payment",
                     "payment_status": "paid",
                     "payment_intent": "pi_lost",
+                    "amount_total": 4900,
+                    "currency": "usd",
                     "metadata": {},
                 }
             },

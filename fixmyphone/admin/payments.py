@@ -1,4 +1,5 @@
-"""Payments: list and filters, verify a counter payment, refund (full or partial)."""
+"""Payments: list and filters, verify a counter payment, refund (full or partial), and
+resolve a Stripe payment held for review (accept the reported amount, or reject it)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,20 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 
-from ..models import PAYMENT_METHODS, Payment
-from ..services import billing, payments
+from ..models import PAYMENT_METHODS, PAYMENT_NEEDS_REVIEW, Payment
+from ..services import billing, payment_review, payments
 from ..templating import format_money, local_time
 from .base import SecuredModelView
 from .filters import DateFromFilter, DateToFilter
 
-STATUSES = ("pending", "succeeded", "failed", "canceled")
+STATUSES = ("pending", "succeeded", "failed", "canceled", PAYMENT_NEEDS_REVIEW)
+
+
+def _status(payment: Payment) -> str:
+    """The status; a held payment says both figures (expected and what Stripe reported)."""
+    if payment.status == PAYMENT_NEEDS_REVIEW:
+        return f"Needs review: {payment_review.summary(payment)}"
+    return payment.status
 
 
 def parse_amount(raw: str | None) -> int | None:
@@ -49,6 +57,7 @@ class PaymentView(SecuredModelView):
         "service_request": lambda v, c, m, n: m.service_request.reference,
         "customer": lambda v, c, m, n: m.customer.full_name,
         "amount": lambda v, c, m, n: format_money(m.amount, m.currency),
+        "status": lambda v, c, m, n: _status(m),
         "recorded_by": lambda v, c, m, n: m.recorded_by.full_name if m.recorded_by else "",
         "verified_by": lambda v, c, m, n: m.verified_by.full_name if m.verified_by else "",
         "balance": lambda v, c, m, n: format_money(billing.balance_due(m.service_request)),
@@ -74,6 +83,42 @@ class PaymentView(SecuredModelView):
             "Verified",
             label=lambda p: f"Payment {p.id}",
         )
+
+    @action(
+        "accept_reported",
+        "Accept Stripe's amount",
+        "Count the selected held payments for the amount Stripe reported?",
+    )
+    def action_accept_reported(self, ids):
+        """Resolve held Stripe payments by counting what Stripe really charged."""
+        self.run_each(
+            ids,
+            "accept_reported",
+            lambda p: payment_review.accept_reported(p, current_user),
+            "Accepted the amount Stripe reported",
+            label=lambda p: f"Payment {p.id}",
+        )
+
+    @action("reject_review", "Reject held payment")
+    def action_reject_review(self, ids):
+        """Resolve held Stripe payments by refusing them (with a reason)."""
+        selected = self.load(ids)
+        if not selected:
+            return None
+        if "reason" not in request.form:
+            return self.render(
+                "admin/payments/reject_review_form.html",
+                selected=selected,
+                summaries={p.id: payment_review.summary(p) for p in selected},
+            )
+        self.run_each(
+            [str(p.id) for p in selected],
+            "reject_review",
+            lambda p: payment_review.reject(p, current_user, request.form.get("reason")),
+            "Rejected; refund any money taken in the Stripe Dashboard",
+            label=lambda p: f"Payment {p.id}",
+        )
+        return None
 
     @action("refund", "Refund")
     def action_refund(self, ids):

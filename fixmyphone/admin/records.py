@@ -1,13 +1,20 @@
-"""Read-only records: the audit log (super admins) and failed notifications (admins)."""
+"""Read-only records: the audit log (super admins) and failed notifications (admins).
+
+Neither shows a live reset or tracking link: notification bodies are stored with placeholders
+(``services.secret_links``), and what is shown goes through ``secret_links.readable``, which
+also masks links in rows written before that rule.
+"""
 
 from __future__ import annotations
+
+import json
 
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 from flask_login import current_user
 
 from ..models import AuditLog, Notification
-from ..services import notifications
+from ..services import notifications, secret_links
 from ..templating import local_time
 from .base import SUPERADMIN, SecuredModelView
 
@@ -34,6 +41,8 @@ class AuditLogView(SecuredModelView):
     column_formatters = {
         "created_at": lambda v, c, m, n: local_time(m.created_at),
         "actor": lambda v, c, m, n: m.actor.email if m.actor else "",
+        "before": lambda v, c, m, n: _readable_json(m.before),
+        "after": lambda v, c, m, n: _readable_json(m.after),
     }
     column_formatters_export = column_formatters
     column_searchable_list = ("action", "object_type", "object_id")
@@ -51,12 +60,20 @@ class AuditLogView(SecuredModelView):
         return None
 
 
+def _readable_json(values) -> str:
+    """An audit entry's values as text, with any secret link masked."""
+    if values is None:
+        return ""
+    return secret_links.readable(json.dumps(values, ensure_ascii=False, default=str))
+
+
 class FailedNotificationView(SecuredModelView):
-    """Notifications that could not be delivered; an admin can queue them again."""
+    """Notifications that could not be delivered, with why; an admin can queue them again."""
 
     can_create = False
     can_edit = False
     can_delete = False
+    can_export = False
     column_list = (
         "created_at",
         "event",
@@ -67,8 +84,30 @@ class FailedNotificationView(SecuredModelView):
         "last_error",
         "service_request_id",
     )
+    # The details page shows the message as staff may read it: links as "[password link]",
+    # never the row's context or dedup key.
+    column_details_list = (
+        "created_at",
+        "event",
+        "channel",
+        "recipient",
+        "subject",
+        "body",
+        "status",
+        "attempts",
+        "last_error",
+        "sent_at",
+        "service_request_id",
+    )
     column_default_sort = ("id", True)
-    column_formatters = {"created_at": lambda v, c, m, n: local_time(m.created_at)}
+    column_formatters = {
+        "created_at": lambda v, c, m, n: local_time(m.created_at),
+        "sent_at": lambda v, c, m, n: local_time(m.sent_at),
+        "subject": lambda v, c, m, n: secret_links.readable(m.subject),
+        "body": lambda v, c, m, n: secret_links.readable(m.body),
+        "last_error": lambda v, c, m, n: secret_links.readable(m.last_error or ""),
+    }
+    column_labels = {"body": "Message", "last_error": "Why it failed"}
     column_searchable_list = ("recipient", "subject", "event")
 
     def __init__(self, **kwargs):

@@ -6,7 +6,7 @@ from flask import jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import db
-from ..services import notifications
+from ..services import notifications, secret_links
 from . import bp
 
 PER_PAGE = 20
@@ -22,6 +22,13 @@ def bell_globals():
         return notifications.unread_count(current_user)
 
     return {"notification_unread_count": notification_unread_count}
+
+
+@bp.app_template_filter("notification_text")
+def notification_text(text: str) -> str:
+    """A stored notification text as people read it in the app: "[tracking link]" for a
+    placeholder (the Open button follows the link itself)."""
+    return secret_links.readable(text)
 
 
 @bp.get("/")

@@ -4,6 +4,10 @@ Events may come twice or out of order (a ``payment_intent.succeeded`` before its
 ``checkout.session.completed``, a ``charge.refunded`` before our refund row is committed), so
 every handler only moves state forward and answers "deferred" when it cannot tell yet which of
 our rows the event is about; deferred events are replayed later (see ``jobs``).
+
+Money is checked, not trusted: a succeeded event counts only when the amount and currency it
+reports are the payment's own; otherwise the payment is held for an admin's review
+(``services.payment_review``).
 """
 
 from __future__ import annotations
@@ -15,8 +19,16 @@ from typing import Any, Optional
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import PAYMENT_CANCELED, PAYMENT_PENDING, PAYMENT_SUCCEEDED, Payment, Refund
-from ..services import payments
+from ..models import (
+    PAYMENT_CANCELED,
+    PAYMENT_FAILED,
+    PAYMENT_NEEDS_REVIEW,
+    PAYMENT_PENDING,
+    PAYMENT_SUCCEEDED,
+    Payment,
+    Refund,
+)
+from ..services import payment_review, payments
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +98,17 @@ def _unknown(obj: Obj, what: str) -> str:
 # ---------------------------------------------------------------- payments
 
 
+def _succeeded(payment: Payment, obj: Obj, amount_key: str, source: str) -> None:
+    """Count the payment if Stripe charged exactly its amount and currency; else hold it."""
+    amount, currency = payment_review.reported(obj, amount_key)
+    if not payment_review.matches(payment, amount, currency):
+        payment_review.hold(payment, amount, currency, source=source, stripe_object=obj.get("id"))
+        return
+    if payment.status == PAYMENT_NEEDS_REVIEW:
+        return  # a matching report does not overrule a disagreeing one: an admin decides
+    payments.mark_succeeded(payment)
+
+
 def checkout_completed(session: Obj) -> str:
     """Checkout finished: paid now (cards), or later by an async method."""
     if session.get("mode") != "payment":
@@ -97,7 +120,7 @@ def checkout_completed(session: Obj) -> str:
     if intent and not payment.stripe_payment_intent_id:
         payment.stripe_payment_intent_id = intent
     if session.get("payment_status") in ("paid", "no_payment_required"):
-        payments.mark_succeeded(payment)
+        _succeeded(payment, session, "amount_total", "Checkout Session amount_total")
     return PROCESSED
 
 
@@ -106,7 +129,8 @@ def checkout_async_failed(session: Obj) -> str:
     payment = _payment_for_session(session)
     if payment is None:
         return _unknown(session, "checkout session")
-    payments.mark_failed(payment, "The payment could not be completed.")
+    if payment.status != PAYMENT_NEEDS_REVIEW:  # money was reported taken: an admin decides
+        payments.mark_failed(payment, "The payment could not be completed.")
     return PROCESSED
 
 
@@ -129,7 +153,7 @@ def intent_succeeded(intent: Obj) -> str:
     charge = _id(intent.get("latest_charge"))
     if charge and not payment.stripe_charge_id:
         payment.stripe_charge_id = charge
-    payments.mark_succeeded(payment)
+    _succeeded(payment, intent, "amount_received", "PaymentIntent amount_received")
     return PROCESSED
 
 
@@ -139,8 +163,9 @@ def intent_failed(intent: Obj) -> str:
     if payment is None:
         return _unknown(intent, "payment intent")
     payment.stripe_payment_intent_id = payment.stripe_payment_intent_id or intent.get("id")
-    error = intent.get("last_payment_error") or {}
-    payments.mark_failed(payment, error.get("message") or "The card was declined.")
+    if payment.status != PAYMENT_NEEDS_REVIEW:  # money was reported taken: an admin decides
+        error = intent.get("last_payment_error") or {}
+        payments.mark_failed(payment, error.get("message") or "The card was declined.")
     return PROCESSED
 
 
@@ -167,6 +192,8 @@ def _apply_refund(refund: Obj, payment: Optional[Payment] = None) -> str:
                 return DEFERRED
             if refund.get("status") not in ("pending", "succeeded", "requires_action"):
                 return PROCESSED
+            if (held := _not_counted(payment)) is not None:
+                return held
             row = Refund(
                 payment_id=payment.id,
                 amount=int(refund.get("amount") or 0),
@@ -185,6 +212,19 @@ def _apply_refund(refund: Obj, payment: Optional[Payment] = None) -> str:
     return PROCESSED
 
 
+def _not_counted(payment: Payment) -> Optional[str]:
+    """A Dashboard refund of money the shop never counted changes no balance: ignored for a
+    rejected payment, kept waiting while an admin reviews one; None for a counted payment."""
+    if payment.status == PAYMENT_NEEDS_REVIEW:
+        return DEFERRED
+    if payment.status in (PAYMENT_FAILED, PAYMENT_CANCELED):
+        log.info(
+            "stripe refund on payment %s (%s): not counted, ignored", payment.id, payment.status
+        )
+        return PROCESSED
+    return None
+
+
 def refund_changed(refund: Obj) -> str:
     """refund.created / refund.updated / refund.failed / charge.refund.updated."""
     return _apply_refund(refund)
@@ -195,6 +235,8 @@ def charge_refunded(charge: Obj) -> str:
     payment = _payment_for_charge(charge.get("id"), _id(charge.get("payment_intent")))
     if payment is None:
         return DEFERRED
+    if (held := _not_counted(payment)) is not None:
+        return held
     if not payment.stripe_charge_id:
         payment.stripe_charge_id = charge.get("id")
     outcome = PROCESSED

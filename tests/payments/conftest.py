@@ -103,7 +103,11 @@ def session_completed(
     *,
     intent: str = "pi_test_1",
     paid: bool = True,
+    amount: int | None = 10000,
+    currency: str | None = "usd",
 ) -> dict:
+    """A Checkout Session as Stripe sends it; ``amount``/``currency`` what was charged (the
+    default matches ``invoiced_request``'s 10000 USD)."""
     return {
         "id": session_id,
         "object": "checkout.session",
@@ -111,6 +115,8 @@ def session_completed(
         "status": "complete",
         "payment_status": "paid" if paid else "unpaid",
         "payment_intent": intent,
+        "amount_total": amount,
+        "currency": currency,
         "metadata": {"payment_id": str(payment_id), "request_id": str(request_id)},
     }
 
@@ -122,12 +128,18 @@ def intent_object(
     *,
     charge: str = "ch_test_1",
     error: str | None = None,
+    amount: int | None = 10000,
+    currency: str | None = "usd",
 ) -> dict:
+    """A PaymentIntent as Stripe sends it; ``amount`` is ``amount_received`` (0 on failure)."""
     obj = {
         "id": intent,
         "object": "payment_intent",
         "status": "requires_payment_method" if error else "succeeded",
         "latest_charge": charge,
+        "amount": 10000 if amount is None else amount,
+        "amount_received": 0 if error else amount,
+        "currency": currency,
         "metadata": {"payment_id": str(payment_id), "request_id": str(request_id)},
     }
     if error:

@@ -8,9 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from fixmyphone.extensions import db
-from fixmyphone.models import Notification, Payment, StripeEvent
-from fixmyphone.services import billing
-from tests.conftest import csrf_token
+from fixmyphone.models import AuditLog, Notification, Payment, Refund, StripeEvent, User
+from fixmyphone.services import billing, payment_review
+from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
+from tests import factories
+from tests.conftest import csrf_token, login
 
 from .conftest import (
     event_payload,
@@ -299,3 +301,232 @@ def test_the_sweep_applies_events_whose_job_was_lost(app, client, checkout):
 
     assert _reload(payment).status == "succeeded"
     assert db.session.get(StripeEvent, "evt_lost").status == "processed"
+
+
+# ---------------------------------------------------------------- money is checked (issue 12, 4)
+
+
+def _held_alerts(payment: Payment) -> list[Notification]:
+    return db.session.scalars(
+        sa.select(Notification)
+        .where(Notification.event == "payment_needs_review")
+        .order_by(Notification.id)
+    ).all()
+
+
+MISMATCHES = [
+    # (event kind, reported amount, reported currency, what the back office shows)
+    ("checkout", 1, "usd", "Expected $100.00 USD, Stripe reported $0.01 USD"),
+    ("checkout", 10000, "eur", "Expected $100.00 USD, Stripe reported €100.00 EUR"),
+    ("intent", 50, "jpy", "Expected $100.00 USD, Stripe reported {jpy50}"),
+    ("intent", 9999, "usd", "Expected $100.00 USD, Stripe reported $99.99 USD"),
+    ("intent", 10000, "eur", "Expected $100.00 USD, Stripe reported €100.00 EUR"),
+    ("checkout", None, None, "Expected $100.00 USD, Stripe reported no amount"),
+]
+
+
+def _send_success(client, kind, request, payment, amount, currency):
+    if kind == "checkout":
+        obj = session_completed(
+            payment.stripe_checkout_session_id,
+            payment.id,
+            request.id,
+            amount=amount,
+            currency=currency,
+        )
+        return send_event(client, "checkout.session.completed", obj)
+    obj = intent_object("pi_1", payment.id, request.id, amount=amount, currency=currency)
+    return send_event(client, "payment_intent.succeeded", obj)
+
+
+@pytest.mark.parametrize("kind, amount, currency, shown", MISMATCHES)
+def test_a_succeeded_event_with_other_money_is_held_for_review(
+    app, client, checkout, kind, amount, currency, shown
+):
+    request, payment = checkout
+    factories.UserFactory(role="superadmin")
+    factories.UserFactory(role="technician")
+    factories.UserFactory(role="admin", active=False)
+    db.session.commit()
+    admins = db.session.scalars(
+        sa.select(User.id).where(User.role.in_(("admin", "superadmin")), User.active)
+    ).all()
+    assert len(admins) == 2  # the one who issued the invoice and the owner
+    shown = shown.format(jpy50=payment_review.money(50, "jpy"))
+
+    response = _send_success(client, kind, request, payment, amount, currency)
+
+    assert response.status_code == 200
+    held = _reload(payment)
+    assert held.status == "needs_review"
+    assert held.succeeded_at is None and held.amount == 10000
+    assert billing.balance_due(request) == 10000  # nothing counted
+    assert db.session.scalar(sa.select(StripeEvent.status)) == "processed"
+    assert payment_review.summary(held) == shown
+    alerts = _held_alerts(held)
+    assert {(a.user_id, a.channel) for a in alerts} == {
+        (user_id, channel) for user_id in admins for channel in ("in_app", "email")
+    }
+    assert all(shown.split(", ")[1].replace("Stripe reported ", "") in a.subject for a in alerts)
+    customer_notes = sa.select(Notification).where(Notification.event == "payment_received")
+    assert db.session.scalars(customer_notes).all() == []
+
+
+def test_a_matching_report_does_not_release_a_held_payment(client, checkout):
+    request, payment = checkout
+    _send_success(client, "checkout", request, payment, 1, "usd")
+    _send_success(client, "intent", request, payment, 10000, "usd")
+    _send_success(client, "checkout", request, payment, 1, "usd")  # the same report again
+    send_event(
+        client,
+        "payment_intent.payment_failed",
+        intent_object("pi_1", payment.id, request.id, error="late"),
+    )
+
+    assert _reload(payment).status == "needs_review"
+    assert billing.balance_due(request) == 10000
+    admins = db.session.scalars(sa.select(Notification.user_id).distinct()).all()
+    assert len(_held_alerts(payment)) == 2 * len([a for a in admins if a != request.customer_id])
+
+
+def test_a_report_that_contradicts_a_counted_payment_takes_it_back_for_review(client, checkout):
+    request, payment = checkout
+    _send_success(client, "intent", request, payment, 10000, "usd")
+    assert _reload(payment).status == "succeeded"
+
+    _send_success(client, "checkout", request, payment, 1, "usd")
+
+    assert _reload(payment).status == "needs_review"
+    assert billing.balance_due(request) == 10000
+
+
+def _admin_list(client) -> str:
+    response = client.get("/admin/payments/?flt1_status_equals=needs_review")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def _action(client, name: str, payment: Payment, **form):
+    token = csrf_token(client, "/admin/payments/")
+    return client.post(
+        "/admin/payments/action/",
+        data={"action": name, "rowid": [str(payment.id)], "csrf_token": token, **form},
+    )
+
+
+def test_the_back_office_shows_both_figures_and_accepts_the_reported_amount(app, client, checkout):
+    request, payment = checkout
+    _send_success(client, "checkout", request, payment, 9000, "usd")
+    admin_client = login(app.test_client(), factories.UserFactory(role="admin"))
+
+    html = _admin_list(admin_client)
+    assert "Expected $100.00 USD, Stripe reported $90.00 USD" in html
+    assert "Needs review" in html
+
+    response = _action(admin_client, "accept_reported", payment)
+
+    assert response.status_code == 302
+    accepted = _reload(payment)
+    assert (accepted.status, accepted.amount) == ("succeeded", 9000)
+    assert accepted.verified_by_id is not None
+    assert billing.balance_due(request) == 1000  # the rest is still due
+    actions = db.session.scalars(
+        sa.select(AuditLog.action).where(AuditLog.object_id == str(payment.id))
+    ).all()
+    assert {"payment_needs_review", "payment_review_accepted", "payment_succeeded"} <= set(actions)
+    received = sa.select(Notification).where(Notification.event == "payment_received")
+    assert db.session.scalars(received).all()  # the customer hears of the money now
+
+
+def test_another_currency_cannot_be_accepted_only_rejected(app, client, checkout):
+    request, payment = checkout
+    _send_success(client, "intent", request, payment, 50, "jpy")
+    admin_client = login(app.test_client(), factories.UserFactory(role="admin"))
+
+    refused = _action(admin_client, "accept_reported", payment)
+    assert refused.status_code == 302
+    assert _reload(payment).status == "needs_review"
+    page = admin_client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "not the shop&#39;s currency" in page or "not the shop's currency" in page
+
+    form = admin_client.post(
+        "/admin/payments/action/",
+        data={
+            "action": "reject_review",
+            "rowid": [str(payment.id)],
+            "csrf_token": csrf_token(admin_client, "/admin/payments/"),
+        },
+    )
+    assert form.status_code == 200 and 'name="reason"' in form.get_data(as_text=True)
+    empty = _action(admin_client, "reject_review", payment, reason=" ")
+    assert empty.status_code == 302 and _reload(payment).status == "needs_review"
+
+    response = _action(admin_client, "reject_review", payment, reason="Charged in yen by mistake")
+
+    assert response.status_code == 302
+    rejected = _reload(payment)
+    assert rejected.status == "failed"
+    assert rejected.failure_reason == "Rejected after review: Charged in yen by mistake"
+    assert billing.balance_due(request) == 10000
+
+
+def _offline_payment(request) -> Payment:
+    payment = Payment(
+        service_request=request,
+        customer_id=request.customer_id,
+        method="cash",
+        amount=500,
+        currency="usd",
+        status="succeeded",
+    )
+    db.session.add(payment)
+    db.session.flush()
+    return payment
+
+
+def test_only_admins_resolve_a_held_payment(app, client, checkout):
+    request, payment = checkout
+    _send_success(client, "checkout", request, payment, 1, "usd")
+    technician = factories.TechnicianFactory()
+    db.session.commit()
+    with pytest.raises(Forbidden):
+        payment_review.accept_reported(_reload(payment), technician)
+    with pytest.raises(ValidationFailed):
+        payment_review.reject(_reload(payment), factories.UserFactory(role="admin"), "")
+    with pytest.raises(Conflict):  # only a held payment is resolved this way
+        payment_review.accept_reported(
+            _offline_payment(request), factories.UserFactory(role="admin")
+        )
+    tech_client = login(app.test_client(), technician)
+    assert tech_client.get("/admin/payments/").status_code == 403
+    assert _reload(payment).status == "needs_review"
+
+
+def test_a_dashboard_refund_of_a_rejected_payment_changes_no_balance(app, client, checkout):
+    request, payment = checkout
+    _send_success(client, "intent", request, payment, 1, "usd")
+    payment_review.reject(_reload(payment), factories.UserFactory(role="admin"), "Wrong amount")
+    db.session.commit()
+
+    response = send_event(
+        client,
+        "charge.refunded",
+        {
+            "id": "ch_test_1",
+            "object": "charge",
+            "payment_intent": "pi_1",
+            "amount": 1,
+            "amount_refunded": 1,
+            "refunds": {"data": [{"id": "re_1", "amount": 1, "status": "succeeded"}]},
+        },
+    )
+
+    assert response.status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count(Refund.id))) == 0
+    assert (
+        db.session.scalar(
+            sa.select(StripeEvent.status).where(StripeEvent.type == "charge.refunded")
+        )
+        == "processed"
+    )
+    assert billing.balance_due(request) == 10000
