@@ -1,7 +1,9 @@
-"""Staff accounts: who may create, change, deactivate or delete technicians, admins, super admins.
+"""Who may change which account, and staff accounts: create, change, deactivate, delete.
 
-Admins manage technicians only; super admins manage everyone. Nobody raises their own role, and
-the last active super admin can be neither demoted, deactivated nor deleted.
+``may_manage`` is the one rule for changing any account (profile, password reset, activation,
+role), from every view and endpoint: a super admin account only by a super admin; admins
+manage customers and technicians; super admins everyone. Nobody raises their own role, and the
+last active super admin can be neither demoted, deactivated nor deleted.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from flask import current_app
 from ..extensions import db
 from ..models import (
     ROLE_ADMIN,
+    ROLE_CUSTOMER,
     ROLE_SUPERADMIN,
     ROLE_TECHNICIAN,
     STAFF_ROLES,
@@ -27,7 +30,7 @@ from ..models import (
     TechnicianProfile,
     User,
 )
-from . import accounts, audit
+from . import accounts, audit, repairs
 from .errors import Conflict, Forbidden, ValidationFailed
 
 RANK = {"customer": 0, ROLE_TECHNICIAN: 1, ROLE_ADMIN: 2, ROLE_SUPERADMIN: 3}
@@ -42,14 +45,60 @@ def manageable_roles(actor: User) -> tuple[str, ...]:
     return ()
 
 
+def may_manage(actor: Optional[User], target: User) -> bool:
+    """Whether ``actor`` may change ``target``'s account: its profile, password (a reset they
+    trigger), activation or role. Everyone their own; a super admin account only a super admin;
+    a customer the staff who may see them (``repairs.customer_visible``); a staff account an
+    admin (technicians) or a super admin (every role)."""
+    if actor is None or not actor.is_authenticated or not actor.active:
+        return False
+    if target.id == actor.id:
+        return True
+    if target.role == ROLE_SUPERADMIN:
+        return actor.is_superadmin
+    if target.role == ROLE_CUSTOMER:
+        return actor.is_staff and repairs.customer_visible(actor, target)
+    return target.role in manageable_roles(actor)
+
+
+def check_may_manage(actor: Optional[User], target: User) -> None:
+    """Raise Forbidden unless ``may_manage(actor, target)``."""
+    if not may_manage(actor, target):
+        if target.role == ROLE_SUPERADMIN:
+            raise Forbidden("Only a super admin can change a super admin.")
+        raise Forbidden(f"You cannot manage {target.role} accounts.")
+
+
+def send_password_reset(actor: User, target: User) -> None:
+    """A reset link someone else asked for on ``target``'s behalf (staff, from the back office)."""
+    check_may_manage(actor, target)
+    accounts.send_password_reset(target)
+    audit.record(actor, "password_reset_sent", target)
+
+
+def deactivate_account(actor: User, target: User) -> None:
+    """Lock any account ``actor`` may manage (not oneself, not the last super admin)."""
+    check_may_manage(actor, target)
+    if target.id == actor.id:
+        raise Conflict("You cannot deactivate your own account.")
+    _check_not_last_superadmin(target)
+    accounts.deactivate(target, actor)
+
+
+def reactivate_account(actor: User, target: User) -> None:
+    """Unlock any account ``actor`` may manage."""
+    check_may_manage(actor, target)
+    accounts.reactivate(target, actor)
+
+
 def check_can_manage(actor: User, target: Optional[User], role: Optional[str] = None) -> None:
-    """Raise Forbidden unless ``actor`` may act on ``target`` (and give it ``role``)."""
+    """Raise Forbidden unless ``actor`` may manage staff, ``target`` (``may_manage``) and give
+    it ``role``."""
     allowed = manageable_roles(actor)
     if not allowed:
         raise Forbidden("Only admins manage staff accounts.")
     if target is not None:
-        if target.role == ROLE_SUPERADMIN and not actor.is_superadmin:
-            raise Forbidden("Only a super admin can change a super admin.")
+        check_may_manage(actor, target)
         if target.id != actor.id and target.role not in allowed:
             raise Forbidden(f"You cannot manage {target.role} accounts.")
     if role is not None:
@@ -169,16 +218,13 @@ def update_staff(actor: User, target: User, *, full_name: str, email: str) -> No
 def deactivate_staff(actor: User, target: User) -> None:
     """Lock a staff account (not the last super admin, not oneself)."""
     check_can_manage(actor, target)
-    if target.id == actor.id:
-        raise Conflict("You cannot deactivate your own account.")
-    _check_not_last_superadmin(target)
-    accounts.deactivate(target, actor)
+    deactivate_account(actor, target)
 
 
 def reactivate_staff(actor: User, target: User) -> None:
     """Unlock a staff account."""
     check_can_manage(actor, target)
-    accounts.reactivate(target, actor)
+    reactivate_account(actor, target)
 
 
 def delete_staff(actor: User, target: User) -> None:
