@@ -7,9 +7,16 @@ import pytest
 from fixmyphone.extensions import db
 from fixmyphone.models import Appointment, OpeningHours, Shift, ShopSettings, TimeOff
 from fixmyphone.services import booking
-from fixmyphone.services.errors import Conflict, Forbidden
+from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
+from fixmyphone.workflow import move_status
 
-from .factories import CustomerFactory, ServiceRequestFactory, TechnicianFactory, open_every_day
+from .factories import (
+    CustomerFactory,
+    ServiceRequestFactory,
+    TechnicianFactory,
+    UserFactory,
+    open_every_day,
+)
 
 FUTURE = date.today() + timedelta(days=3)
 
@@ -160,3 +167,195 @@ def test_slot_range_uses_a_fixed_number_of_queries(app, shop):
         event.remove(db.engine, "before_cursor_execute", listener)
     assert len(result) == 30
     assert len(statements) <= 6
+
+
+# ---------------------------------------------------------------- which drop-off actions are open
+
+
+@pytest.mark.parametrize(
+    ("status", "checked_in", "can_book", "refusal"),
+    [
+        ("pending", False, True, None),
+        ("on_hold", False, True, None),
+        ("delayed", False, False, "cannot be booked in"),
+        ("on_hold", True, False, "already in the shop"),
+        ("in_progress", True, False, "already in the shop"),
+        ("awaiting_parts", True, False, "already in the shop"),
+        ("ready_for_pickup", True, False, "already in the shop"),
+        ("completed", True, False, "is completed"),
+        ("canceled", False, False, "is canceled"),
+        ("closed", True, False, "is closed"),
+    ],
+)
+def test_drop_off_actions_follow_the_status(app, status, checked_in, can_book, refusal):
+    request = ServiceRequestFactory(status=status)
+    if checked_in:
+        request.checked_in_at = datetime.now(UTC)
+    actions = booking.drop_off_actions(request, None)
+    assert (actions.can_book, actions.can_change) == (can_book, False)
+    if refusal is None:
+        assert actions.refusal is None
+    else:
+        assert refusal in actions.refusal
+
+
+def _stale_appointment(status: str, **changes) -> Appointment:
+    """A repair booked in, then moved on (directly, as old data may be) to ``status``."""
+    request = ServiceRequestFactory()
+    appointment = booking.book(request, at(10), request.customer)
+    db.session.commit()
+    request.status = status
+    for key, value in changes.items():
+        setattr(request, key, value)
+    db.session.commit()
+    return appointment
+
+
+@pytest.mark.parametrize(
+    ("status", "changes", "message"),
+    [
+        ("in_progress", {"checked_in_at": datetime(2026, 1, 1, tzinfo=UTC)}, "already in the shop"),
+        ("quality_check", {}, "already in the shop"),
+        ("completed", {}, "is completed"),
+        ("closed", {}, "is closed"),
+        ("canceled", {}, "is canceled"),
+    ],
+)
+def test_no_move_or_cancel_once_the_device_is_in_or_the_repair_is_over(
+    shop, status, changes, message
+):
+    appointment = _stale_appointment(status, **changes)
+    request = appointment.service_request
+    staff = UserFactory(role="admin")
+    assert booking.drop_off_actions(request, appointment).can_change is False
+    assert booking.drop_off_appointment(request) is None
+    for actor in (request.customer, staff):
+        with pytest.raises(Conflict, match=message):
+            booking.reschedule(appointment, at(11), actor)
+        with pytest.raises(Conflict, match=message):
+            booking.cancel(appointment, actor, "no longer needed")
+    db.session.rollback()
+    assert (appointment.start, appointment.status) == (at(10), "scheduled")
+    other = ServiceRequestFactory(status=status, **changes)
+    with pytest.raises(Conflict, match=message):
+        booking.book(other, at(11), other.customer)
+
+
+def test_check_in_completes_the_appointment_and_cancel_cancels_it(shop):
+    first = _stale_appointment("scheduled")
+    second = booking.book(ServiceRequestFactory(), at(10), UserFactory(role="admin"))
+    db.session.commit()
+    tech = TechnicianFactory()
+    move_status(first.service_request, "in_progress", tech)
+    move_status(second.service_request, "canceled", tech, "Customer withdrew")
+    db.session.commit()
+    assert (first.status, first.seat) == ("completed", None)
+    assert (second.status, second.seat, second.cancel_reason) == (
+        "canceled",
+        None,
+        "The repair was canceled.",
+    )
+    assert first.service_request.checked_in_at is not None
+    # Both places in the 10:00 slot are free again.
+    assert booking.find_slot(at(10)).free == 2
+
+
+# ---------------------------------------------------------------- who takes the device in
+
+
+@pytest.fixture
+def shifts(shop):
+    """Sam works 9-12 on FUTURE's weekday, Kim 10-12 and is away 11-12; Lee has no shift."""
+    sam, kim, lee = (TechnicianFactory(full_name=name) for name in ("Sam", "Kim", "Lee"))
+    weekday = FUTURE.weekday()
+    db.session.add_all(
+        [
+            Shift(technician_id=sam.id, weekday=weekday, starts_at=time(9), ends_at=time(12)),
+            Shift(technician_id=kim.id, weekday=weekday, starts_at=time(10), ends_at=time(12)),
+            TimeOff(technician_id=kim.id, starts=at(11), ends=at(12)),
+        ]
+    )
+    db.session.commit()
+    return sam, kim, lee
+
+
+def test_a_technician_must_be_on_shift_and_free(shifts):
+    sam, kim, lee = shifts
+    admin = UserFactory(role="admin")
+    ok = booking.book(ServiceRequestFactory(), at(10), admin, technician=sam)
+    assert ok.technician_id == sam.id
+    for technician, start, message in (
+        (lee, at(10), "Lee is not on shift"),
+        (kim, at(9), "Kim is not on shift"),
+        (kim, at(11), "Kim is not on shift"),
+        (sam, at(10), "Sam already takes a drop-off"),
+    ):
+        with pytest.raises(Conflict, match=message):
+            booking.book(ServiceRequestFactory(), start, admin, technician=technician)
+    customer = CustomerFactory()
+    with pytest.raises(ValidationFailed, match="not an active technician"):
+        booking.book(ServiceRequestFactory(), at(10), admin, technician=customer)
+
+
+def test_reschedule_can_change_only_the_technician(shifts):
+    sam, kim, _ = shifts
+    admin = UserFactory(role="admin")
+    appointment = booking.book(ServiceRequestFactory(), at(10), admin, technician=sam)
+    db.session.commit()
+    booking.reschedule(appointment, at(10), admin, technician=kim)
+    db.session.commit()
+    assert (appointment.start, appointment.seat, appointment.technician_id) == (at(10), 0, kim.id)
+    booking.reschedule(appointment, at(10), admin, technician=None)
+    assert appointment.technician_id is None
+    # Moving keeps the technician when they can take the new time, and refuses when not.
+    booking.reschedule(appointment, at(9), admin, technician=sam)
+    with pytest.raises(Conflict, match="Kim is not on shift"):
+        booking.reschedule(appointment, at(11), admin, technician=kim)
+
+
+def test_a_customer_moving_their_drop_off_cannot_pick_the_technician(shifts):
+    sam, kim, _ = shifts
+    request = ServiceRequestFactory()
+    appointment = booking.book(request, at(10), UserFactory(role="admin"), technician=kim)
+    db.session.commit()
+    with pytest.raises(Forbidden):
+        booking.reschedule(appointment, at(9), request.customer, technician=sam)
+    # Kim does not work at 9: the shop reassigns the drop-off, the customer still moves it.
+    booking.reschedule(appointment, at(9), request.customer)
+    assert (appointment.start, appointment.technician_id) == (at(9), None)
+
+
+# ---------------------------------------------------------------- the API says 409 too
+
+
+def test_the_api_refuses_booking_moving_and_canceling_for_a_repair_in_the_shop(app, client, shop):
+    from fixmyphone.services import tokens
+
+    request = ServiceRequestFactory()
+    appointment = booking.book(request, at(10), request.customer)
+    request.status, request.checked_in_at = "in_progress", datetime.now(UTC)
+    done = ServiceRequestFactory(customer=request.customer, status="completed")
+    db.session.commit()
+    pair = tokens.start_session(request.customer)
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {pair.access_token}"}
+    responses = [
+        client.put(
+            f"/api/appointment/{appointment.id}",
+            json={"start": at(11).isoformat()},
+            headers=headers,
+        ),
+        client.delete(f"/api/appointment/{appointment.id}", json={}, headers=headers),
+        client.post(
+            "/api/appointment",
+            json={"service_request_id": done.id, "start": at(11).isoformat()},
+            headers=headers,
+        ),
+    ]
+    words_each = ("already in the shop", "already in the shop", "is completed")
+    for response, words in zip(responses, words_each, strict=True):
+        assert response.status_code == 409, response.get_json()
+        error = response.get_json()["error"]
+        assert error["code"] == "conflict" and words in error["message"]
+    db.session.expire_all()
+    assert (appointment.start, appointment.status) == (at(10), "scheduled")

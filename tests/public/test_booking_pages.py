@@ -191,3 +191,89 @@ def test_another_customers_repair_cannot_be_booked(customer_client, open_shop, o
 def test_booking_needs_login(client, open_shop, other_repair):
     response = client.get(_book_url(other_repair))
     assert response.status_code == 302 and "/account/login" in response.headers["Location"]
+
+
+# ---------------------------------------------------------------- pages that follow the repair
+
+
+BRING = "Bring your device to the shop at your appointment time"
+
+
+def _booked_then(repair, status: str, checked_in: bool = True):
+    """The repair booked in, then moved on with its old appointment still scheduled."""
+    appointment = booking.book(repair, slot_at(2, 10), repair.customer)
+    db.session.commit()
+    repair.status = status
+    if checked_in:
+        repair.checked_in_at = utcnow()
+    db.session.commit()
+    return appointment
+
+
+def test_a_scheduled_repair_offers_move_and_cancel(customer_client, open_shop, repair):
+    booking.book(repair, slot_at(2, 10), repair.customer)
+    db.session.commit()
+    page = customer_client.get(f"/account/repairs/{repair.id}").get_data(as_text=True)
+    assert BRING in page and "Move it" in page and "Cancel it" in page
+    token_page = customer_client.get(f"/track/{repair.tracking_token}").get_data(as_text=True)
+    assert BRING in token_page and "Move or cancel it from your account" in token_page
+
+
+@pytest.mark.parametrize(
+    ("status", "checked_in", "words"),
+    [
+        ("in_progress", True, "already in the shop"),
+        ("awaiting_parts", True, "already in the shop"),
+        ("on_hold", True, "already in the shop"),
+        ("ready_for_pickup", True, "already in the shop"),
+        ("completed", True, "is completed"),
+        ("closed", True, "is closed"),
+        ("canceled", False, "is canceled"),
+    ],
+)
+def test_no_drop_off_actions_once_the_device_is_in_or_the_repair_is_over(
+    customer_client, client, open_shop, repair, status, checked_in, words
+):
+    appointment = _booked_then(repair, status, checked_in)
+    for html in (
+        customer_client.get(f"/account/repairs/{repair.id}").get_data(as_text=True),
+        client.get(f"/track/{repair.tracking_token}").get_data(as_text=True),
+    ):
+        assert BRING not in html
+        assert "Your drop-off appointment" not in html
+        assert "Move it" not in html and "Cancel it" not in html
+        assert "Book a time" not in html and "/book" not in html
+    # The booking page says why, with no slots to pick.
+    book_page = customer_client.get(_book_url(repair))
+    text = book_page.get_data(as_text=True)
+    assert book_page.status_code == 200 and words in text
+    assert 'name="start"' not in text and "Cancel my appointment" not in text
+    # Posting anyway: refused by the booking service, shown on the page, nothing changes.
+    response = post_form(customer_client, _book_url(repair), {"start": slot_at(3, 11).isoformat()})
+    assert response.status_code == 409
+    assert words in response.get_data(as_text=True)
+    page = f"/account/repairs/{repair.id}"
+    response = post_form(customer_client, page, {"reason": "x"}, url=page + "/appointment/cancel")
+    assert response.status_code == 302
+    assert words in customer_client.get(page).get_data(as_text=True)
+    db.session.expire_all()
+    assert (appointment.start, appointment.status) == (slot_at(2, 10), "scheduled")
+
+
+def test_the_account_list_follows_the_status_too(customer_client, open_shop, repair):
+    _booked_then(repair, "in_progress")
+    html = customer_client.get("/account").get_data(as_text=True)
+    assert repair.reference in html
+    assert BRING not in html and "Drop-off" not in html and "Book a time" not in html
+
+
+def test_a_repair_on_hold_before_drop_off_can_be_booked_again(customer_client, open_shop, repair):
+    appointment = booking.book(repair, slot_at(2, 10), repair.customer)
+    db.session.commit()
+    booking.cancel(appointment, repair.customer, "Away that day")
+    db.session.commit()
+    assert repair.status == "on_hold"
+    page = customer_client.get(f"/account/repairs/{repair.id}").get_data(as_text=True)
+    assert "Book a time" in page and BRING not in page
+    response = post_form(customer_client, _book_url(repair), {"start": slot_at(3, 11).isoformat()})
+    assert response.status_code == 302
