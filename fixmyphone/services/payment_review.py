@@ -100,7 +100,13 @@ def hold(
         dedup_key=f"{HELD}:{payment.id}:{amount}:{currency}",
         service_request=request,
         channels=("in_app", "email"),
-        context={"payment_id": payment.id},
+        context={
+            "payment_id": payment.id,
+            # Open leads to the held payments in the back office, where they are resolved.
+            "link": notifications.external_url(
+                "admin_payments.index_view", flt1_status_equals=PAYMENT_NEEDS_REVIEW
+            ),
+        },
     )
     return True
 

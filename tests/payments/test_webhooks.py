@@ -368,6 +368,8 @@ def test_a_succeeded_event_with_other_money_is_held_for_review(
         (user_id, channel) for user_id in admins for channel in ("in_app", "email")
     }
     assert all(shown.split(", ")[1].replace("Stripe reported ", "") in a.subject for a in alerts)
+    held_page = "http://shop.test/admin/payments/?flt1_status_equals=needs_review"
+    assert {a.context["link"] for a in alerts} == {held_page}
     customer_notes = sa.select(Notification).where(Notification.event == "payment_received")
     assert db.session.scalars(customer_notes).all() == []
 
