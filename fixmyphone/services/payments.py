@@ -532,6 +532,11 @@ def confirm_refund(row: Refund) -> bool:
         ),
         dedup_key=f"refund_issued:{row.id}",
         service_request=request,
+    # Invoiced money given back is credited on the invoice (a credit note), so the balance
+    # and the books stay right; refunding an overpayment needs none.
+    from .invoices import credit_for_refund
+
+    credit_for_refund(row)
     )
     return True
 

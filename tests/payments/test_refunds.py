@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from fixmyphone.extensions import db
-from fixmyphone.models import Payment, Refund, StripeEvent
+from fixmyphone.models import Invoice, Payment, Refund, StripeEvent
 from fixmyphone.services import billing, payments
 from fixmyphone.services.errors import Forbidden, ValidationFailed
 from tests import factories
@@ -36,6 +36,20 @@ def paid_online(app, customer, client, stripe_fake):
     assert payment.status == "succeeded"
     stripe_fake.requests.clear()
     return request, payment
+
+
+def _refunded(request, paid: int = 10000) -> int:
+    """What was refunded, as the books show it: that much less paid, and the same credited on
+    the invoice (a credit note), so the customer does not owe it again."""
+    credited = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Invoice.total), 0)).where(
+            Invoice.service_request_id == request.id, Invoice.kind == "credit_note"
+        )
+    )
+    refunded = paid - billing.paid_total(request)
+    assert credited == refunded
+    assert billing.balance_due(request) == 0
+    return refunded
 
 
 def _charge(amount_refunded: int, refunds: list | None = None) -> dict:
@@ -75,7 +89,7 @@ def test_a_stripe_refund_is_sent_to_the_api_and_waits_for_the_webhook(
 
     db.session.expire_all()
     assert db.session.get(Refund, row.id).status == "succeeded"
-    assert billing.balance_due(request) == 2500
+    assert _refunded(request) == 2500
 
 
 def test_refund_updated_confirms_and_failed_refunds_stay_out_of_the_balance(
@@ -103,7 +117,7 @@ def test_refund_updated_confirms_and_failed_refunds_stay_out_of_the_balance(
     db.session.expire_all()
     assert db.session.get(Refund, ok.id).status == "succeeded"
     assert db.session.get(Refund, bad.id).status == "failed"
-    assert billing.balance_due(request) == 1000
+    assert _refunded(request) == 1000
     # A failed refund frees the money to refund again.
     assert billing.refundable_amount(db.session.get(Payment, payment.id)) == 9000
 
@@ -142,7 +156,7 @@ def test_charge_refunded_before_the_refund_row_exists(client, paid_online, admin
     assert row.stripe_refund_id == next_id
     assert db.session.get(Refund, row.id).status == "succeeded"
     assert db.session.get(StripeEvent, event.id).status == "processed"
-    assert billing.balance_due(request) == 4000
+    assert _refunded(request) == 4000
     assert db.session.scalar(sa.select(sa.func.count(Refund.id))) == 1
 
 
@@ -153,7 +167,7 @@ def test_a_repeated_charge_refunded_does_not_double_count(client, paid_online, a
     send_event(client, "charge.refunded", _charge(3000), event_id="evt_r1")
     send_event(client, "charge.refunded", _charge(3000), event_id="evt_r1")
     send_event(client, "charge.refunded", _charge(3000))
-    assert billing.balance_due(request) == 3000
+    assert _refunded(request) == 3000
 
 
 def test_a_dashboard_refund_is_recorded(client, paid_online):
@@ -173,7 +187,7 @@ def test_a_dashboard_refund_is_recorded(client, paid_online):
     )
     row = db.session.scalars(sa.select(Refund)).one()
     assert (row.stripe_refund_id, row.amount, row.status) == ("re_dash", 1500, "succeeded")
-    assert billing.balance_due(request) == 1500
+    assert _refunded(request) == 1500
 
 
 @pytest.mark.parametrize("amount", [0, -5, 10001, "100", True])
@@ -217,7 +231,7 @@ def test_offline_refund_is_immediate_and_the_balance_is_right(app, customer, adm
 
     assert row.status == "succeeded"
     assert stripe_fake.requests == []
-    assert billing.balance_due(request) == 2000
+    assert _refunded(request) == 2000
     assert billing.paid_total(request) == 8000
 
 
