@@ -7,6 +7,7 @@ errors and what was typed.
 
 from __future__ import annotations
 
+from itertools import zip_longest
 from typing import Optional
 
 from flask import abort, flash, redirect, request, session
@@ -16,12 +17,14 @@ from flask_login import current_user
 from .. import workflow
 from ..extensions import db
 from ..models import Payment, ServiceRequest
-from ..services import billing, counter, invoices, payments, repairs
+from ..services import billing, counter, invoices, payments, repairs, sales
 from ..services.errors import DomainError, NotFound
 from .base import STAFF, SecuredPage, commit_or_flash
 
 # The outcome of the last payment, shown once on the next page (like a flash message).
 LAST_TAKEN = "counter_taken"
+# Rows a new walk-in sale starts with (the page's script adds more).
+SALE_ROWS = 3
 
 
 def _methods() -> list[tuple[str, str]]:
@@ -158,3 +161,62 @@ class CheckoutView(SecuredPage):
         if ok:
             flash(f"The receipt is on its way to {payment.customer.email}.", "success")
         return self._back(req)
+
+    # -- walk-in sales
+
+    @expose("/sale", methods=["GET", "POST"])
+    def sale(self):
+        form = request.form if request.method == "POST" else {}
+        rows = list(
+            zip_longest(
+                request.form.getlist("part_id"), request.form.getlist("quantity"), fillvalue=""
+            )
+        )
+        preview, error, status = None, None, 200
+        if request.method == "POST":
+            try:
+                if form.get("step") == "review":
+                    preview = sales.basket(rows).totals
+                else:
+                    sold = sales.sell(
+                        current_user,
+                        rows,
+                        method=form.get("method", ""),
+                        tendered=form.get("tendered"),
+                        reference=form.get("reference"),
+                        bill_to_name=form.get("bill_to_name"),
+                    )
+                    db.session.commit()
+                    return redirect(self.get_url(".sale_page", invoice_id=sold.invoice.id))
+            except DomainError as exc:
+                db.session.rollback()
+                error, status = exc, exc.status
+        shown = [row for row in rows if row[0]]
+        shown += [("", "1")] * max(SALE_ROWS - len(shown), 0 if preview else 1)
+        return (
+            self.render(
+                "admin/checkout/sale.html",
+                parts=sales.sellable_parts(),
+                rows=shown,
+                preview=preview,
+                methods=_methods(),
+                form=form,
+                error=error,
+                recent=sales.recent_sales(),
+            ),
+            status,
+        )
+
+    @expose("/sale/<int:invoice_id>")
+    def sale_page(self, invoice_id: int):
+        try:
+            invoice = sales.get_sale(current_user, invoice_id)
+        except NotFound:
+            abort(404)
+        return self.render(
+            "admin/checkout/sold.html",
+            invoice=invoice,
+            payment=sales.payment_of(invoice),
+            status_labels=counter.PAYMENT_STATUS_LABELS,
+            method_labels=payments.METHOD_LABELS,
+        )

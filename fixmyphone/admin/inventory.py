@@ -22,7 +22,16 @@ class PartView(SecuredModelView):
     can_delete = False
     can_export = True
     list_template = "admin/parts/list.html"
-    column_list = ("sku", "name", "on_hand", "reserved", "available", "reorder_level", "price")
+    column_list = (
+        "sku",
+        "name",
+        "on_hand",
+        "reserved",
+        "available",
+        "reorder_level",
+        "price",
+        "sellable",
+    )
     column_export_list = column_list
     column_searchable_list = ("sku", "name", "compatible_models")
     column_sortable_list = ("sku", "name", "on_hand", "reserved", "reorder_level", "price")
@@ -32,8 +41,21 @@ class PartView(SecuredModelView):
     }
     column_formatters_export = {"available": lambda v, c, m, n: m.available}
     # Stock counts change only through receive/adjust/reserve/consume (the ledger).
-    form_columns = ("sku", "name", "compatible_models", "cost", "price", "reorder_level")
-    column_descriptions = {"cost": "minor units (cents)", "price": "minor units (cents)"}
+    form_columns = (
+        "sku",
+        "name",
+        "compatible_models",
+        "cost",
+        "price",
+        "reorder_level",
+        "sellable",
+    )
+    column_labels = {"sellable": "Sold at the counter"}
+    column_descriptions = {
+        "cost": "minor units (cents)",
+        "price": "minor units (cents)",
+        "sellable": "An accessory the counter checkout may sell without a repair",
+    }
 
     def __init__(self, **kwargs):
         super().__init__(Part, **kwargs)
@@ -158,7 +180,7 @@ class StockMovementView(SecuredModelView):
     column_searchable_list = ("part.sku", "note")
 
     def __init__(self, **kwargs):
-        kinds = ("receive", "adjust", "reserve", "release", "consume", "return")
+        kinds = ("receive", "adjust", "reserve", "release", "consume", "sale", "return")
         self.column_filters = [
             FilterEqual(StockMovement.kind, "Kind", options=[(k, k) for k in kinds])
         ]

@@ -29,6 +29,21 @@ def parse_amount(raw: str | None) -> int | None:
     return billing.parse_amount(raw, current_app.config["SHOP_CURRENCY"])
 
 
+def _paid_for(payment: Payment) -> str:
+    """The repair's reference, or the walk-in sale's invoice number."""
+    if payment.service_request is not None:
+        return payment.service_request.reference
+    return f"Sale {payment.invoice.number}" if payment.invoice is not None else "—"
+
+
+def _payer(payment: Payment) -> str:
+    """The customer, or the name a walk-in buyer gave."""
+    if payment.customer is not None:
+        return payment.customer.full_name
+    name = payment.invoice.bill_to_name if payment.invoice is not None else None
+    return name or "Walk-in customer"
+
+
 class PaymentView(SecuredModelView):
     """Money received; changes only through services.payments."""
 
@@ -54,15 +69,19 @@ class PaymentView(SecuredModelView):
     column_searchable_list = ("service_request.reference", "customer.email", "reference")
     column_formatters = {
         "created_at": lambda v, c, m, n: local_time(m.created_at),
-        "service_request": lambda v, c, m, n: m.service_request.reference,
-        "customer": lambda v, c, m, n: m.customer.full_name,
+        "service_request": lambda v, c, m, n: _paid_for(m),
+        "customer": lambda v, c, m, n: _payer(m),
         "amount": lambda v, c, m, n: format_money(m.amount, m.currency),
         "status": lambda v, c, m, n: _status(m),
         "recorded_by": lambda v, c, m, n: m.recorded_by.full_name if m.recorded_by else "",
         "verified_by": lambda v, c, m, n: m.verified_by.full_name if m.verified_by else "",
-        "balance": lambda v, c, m, n: format_money(billing.balance_due(m.service_request)),
+        "balance": lambda v, c, m, n: format_money(
+            billing.balance_due(m.service_request)
+            if m.service_request is not None
+            else billing.invoice_balance(m.invoice)
+        ),
     }
-    column_labels = {"balance": "Request balance"}
+    column_labels = {"balance": "Balance", "service_request": "For"}
 
     def __init__(self, **kwargs):
         self.column_filters = [

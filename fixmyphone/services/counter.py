@@ -288,9 +288,11 @@ def take_payment(
     payment = payments.record_offline_payment(
         request, amount=applied, method=method, actor=actor, reference=reference
     )
+    if method == "cash":
+        payment.tendered = cash
     if actor.is_admin:
         payments.verify_payment(payment, actor)
-        _settle_verification_alerts(payment)
+        settle_verification_alerts(payment)
     taken = Taken(payment=payment, tendered=cash, change=cash - applied)
     audit.record(
         actor,
@@ -303,7 +305,7 @@ def take_payment(
     return taken
 
 
-def _settle_verification_alerts(payment: Payment) -> None:
+def settle_verification_alerts(payment: Payment) -> None:
     """An admin took the money themselves: the "payment to verify" alerts are answered."""
     db.session.execute(
         sa.update(Notification)

@@ -17,8 +17,13 @@ DATE = "%d %b %Y"
 
 
 def can_download_invoice(user: User, invoice: Invoice) -> bool:
-    """Issued invoices and credit notes: their customer and staff only."""
-    return invoice.status == "issued" and can_view(user, invoice.service_request)
+    """Issued invoices and credit notes: their customer and staff only (a walk-in sale's:
+    staff, and its buyer when the sale was made to an account)."""
+    if invoice.status != "issued":
+        return False
+    if invoice.service_request is None:
+        return user.is_staff or (invoice.customer_id is not None and invoice.customer_id == user.id)
+    return can_view(user, invoice.service_request)
 
 
 def can_download_receipt(user: User, payment: Payment) -> bool:
@@ -31,7 +36,9 @@ def receipt_number(payment: Payment) -> str:
     return f"RCT-{payment.id:06d}"
 
 
-def _customer_lines(user: User) -> str:
+def _customer_lines(user: Optional[User], name: Optional[str] = None) -> str:
+    if user is None:
+        return name or "Walk-in customer"
     lines = [user.full_name, user.email]
     profile = user.customer_profile
     if profile is not None:
@@ -39,6 +46,12 @@ def _customer_lines(user: User) -> str:
         city = " ".join(p for p in (profile.postal_code, profile.city) if p)
         lines += [city, profile.country]
     return "\n".join(line for line in lines if line)
+
+
+def _what_for(request) -> tuple[str, str]:
+    if request is None:
+        return ("For", "Counter sale")
+    return ("Repair", f"{request.reference} · {request.brand} {request.model}")
 
 
 def _tax_label(invoice: Invoice) -> str:
@@ -64,15 +77,15 @@ def render_invoice(invoice_id: int) -> bytes:
     request = invoice.service_request
     facts = [
         ("Date", local_time(invoice.issued_at, DATE) if invoice.issued_at else "not issued"),
-        ("Repair", f"{request.reference} · {request.brand} {request.model}"),
+        _what_for(request),
     ]
     if credit and invoice.credit_for_id:
         original: Optional[Invoice] = db.session.get(Invoice, invoice.credit_for_id)
         if original is not None:
             facts.append(("Credit for", original.number or str(original.id)))
-    if request.is_warranty_claim:
+    if request is not None and request.is_warranty_claim:
         facts.append(("Warranty", "Warranty repair: labour and parts are not charged."))
-    facts.append(("Billed to", _customer_lines(invoice.customer)))
+    facts.append(("Billed to", _customer_lines(invoice.customer, invoice.bill_to_name)))
     pdf.facts(facts)
 
     cur = invoice.currency
@@ -123,10 +136,11 @@ def render_receipt(payment_id: int) -> bytes:
     pdf = ShopDocument(f"Receipt {number}")
     pdf.heading(f"Receipt {number}")
     request = payment.service_request
+    sale = payment.invoice if request is None else None
     facts = [
         ("Date", local_time(payment.succeeded_at or payment.created_at, DATE)),
-        ("Repair", f"{request.reference} · {request.brand} {request.model}"),
-        ("Received from", _customer_lines(payment.customer)),
+        _what_for(request),
+        ("Received from", _customer_lines(payment.customer, sale.bill_to_name if sale else None)),
         ("Method", METHOD_LABELS.get(payment.method, payment.method)),
         ("Status", payment.status),
     ]
@@ -141,7 +155,11 @@ def render_receipt(payment_id: int) -> bytes:
     pdf.facts(facts)
 
     cur = payment.currency
-    rows = [("Amount paid", format_money(payment.amount, cur))]
+    rows = []
+    if payment.tendered and payment.tendered > payment.amount:
+        rows.append(("Cash handed over", format_money(payment.tendered, cur)))
+        rows.append(("Change given", format_money(payment.tendered - payment.amount, cur)))
+    rows.append(("Amount paid", format_money(payment.amount, cur)))
     refunds = db.session.scalars(
         sa.select(Refund)
         .where(Refund.payment_id == payment.id, Refund.status == PAYMENT_SUCCEEDED)

@@ -297,7 +297,7 @@ def mark_succeeded(payment: Payment, actor: Optional[User] = None) -> bool:
     payment.status = PAYMENT_SUCCEEDED
     payment.succeeded_at = utcnow()
     payment.failure_reason = None
-    if payment.invoice_id is None:
+    if payment.invoice_id is None and payment.service_request_id is not None:
         payment.invoice_id = db.session.scalar(
             sa.select(Invoice.id)
             .where(
@@ -311,6 +311,8 @@ def mark_succeeded(payment: Payment, actor: Optional[User] = None) -> bool:
     audit.record(actor, "payment_succeeded", payment, before=before, after={"status": "succeeded"})
     db.session.flush()
     request = payment.service_request
+    if request is None or payment.customer is None:
+        return True  # a walk-in sale: the buyer takes the receipt at the counter
     amount = format_money(payment.amount, payment.currency)
     notifications.notify(
         payment.customer,
@@ -345,17 +347,23 @@ def mark_failed(payment: Payment, reason: Optional[str], *, status: str = PAYMEN
 
 
 def record_offline_payment(
-    request: ServiceRequest,
+    request: Optional[ServiceRequest],
     *,
     amount: int,
     method: str,
     actor: User,
     reference: Optional[str] = None,
     purpose: str = "balance",
+    invoice: Optional[Invoice] = None,
 ) -> Payment:
-    """Staff record cash, card-terminal or bank-transfer money; it waits for an admin's check."""
+    """Staff record cash, card-terminal or bank-transfer money; it waits for an admin's check.
+
+    The money is for a repair, or (``request`` None) for ``invoice``: a walk-in sale.
+    """
     if actor is None or not actor.is_staff:
         raise Forbidden("Only staff record payments.")
+    if request is None and invoice is None:
+        raise ValidationFailed("Say what the payment is for: a repair or an invoice.")
     errors: dict[str, list[str]] = {}
     if method not in OFFLINE_METHODS:
         errors["method"] = [f"Choose one of: {', '.join(OFFLINE_METHODS)}."]
@@ -370,7 +378,8 @@ def record_offline_payment(
         raise ValidationFailed("Some fields need attention.", fields=errors)
     payment = Payment(
         service_request=request,
-        customer_id=request.customer_id,
+        invoice_id=invoice.id if invoice is not None else None,
+        customer_id=request.customer_id if request is not None else invoice.customer_id,
         method=method,
         purpose=purpose,
         amount=amount,
@@ -388,6 +397,10 @@ def record_offline_payment(
         after={"amount": amount, "method": method, "reference": reference},
     )
     money = format_money(amount, payment.currency)
+    if request is not None:
+        title = what = request.reference
+    else:
+        title, what = f"Sale {invoice.number}", f"counter sale {invoice.number}"
     admins = db.session.scalars(
         sa.select(User).where(User.role.in_(ADMIN_ROLES), User.active.is_(True))
     ).all()
@@ -395,10 +408,10 @@ def record_offline_payment(
         notifications.notify(
             admin,
             "payment_to_verify",
-            f"{request.reference}: {METHOD_LABELS[method]} payment of {money} to verify",
+            f"{title}: {METHOD_LABELS[method]} payment of {money} to verify",
             (
                 f"{actor.full_name} recorded a {METHOD_LABELS[method].lower()} payment of "
-                f"{money} for {request.reference}"
+                f"{money} for {what}"
                 + (f" (reference {reference})" if reference else "")
                 + ". Check it and verify it in the back office."
             ),
@@ -519,8 +532,15 @@ def confirm_refund(row: Refund) -> bool:
         return False
     row.status = PAYMENT_SUCCEEDED
     db.session.flush()
+    # Invoiced money given back is credited on the invoice (a credit note), so the balance
+    # and the books stay right; refunding an overpayment needs none.
+    from .invoices import credit_for_refund
+
+    credit_for_refund(row)
     payment = row.payment
     request = payment.service_request
+    if request is None or payment.customer is None:
+        return True  # a walk-in sale: the money is handed back at the counter
     amount = format_money(row.amount, row.currency)
     notifications.notify(
         payment.customer,
@@ -532,11 +552,6 @@ def confirm_refund(row: Refund) -> bool:
         ),
         dedup_key=f"refund_issued:{row.id}",
         service_request=request,
-    # Invoiced money given back is credited on the invoice (a credit note), so the balance
-    # and the books stay right; refunding an overpayment needs none.
-    from .invoices import credit_for_refund
-
-    credit_for_refund(row)
     )
     return True
 

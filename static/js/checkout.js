@@ -23,3 +23,28 @@
     showFor(form);
   });
 })();
+
+// Walk-in sale: one more accessory line, copied from the last one and emptied.
+(function () {
+  "use strict";
+  var button = document.getElementById("add-sale-line");
+  var table = document.getElementById("sale-lines");
+  if (!button || !table) {
+    return;
+  }
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    var rows = table.querySelectorAll("tr.sale-line");
+    var last = rows[rows.length - 1];
+    var row = last.cloneNode(true);
+    var number = rows.length + 1;
+    var select = row.querySelector("select");
+    var quantity = row.querySelector("input");
+    select.selectedIndex = 0;
+    select.setAttribute("aria-label", "Accessory " + number);
+    quantity.value = "1";
+    quantity.setAttribute("aria-label", "Quantity " + number);
+    last.parentNode.appendChild(row);
+    select.focus();
+  });
+})();

@@ -15,10 +15,12 @@ from fixmyphone.models import (
     CustomerProfile,
     Invoice,
     Notification,
+    Part,
     Payment,
     ServiceRequest,
+    StockMovement,
 )
-from fixmyphone.services import billing, counter, invoices, payments
+from fixmyphone.services import billing, counter, inventory, invoices, payments, sales
 from fixmyphone.services.errors import Conflict, NotFound, ValidationFailed
 from tests import factories
 from tests.conftest import csrf_token
@@ -510,3 +512,220 @@ def test_a_receipt_of_another_technicians_repair_cannot_be_emailed(app):
     assert response.status_code == 404
     with pytest.raises(NotFound):
         counter.get_repair(tech, theirs.id)
+
+
+# ---------------------------------------------------------------- walk-in sales
+
+SALE = HOME + "sale"
+YEAR = datetime.now().year
+
+
+@pytest.fixture
+def shelf(app):
+    """Two accessories for sale and a spare part that is not."""
+    cable = factories.PartFactory(
+        sku="CBL-USBC", name="USB-C cable", price=1200, on_hand=5, sellable=True
+    )
+    case = factories.PartFactory(
+        sku="CASE-13", name="iPhone 13 case", price=1999, on_hand=2, sellable=True
+    )
+    screen = factories.PartFactory(sku="SCR-13", name="iPhone 13 screen", price=11900, on_hand=3)
+    db.session.commit()
+    return cable, case, screen
+
+
+def sell_form(client, **fields):
+    token = csrf_token(client, SALE)
+    return client.post(SALE, data={"csrf_token": token, **fields})
+
+
+def test_a_walk_in_sale_takes_stock_and_issues_a_numbered_invoice(app, shelf):
+    cable, case, _ = shelf
+    admin = factories.UserFactory(role="admin")
+    ready_repair()  # the repair's invoice takes number 1 of the year
+
+    sold = sales.sell(
+        admin,
+        [(str(cable.id), "2"), (str(case.id), "1"), ("", "1"), (str(cable.id), "1")],
+        method="cash",
+        tendered="80",
+        bill_to_name="  Jamie Walker ",
+    )
+    db.session.commit()
+
+    invoice = sold.invoice
+    assert invoice.number == f"INV-{YEAR}-00002"
+    assert (invoice.service_request_id, invoice.customer_id) == (None, None)
+    assert invoice.bill_to_name == "Jamie Walker"
+    assert [(line.description, line.quantity, line.net_amount) for line in invoice.lines] == [
+        ("USB-C cable (CBL-USBC)", 3, 3600),
+        ("iPhone 13 case (CASE-13)", 1, 1999),
+    ]
+    assert invoice.total == 5599
+    db.session.refresh(cable)
+    db.session.refresh(case)
+    assert (cable.on_hand, case.on_hand) == (2, 1)
+    moves = db.session.scalars(sa.select(StockMovement).where(StockMovement.kind == "sale")).all()
+    assert {(m.part_id, m.quantity, m.note) for m in moves} == {
+        (cable.id, 3, f"Sold on {invoice.number}"),
+        (case.id, 1, f"Sold on {invoice.number}"),
+    }
+    payment = sold.payment
+    assert (payment.invoice_id, payment.service_request_id, payment.customer_id) == (
+        invoice.id,
+        None,
+        None,
+    )
+    assert (payment.amount, payment.tendered, payment.status) == (5599, 8000, "succeeded")
+    assert (sold.tendered, sold.change) == (8000, 2401)
+    assert billing.invoice_balance(invoice) == 0
+
+
+def test_the_sale_screen_sells_and_shows_the_change_and_the_documents(app, shelf):
+    cable, case, screen = shelf
+    client, admin = client_for(app, "admin")
+    html = client.get(SALE).get_data(as_text=True)
+    assert "USB-C cable · $12.00 · 5 in stock" in html and "iPhone 13 case" in html
+    assert "iPhone 13 screen" not in html  # not sold at the counter
+
+    review = sell_form(
+        client, part_id=[str(cable.id), str(case.id), ""], quantity=["2", "1", "1"], step="review"
+    )
+    assert review.status_code == 200
+    assert 'id="sale-total">$43.99<' in review.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Invoice.id))) == 0
+
+    response = sell_form(
+        client,
+        part_id=[str(cable.id), str(case.id), ""],
+        quantity=["2", "1", "1"],
+        method="cash",
+        tendered="50",
+        bill_to_name="Jamie Walker",
+        step="sell",
+    )
+
+    invoice = db.session.scalar(sa.select(Invoice))
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"{SALE}/{invoice.id}")
+    page_html = client.get(f"{SALE}/{invoice.id}").get_data(as_text=True)
+    assert invoice.number == f"INV-{YEAR}-00001" in page_html
+    assert 'id="change-due">$6.01<' in page_html
+    assert "Jamie Walker" in page_html and 'id="sold-total">$43.99<' in page_html
+    payment = db.session.scalar(sa.select(Payment))
+    receipt = client.get(f"/documents/receipt/{payment.id}.pdf")
+    assert receipt.status_code == 200 and receipt.data.startswith(b"%PDF")
+    pdf = client.get(f"/documents/invoice/{invoice.id}.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    payments_list = client.get("/admin/payments/")
+    assert payments_list.status_code == 200
+    assert f"Sale {invoice.number}" in payments_list.get_data(as_text=True)
+    assert f"{SALE}/{invoice.id}" in client.get(SALE).get_data(as_text=True)  # latest sales
+
+
+def test_a_technicians_sale_waits_for_an_admin(app, shelf):
+    cable, _, _ = shelf
+    tech = factories.TechnicianFactory()
+    admin = factories.UserFactory(role="admin")
+    client, _ = client_for(app, "technician", tech)
+    sell_form(client, part_id=[str(cable.id)], quantity=["1"], method="card_terminal", step="sell")
+    payment = db.session.scalar(sa.select(Payment))
+    assert (payment.status, payment.recorded_by_id) == ("pending", tech.id)
+    html = client.get(f"{SALE}/{payment.invoice_id}").get_data(as_text=True)
+    assert "waits for an admin’s verification" in html and 'id="receipt-pdf"' not in html
+    alert = db.session.scalar(
+        sa.select(Notification).where(
+            Notification.event == "payment_to_verify", Notification.user_id == admin.id
+        )
+    )
+    assert alert.subject.startswith(f"Sale INV-{YEAR}-00001: Card terminal payment of $12.00")
+    assert "payment of $12.00 for counter sale INV-" in alert.body
+    payments.verify_payment(payment, admin)
+    db.session.commit()
+    assert payment.status == "succeeded"
+    assert billing.invoice_balance(payment.invoice) == 0
+
+
+BAD_SALES = [
+    ({"part_id": ["{cable}"], "quantity": ["6"]}, "only 5 in stock, 6 asked"),
+    ({"part_id": ["{cable}", "{cable}"], "quantity": ["3", "3"]}, "only 5 in stock, 6 asked"),
+    ({"part_id": ["{screen}"], "quantity": ["1"]}, "not sold at the counter"),
+    ({"part_id": ["999999"], "quantity": ["1"]}, "not sold at the counter"),
+    ({"part_id": ["abc"], "quantity": ["1"]}, "Choose each accessory from the list"),
+    ({"part_id": ["{cable}"], "quantity": ["0"]}, "whole number from 1 to 99"),
+    ({"part_id": ["{cable}"], "quantity": ["-1"]}, "whole number from 1 to 99"),
+    ({"part_id": ["{cable}"], "quantity": ["1.5"]}, "whole number from 1 to 99"),
+    ({"part_id": ["{cable}"], "quantity": ["100"]}, "whole number from 1 to 99"),
+    ({"part_id": ["", ""], "quantity": ["1", "1"]}, "Add at least one accessory"),
+    ({"part_id": ["{cable}"], "quantity": ["1"], "tendered": "11.99"}, "less than the total"),
+    ({"part_id": ["{cable}"], "quantity": ["1"], "tendered": "-20"}, "Enter an amount"),
+    ({"part_id": ["{cable}"], "quantity": ["1"], "tendered": "1e99"}, "Enter an amount"),
+    ({"part_id": ["{cable}"], "quantity": ["1"], "method": "cheque"}, "Choose how the buyer"),
+    ({"part_id": ["{cable}"], "quantity": ["1"], "bill_to_name": "N" * 121}, "At most 120"),
+]
+
+
+@pytest.mark.parametrize("fields, message", BAD_SALES)
+def test_a_bad_sale_is_a_form_error_and_leaves_nothing_behind(app, shelf, fields, message):
+    cable, case, screen = shelf
+    client, _ = client_for(app, "admin")
+    ids = {"{cable}": str(cable.id), "{screen}": str(screen.id)}
+    data = {"method": "cash", "step": "sell", **fields}
+    data["part_id"] = [ids.get(v, v) for v in fields["part_id"]]
+
+    response = sell_form(client, **data)
+
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="sale-error"' in html and message in html
+    assert db.session.scalar(sa.select(sa.func.count(Invoice.id))) == 0
+    assert db.session.scalar(sa.select(sa.func.count(Payment.id))) == 0
+    assert db.session.scalar(sa.select(sa.func.count(StockMovement.id))) == 0
+    db.session.refresh(cable)
+    assert cable.on_hand == 5
+    # No number was used up: the next sale is still number 1 of the year.
+    sold = sales.sell(
+        factories.UserFactory(role="admin"), [(str(case.id), "1")], method="bank_transfer"
+    )
+    assert sold.invoice.number == f"INV-{YEAR}-00001"
+
+
+def test_stock_taken_by_someone_else_meanwhile_refuses_the_sale(app, shelf):
+    cable, _, _ = shelf
+    admin = factories.UserFactory(role="admin")
+    chosen = sales.basket([(str(cable.id), "5")])
+    # Another till sells three between the basket and the sale's stock update.
+    db.session.execute(sa.update(Part).where(Part.id == cable.id).values(on_hand=2))
+    with pytest.raises(Conflict) as err:
+        inventory.sell(cable, chosen.items[0][1], admin)
+    assert "only 2 in stock, 5 asked" in err.value.message
+
+
+def test_only_staff_see_a_sale_and_a_repair_invoice_is_not_a_sale(app, shelf):
+    cable, _, _ = shelf
+    admin = factories.UserFactory(role="admin")
+    sold = sales.sell(admin, [(str(cable.id), "1")], method="cash")
+    req = ready_repair()
+    repair_invoice = db.session.scalar(
+        sa.select(Invoice).where(Invoice.service_request_id == req.id)
+    )
+    db.session.commit()
+    client, _ = client_for(app, "admin")
+    assert client.get(f"{SALE}/{sold.invoice.id}").status_code == 200
+    assert client.get(f"{SALE}/{repair_invoice.id}").status_code == 404
+    customer, _ = client_for(app, "customer")
+    assert customer.get(f"{SALE}/{sold.invoice.id}").status_code == 403
+    assert customer.get(f"/documents/invoice/{sold.invoice.id}.pdf").status_code == 404
+
+
+def test_a_walk_in_cash_sale_can_be_refunded(app, shelf):
+    cable, _, _ = shelf
+    admin = factories.UserFactory(role="admin")
+    sold = sales.sell(admin, [(str(cable.id), "1")], method="cash")
+    row = payments.refund(sold.payment, amount=1200, actor=admin, reason="Returned unopened")
+    db.session.commit()
+    assert row.status == "succeeded"
+    # The money given back is credited on the sale's invoice: nothing is owed either way.
+    note = db.session.scalar(sa.select(Invoice).where(Invoice.kind == "credit_note"))
+    assert (note.credit_for_id, note.total) == (sold.invoice.id, 1200)
+    assert billing.invoice_balance(sold.invoice) == 0
