@@ -8,7 +8,8 @@ import time
 from typing import Optional
 
 from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError, StatementError
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from .extensions import db, limiter
 from .observability import loggable_path
@@ -149,8 +150,32 @@ def _unexpected(exc: Exception):
     return render_template("errors/500.html", status=500), 500
 
 
+def _bad_value(exc: Exception):
+    """A value the database (or a date or number computation) cannot take is bad input: 400,
+    not 500. PostgreSQL raises DataError for a NUL, an integer out of range or a malformed
+    number; SQLite (and Python arithmetic) raise OverflowError for an integer past 64 bits."""
+    db.session.rollback()
+    log.warning(
+        "refused a value out of range on %s %s: %s",
+        request.method,
+        loggable_path(request.path),
+        type(getattr(exc, "orig", None) or exc).__name__,
+    )
+    return _http_error(BadRequest("A value in the request is out of range or not allowed."))
+
+
+def _database_error(exc: StatementError):
+    """DataError is bad input (see _bad_value); anything else (the database is down, a broken
+    query) stays a 500."""
+    if isinstance(exc, DataError) or isinstance(exc.orig, OverflowError):
+        return _bad_value(exc)
+    return _unexpected(exc)
+
+
 def init_errors(app: Flask) -> None:
     """Install the handlers."""
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(StatementError, _database_error)
+    app.register_error_handler(OverflowError, _bad_value)
     app.register_error_handler(Exception, _unexpected)

@@ -1,4 +1,4 @@
-"""Custom list filters: dates typed in the shop's calendar, the overdue flag."""
+"""Custom list filters: shop-calendar dates, whole numbers in range, the overdue flag."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from flask_admin.contrib.sqla.filters import BaseSQLAFilter
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
 
 from ..models import ServiceRequest, utcnow
 from ..workflow import FINAL_STATUSES
+
+# The range of an INTEGER column (ids, counts) on PostgreSQL.
+MIN_INTEGER, MAX_INTEGER = -(2**31), 2**31 - 1
 
 
 def parse_local_date(value: str) -> datetime:
@@ -22,16 +25,21 @@ def parse_local_date(value: str) -> datetime:
 class DateFromFilter(BaseSQLAFilter):
     """On or after a day (shop-local)."""
 
+    def bound(self, value: str) -> datetime:
+        """The instant the filter compares with."""
+        return parse_local_date(value)
+
     def apply(self, query, value, alias=None):
-        return query.filter(self.get_column(alias) >= parse_local_date(value))
+        return query.filter(self.get_column(alias) >= self.bound(value))
 
     def operation(self):
         return "from"
 
     def validate(self, value):
+        # A day near year 1 or 9999 may not survive the shift to UTC: invalid, like a typo.
         try:
-            parse_local_date(value)
-        except ValueError:
+            self.bound(value)
+        except (ValueError, OverflowError):
             return False
         return True
 
@@ -42,12 +50,31 @@ class DateFromFilter(BaseSQLAFilter):
 class DateToFilter(DateFromFilter):
     """On or before a day (shop-local, inclusive)."""
 
+    def bound(self, value: str) -> datetime:
+        return parse_local_date(value) + timedelta(days=1)
+
     def apply(self, query, value, alias=None):
-        end = parse_local_date(value) + timedelta(days=1)
-        return query.filter(self.get_column(alias) < end)
+        return query.filter(self.get_column(alias) < self.bound(value))
 
     def operation(self):
         return "to"
+
+
+class IntEqualFilter(FilterEqual):
+    """Equal to a whole number. A value that is not one, or that an INTEGER column cannot hold
+    (``99999999999999999999``), is invalid: Flask-Admin says so and ignores the filter instead
+    of sending it to the database (a string compared with an INTEGER column fails on
+    PostgreSQL, and a number past the range raises there and on SQLite)."""
+
+    def validate(self, value):
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            return False
+        return MIN_INTEGER <= number <= MAX_INTEGER
+
+    def clean(self, value):
+        return int(str(value).strip())
 
 
 class OverdueFilter(BaseSQLAFilter):

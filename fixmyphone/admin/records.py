@@ -17,6 +17,7 @@ from ..models import AuditLog, Notification
 from ..services import notifications, secret_links
 from ..templating import local_time
 from .base import SUPERADMIN, SecuredModelView
+from .filters import IntEqualFilter
 
 
 class AuditLogView(SecuredModelView):
@@ -51,7 +52,7 @@ class AuditLogView(SecuredModelView):
         self.column_filters = [
             FilterLike(AuditLog.action, "Action"),
             FilterEqual(AuditLog.object_type, "Object type"),
-            FilterEqual(AuditLog.actor_id, "Actor id"),
+            IntEqualFilter(AuditLog.actor_id, "Actor id"),
         ]
         super().__init__(AuditLog, **kwargs)
 

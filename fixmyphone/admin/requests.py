@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import Response, current_app, flash, has_app_context, request
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike, IntEqualFilter
+from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.orm import Query
@@ -20,7 +20,7 @@ from ..services.errors import NotFound
 from ..templating import local_time
 from .base import STAFF, SecuredModelView
 from .request_billing import RequestBillingMixin
-from .filters import DateFromFilter, DateToFilter, OverdueFilter
+from .filters import DateFromFilter, DateToFilter, IntEqualFilter, OverdueFilter
 from .request_detail import RequestDetailMixin
 
 

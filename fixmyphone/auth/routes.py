@@ -15,12 +15,17 @@ from .forms import ForgotPasswordForm, LoginForm, RegisterForm, ResetPasswordFor
 
 
 def safe_next(default: str) -> str:
-    """The ``next`` target if it stays on this site, else ``default``."""
+    """The ``next`` target if it is a path on this site, else ``default``.
+
+    Refused: other sites (``//host``, ``https://host``), a backslash (browsers read ``/\\host``
+    as ``//host``), and control characters or spaces (a CR/LF would split the Location header).
+    """
     target = request.values.get("next") or ""
-    parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
-        return target
-    return default
+    if not target.startswith("/") or target.startswith("//") or not target.isprintable():
+        return default
+    if "\\" in target or " " in target or urlsplit(target).netloc:
+        return default
+    return target
 
 
 def home_for(user) -> str:
