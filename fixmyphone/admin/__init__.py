@@ -6,6 +6,7 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
+from ..services.staff import role_label
 from .appointments import AppointmentView
 from .checkout import CheckoutView
 from .customers import CustomerView
@@ -35,9 +36,7 @@ def init_admin(app: Flask) -> Admin:
             name="Repair list", endpoint="admin_requests", url="/admin/requests", category="Repairs"
         )
     )
-    admin.add_view(
-        CheckoutView(name="Checkout", endpoint="admin_checkout", url="/admin/checkout")
-    )
+    admin.add_view(CheckoutView(name="Checkout", endpoint="admin_checkout", url="/admin/checkout"))
     admin.add_view(
         InboxView(
             name="Customer messages", endpoint="admin_inbox", url="/admin/inbox", category="Repairs"
@@ -98,4 +97,6 @@ def init_admin(app: Flask) -> Admin:
     )
     admin.add_view(staff_view)
     admin.add_view(audit_view)
+    # The user menu (and any back-office page) names roles in people's words.
+    app.jinja_env.filters["role_label"] = role_label
     return admin

@@ -41,12 +41,13 @@ class StaffAccountsBase(SecuredModelView):
     column_filters = ("role", "active")
     column_sortable_list = ("full_name", "email", "role", "active", "last_login_at")
     column_formatters = {
+        "role": lambda v, c, m, n: staff.role_label(m.role),
         "skills": lambda v, c, m, n: m.technician_profile.skills if m.technician_profile else "",
         "last_login_at": lambda v, c, m, n: _last_login(m),
     }
     form_columns = ("full_name", "email", "role", "skills")
     form_extra_fields = {
-        "role": SelectField("Role", choices=[(r, r) for r in STAFF_ROLES]),
+        "role": SelectField("Role", choices=[(r, staff.role_label(r)) for r in STAFF_ROLES]),
         "skills": StringField("Skills (comma separated)"),
     }
 
@@ -61,7 +62,7 @@ class StaffAccountsBase(SecuredModelView):
 
     def _limit_roles(self, form):
         allowed = [r for r in staff.manageable_roles(current_user) if r in self.roles]
-        form.role.choices = [(r, r) for r in allowed]
+        form.role.choices = [(r, staff.role_label(r)) for r in allowed]
         return form
 
     def create_form(self, obj=None):
@@ -78,7 +79,7 @@ class StaffAccountsBase(SecuredModelView):
 
     def on_form_prefill(self, form, id):
         user = db.session.get(User, int(id))
-        form.role.choices = sorted({*form.role.choices, (user.role, user.role)})
+        form.role.choices = sorted({*form.role.choices, (user.role, staff.role_label(user.role))})
         form.role.data = user.role
         form.skills.data = user.technician_profile.skills if user.technician_profile else ""
 

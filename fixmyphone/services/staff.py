@@ -34,6 +34,17 @@ from . import accounts, audit, repairs
 from .errors import Conflict, Forbidden, ValidationFailed
 
 RANK = {"customer": 0, ROLE_TECHNICIAN: 1, ROLE_ADMIN: 2, ROLE_SUPERADMIN: 3}
+ROLE_LABELS = {
+    "customer": "Customer",
+    ROLE_TECHNICIAN: "Technician",
+    ROLE_ADMIN: "Admin",
+    ROLE_SUPERADMIN: "Super admin",
+}
+
+
+def role_label(role: str) -> str:
+    """A role in people's words: 'superadmin' -> 'Super admin'."""
+    return ROLE_LABELS.get(role, (role or "").replace("_", " ").capitalize())
 
 
 def manageable_roles(actor: User) -> tuple[str, ...]:

@@ -408,3 +408,15 @@ def test_dashboard_query_count_does_not_grow_with_the_shop(app, role):
         html = response.get_data(as_text=True)
         assert element(html, "dash-unpaid-count")[0] == "50"
         assert element(html, "dash-appointments")[0] == "50"
+
+
+def test_staff_pages_name_roles_in_peoples_words(app):
+    client, boss = client_for(app, "superadmin")
+    factories.TechnicianFactory(full_name="Tess Tech")
+    db.session.commit()
+    listing = client.get("/admin/staff/").get_data(as_text=True)
+    cells = re.findall(r'<td class="col-role">\s*(.*?)\s*</td>', listing, re.S)
+    assert sorted(cells) == ["Super admin", "Technician"], cells
+    form = client.get("/admin/staff/new/").get_data(as_text=True)
+    assert re.search(r'<option value="superadmin">Super admin</option>', form)
+    assert re.search(r'<option value="technician">Technician</option>', form)
