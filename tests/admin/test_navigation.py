@@ -403,7 +403,8 @@ def test_dashboard_query_count_does_not_grow_with_the_shop(app, role):
         assert response.status_code == 200
         counts[total] = log.count
     assert counts[10] == counts[50], counts
-    assert counts[50] <= 20, counts
+    # Lists show at most 8 rows: a query per listed row would add 8 and break this bound.
+    assert counts[50] <= (18 if role == "admin" else 12), counts
     if role == "admin":
         html = response.get_data(as_text=True)
         assert element(html, "dash-unpaid-count")[0] == "50"
