@@ -87,7 +87,7 @@ class CheckoutView(SecuredPage):
                 "admin/checkout/repair.html",
                 req=req,
                 invoices=issued,
-                draft=[] if issued else invoices.draft_lines(req),
+                uninvoiced=counter.uninvoiced(req),
                 payments=counter.payments_of(req),
                 balance=billing.balance_due(req),
                 waiting=counter.awaiting_verification(req),

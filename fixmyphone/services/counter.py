@@ -23,6 +23,7 @@ from ..models import (
     PAYMENT_SUCCEEDED,
     CustomerProfile,
     Invoice,
+    InvoiceLine,
     Notification,
     Payment,
     ServiceRequest,
@@ -30,7 +31,7 @@ from ..models import (
     utcnow,
 )
 from ..templating import format_money
-from . import audit, billing, notifications, payments, repairs, search, tracking
+from . import audit, billing, invoices, notifications, payments, repairs, search, tracking
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 
 SEARCH_LIMIT = 20
@@ -42,6 +43,7 @@ PAYMENT_STATUS_LABELS = {
     "succeeded": "Received",
     "failed": "Rejected",
     "canceled": "Canceled",
+    "needs_review": "Held: the amount differs from what was due",
 }
 _REFERENCE_RE = re.compile(r"^(?:FMP)?[\s-]*[0-9A-Z]{6}$", re.IGNORECASE)
 _TICKET_PATH_RE = re.compile(r"/track/([A-Za-z0-9_-]{16,64})/?$")
@@ -186,6 +188,34 @@ def invoices_of(request: ServiceRequest) -> list[Invoice]:
             .order_by(Invoice.id)
         )
     )
+
+
+@dataclass
+class Uninvoiced:
+    """Charges of a repair that no invoice bills yet: the lines its next invoice would have."""
+
+    lines: list[InvoiceLine]
+
+    @property
+    def subtotal(self) -> int:
+        return sum(line.net_amount for line in self.lines)
+
+    @property
+    def tax(self) -> int:
+        return sum(line.tax_amount for line in self.lines)
+
+    @property
+    def total(self) -> int:
+        return self.subtotal + self.tax
+
+
+def uninvoiced(request: ServiceRequest) -> Optional[Uninvoiced]:
+    """What ``invoices.issue_invoice`` would bill now, or None when every charge is invoiced
+    (or there is none): the counter then offers to issue that invoice."""
+    if request.no_charge or not billing.current_charges(request):
+        return None
+    pending = Uninvoiced(invoices.draft_lines(request))
+    return pending if pending.total > 0 else None
 
 
 def payments_of(request: ServiceRequest) -> list[Payment]:
