@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from ..database import read_only
 from ..extensions import db
 from ..models import ServiceRequest
-from ..services import booking, messages, repairs
+from ..services import billing, booking, estimates, messages, repairs, totals
 from ..services.errors import Forbidden
 from ..workflow import label
 from .base import Blueprint, caller
@@ -134,6 +134,8 @@ def get_request(request_id):
         "technician": _technician(request),
         "appointment": appointment_body(appointment) if appointment else None,
         "updated_at": request.updated_at,
+        "estimate": estimates.api_body(request),
+        "balance_due": totals.money(billing.balance_due(request)),
     }
 
 

@@ -253,11 +253,58 @@ class ServiceRequestSchema(ma.Schema):
     created_at = ma.fields.DateTime(required=True)
 
 
+class MoneySchema(ma.Schema):
+    """Money as the contract writes it: integer minor units plus a lower-case currency code."""
+
+    amount = ma.fields.Integer(required=True)
+    currency = ma.fields.String(required=True, metadata={"example": "usd"})
+
+
+ESTIMATE_STATUSES = ["pending", "approved", "declined"]
+LINE_KINDS = ["part", "labour", "fee", "discount"]
+
+
+class EstimateLineSchema(ma.Schema):
+    kind = ma.fields.String(required=True, validate=validate.OneOf(LINE_KINDS))
+    description = ma.fields.String(required=True)
+    quantity = ma.fields.Integer(required=True)
+    minutes = ma.fields.Integer(
+        required=True, allow_none=True, metadata={"description": "Labour time (by the hour)."}
+    )
+    unit_amount = ma.fields.Nested(
+        MoneySchema, required=True, metadata={"description": "Unit price, or hourly rate."}
+    )
+    tax_exempt = ma.fields.Boolean(required=True)
+    tax_rate_bp = ma.fields.Integer(required=True, metadata={"description": "2000 = 20 %"})
+    net = ma.fields.Nested(MoneySchema, required=True, metadata={"description": "Before tax."})
+    tax = ma.fields.Nested(MoneySchema, required=True)
+
+
+class EstimateSchema(ma.Schema):
+    """The estimate as the customer sees it (null until one was sent)."""
+
+    status = ma.fields.String(required=True, validate=validate.OneOf(ESTIMATE_STATUSES))
+    version = ma.fields.Integer(required=True)
+    lines = ma.fields.List(ma.fields.Nested(EstimateLineSchema), required=True)
+    subtotal = ma.fields.Nested(MoneySchema, required=True)
+    tax = ma.fields.Nested(MoneySchema, required=True)
+    total = ma.fields.Nested(MoneySchema, required=True)
+    no_charge = ma.fields.Boolean(required=True)
+    sent_at = ma.fields.DateTime(required=True, allow_none=True)
+    decided_at = ma.fields.DateTime(required=True, allow_none=True)
+
+
 class ServiceRequestDetailSchema(ServiceRequestSchema):
     customer = ma.fields.Nested(PersonSchema, required=True)
     technician = ma.fields.Nested(NameSchema, required=True, allow_none=True)
     appointment = ma.fields.Nested(AppointmentSchema, required=True, allow_none=True)
     updated_at = ma.fields.DateTime(required=True)
+    estimate = ma.fields.Nested(EstimateSchema, required=True, allow_none=True)
+    balance_due = ma.fields.Nested(
+        MoneySchema,
+        required=True,
+        metadata={"description": "Invoiced minus paid (refunds added back); > 0 is owed."},
+    )
 
 
 class ServiceRequestPageSchema(ma.Schema):

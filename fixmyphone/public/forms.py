@@ -118,9 +118,21 @@ class TrackForm(FlaskForm):
 
 
 class QuoteDecisionForm(FlaskForm):
-    """Approve or decline the shop's quote."""
+    """Approve or decline the shop's estimate (the version the customer read)."""
 
     decision = HiddenField(validators=[DataRequired()])
+    version = HiddenField()
+
+    def validate_version(self, field):
+        raw = (field.data or "").strip()
+        if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= 6):
+            raise ValidationError("Reload the page and decide again.")
+
+    @property
+    def version_number(self):
+        """The estimate version the page showed, or None (an old page without it)."""
+        raw = (self.version.data or "").strip()
+        return int(raw) if raw else None
 
     def validate_decision(self, field):
         if field.data not in ("approve", "decline"):

@@ -161,7 +161,7 @@ def next_steps(
     status = service_request.status
     drop_off = booking.drop_off_actions(service_request, appointment)
     if service_request.quote_status == "pending":
-        steps.append(NextStep("quote", "Approve or decline the quote so we can go on."))
+        steps.append(NextStep("quote", "Approve or decline the estimate so we can go on."))
     if drop_off.expects_device:
         steps.append(NextStep("bring", "Bring your device to the shop at your appointment time."))
     elif drop_off.can_book and service_request.quote_status != "pending":

@@ -5,12 +5,31 @@ from __future__ import annotations
 from typing import Optional
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, send_file, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    send_file,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from ..extensions import db, limiter
-from ..models import OpeningHours, ServiceRequest, User
-from ..services import booking, messages, payments, photos, repairs, tracking
+from ..models import PAYMENT_SUCCEEDED, Invoice, OpeningHours, Payment, ServiceRequest, User
+from ..services import (
+    billing,
+    booking,
+    documents,
+    estimates,
+    messages,
+    payments,
+    photos,
+    repairs,
+    tracking,
+)
 from ..services.errors import DomainError
 from . import bp
 from .forms import CancelAppointmentForm, MessageForm, QuoteDecisionForm, TrackForm
@@ -123,6 +142,7 @@ def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: 
         deadline=appointment_deadline(appointment),
         cutoff_text=cutoff_text(),
         steps=next_steps(service_request, summary, appointment),
+        estimate=estimates.customer_view(service_request),
         thread=thread,
         actions=actions,
         can_see_photos=can_see_photos,
@@ -156,16 +176,20 @@ def _decide(service_request: ServiceRequest, actor: User, *, via_token: bool):
         return _render_repair(service_request, via_token=via_token, status=422, quote_form=form)
     approve = form.decision.data == "approve"
     try:
-        repairs.decide_quote(service_request, approve=approve, actor=actor)
+        repairs.decide_quote(
+            service_request, approve=approve, actor=actor, version=form.version_number
+        )
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
         return _render_repair(service_request, via_token=via_token, status=exc.status)
     db.session.commit()
     if approve:
-        flash("Thank you: the quote is approved and we are starting the repair.", "success")
+        flash("Thank you: the estimate is approved and we are going on with the repair.", "success")
+    elif service_request.status == "canceled":
+        flash("The estimate is declined. Your device is ready to be collected.", "info")
     else:
-        flash("The quote is declined. Your device is ready to be collected.", "info")
+        flash("The revised estimate is declined: we go on as you approved before.", "info")
     return redirect(_back(service_request, via_token))
 
 
@@ -173,6 +197,38 @@ def _back(service_request: ServiceRequest, via_token: bool) -> str:
     if via_token:
         return url_for("public.track_token", token=service_request.tracking_token)
     return url_for("public.repair", request_id=service_request.id)
+
+
+@bp.get("/track/<token>/invoice/<int:invoice_id>.pdf")
+def token_invoice_pdf(token: str, invoice_id: int):
+    """An invoice or credit note of the repair, for whoever holds its private link."""
+    service_request = _by_token(token)
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None or not billing.is_document_of(invoice, service_request):
+        abort(404)
+    return _pdf(documents.render_invoice(invoice.id), f"{invoice.number}.pdf")
+
+
+@bp.get("/track/<token>/receipt/<int:payment_id>.pdf")
+def token_receipt_pdf(token: str, payment_id: int):
+    """The receipt of a payment for the repair, for whoever holds its private link."""
+    service_request = _by_token(token)
+    payment = db.session.get(Payment, payment_id)
+    if (
+        payment is None
+        or payment.service_request_id != service_request.id
+        or payment.status != PAYMENT_SUCCEEDED
+    ):
+        abort(404)
+    return _pdf(documents.render_receipt(payment.id), f"{documents.receipt_number(payment)}.pdf")
+
+
+def _pdf(data: bytes, filename: str) -> Response:
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.post("/track/<token>/quote")

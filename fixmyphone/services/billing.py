@@ -213,6 +213,11 @@ def parse_amount(raw: object, currency: str = "usd") -> int | None:
     return int(minor)
 
 
+def is_document_of(invoice: Invoice, request: ServiceRequest) -> bool:
+    """True for an issued invoice or credit note of ``request`` (what its customer may read)."""
+    return invoice.status == "issued" and invoice.service_request_id == request.id
+
+
 def invoice_balance(invoice: Invoice) -> int:
     """What is still owed on one invoice (a walk-in sale's): its total minus credit notes,
     minus succeeded payments made against it, plus what was refunded of those."""

@@ -376,7 +376,7 @@ def test_account_links_to_a_waiting_quote(customer_client, customer):
     r = factories.ServiceRequestFactory(customer=customer)
     repairs.send_quote(r, amount=4500, details="Battery", actor=factories.UserFactory(role="admin"))
     html = customer_client.get("/account").get_data(as_text=True)
-    assert "Approve or decline the quote" in html
+    assert "Approve or decline the estimate" in html
     assert f'href="/account/repairs/{r.id}#quote"' in html
 
 

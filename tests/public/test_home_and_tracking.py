@@ -174,7 +174,7 @@ def test_quote_is_shown_with_approve_and_decline(client, app):
     r = _quoted()
     html = client.get(f"/track/{r.tracking_token}").get_data(as_text=True)
     assert "New screen" in html and "$89.00" in html
-    assert "Approve or decline the quote" in html
+    assert "Approve or decline the estimate" in html
     assert html.count(f'action="/track/{r.tracking_token}/quote"') == 2
 
 
