@@ -216,14 +216,15 @@ def user_for_reset_token(token: str) -> Optional[User]:
     return user
 
 
-def send_password_reset(user: User, *, welcome: bool = False) -> None:
-    """Queue an email with a reset link (also used to invite walk-in customers)."""
+def send_password_reset(user: User, *, welcome: bool = False, intro: Optional[str] = None) -> None:
+    """Queue an email with a reset link (also used to invite walk-in customers and new staff,
+    ``welcome``; ``intro`` says why the person gets it)."""
     token = make_reset_token(user)
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     link = base + url_for("auth.reset_password", token=token)
     if welcome:
         subject = f"Set your password for {current_app.config['SHOP_NAME']}"
-        intro = "An account was created for you. Choose a password here:"
+        intro = intro or "An account was created for you. Choose a password here:"
     else:
         subject = "Reset your password"
         intro = "Someone asked to reset your password. If it was you, use this link:"

@@ -172,7 +172,15 @@ def _invite(user: User) -> None:
     # A new unusable password first: the set-password link is bound to the stored hash, so
     # every link sent before this one stops working.
     accounts.set_unusable_password(user)
-    accounts.send_password_reset(user, welcome=True)
+    shop = current_app.config["SHOP_NAME"]
+    accounts.send_password_reset(
+        user,
+        welcome=True,
+        intro=(
+            f"{shop} opened a back-office account for you ({role_label(user.role)}). Choose the "
+            "password you will use to log in here:"
+        ),
+    )
 
 
 def resend_invitation(actor: User, target: User) -> None:

@@ -85,6 +85,7 @@ def test_a_new_staff_account_has_no_usable_password_and_gets_an_invitation(app):
     assert row.channel == "email" and row.recipient == "new@example.com"
     assert row.subject.startswith("Set your password")
     text = delivery.render_text(row)
+    assert "opened a back-office account for you (Admin)" in text
     assert "The link works once, for 1 hour(s)." in text
     assert _link(row).startswith("/account/reset/")
 
