@@ -510,6 +510,8 @@ class StockMovement(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     part: Mapped[Part] = relationship()
+    service_request: Mapped[Optional[ServiceRequest]] = relationship()
+    actor: Mapped[Optional[User]] = relationship()
 
 
 class RequestPart(db.Model):

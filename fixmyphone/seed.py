@@ -175,7 +175,9 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
             db.session.add(p)
             parts.append(p)
     db.session.flush()
-    for p in parts:
+    # The ledger's signs (services/inventory.py): receive +, consume -; a part that starts
+    # with no stock has no opening row.
+    for p in (p for p in parts if p.on_hand):
         db.session.add(
             StockMovement(
                 part=p,
@@ -192,6 +194,7 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
     currency = current_app.config["SHOP_CURRENCY"]
     statuses = list(STATUSES)
     counts = {"requests": 0, "appointments": 0, "invoices": 0, "payments": 0}
+    used: list[tuple[datetime, Part, int, int]] = []  # parts fitted: when, what, repair, who
     for i in range(120):
         target = statuses[i % len(statuses)]
         customer = customers[i % len(customers)]
@@ -249,18 +252,7 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
                         status="consumed",
                     )
                 )
-                db.session.add(
-                    StockMovement(
-                        part=part,
-                        service_request_id=req.id,
-                        kind="consume",
-                        quantity=-1,
-                        on_hand_after=part.on_hand,
-                        reserved_after=part.reserved,
-                        actor_id=tech.id,
-                        created_at=moment,
-                    )
-                )
+                used.append((moment, part, req.id, tech.id))
         if i % 4 == 0:
             db.session.add(
                 Message(
@@ -281,6 +273,7 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
                     )
                 )
         counts["requests"] += 1
+    _ledger_of_used_parts(used)
     db.session.flush()
     return {
         "technicians": len(techs),
@@ -288,6 +281,29 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
         "customers": len(customers),
         **counts,
     }
+
+
+def _ledger_of_used_parts(used: list[tuple[datetime, Part, int, int]]) -> None:
+    """One ``consume`` row (-1 on hand) per fitted part, in time order, so each row's stock
+    after it follows from the one before (as the inventory service writes them)."""
+    # part.on_hand is already net of every use: start from what was there before them.
+    stock = {part.id: part.on_hand for _, part, _, _ in used}
+    for _, part, _, _ in used:
+        stock[part.id] += 1
+    for moment, part, request_id, tech_id in sorted(used, key=lambda u: u[0]):
+        stock[part.id] -= 1
+        db.session.add(
+            StockMovement(
+                part=part,
+                service_request_id=request_id,
+                kind="consume",
+                quantity=-1,
+                on_hand_after=stock[part.id],
+                reserved_after=part.reserved,
+                actor_id=tech_id,
+                created_at=moment,
+            )
+        )
 
 
 def _note(step: str) -> str | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, flash, redirect, request
+from flask import Response, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
+from markupsafe import Markup
 
 from ..extensions import db
 from ..models import Part, StockMovement
@@ -154,7 +155,8 @@ class PartView(SecuredModelView):
 
 
 class StockMovementView(SecuredModelView):
-    """The stock ledger, read-only."""
+    """The stock ledger, read-only: which part, what happened, the signed change to on-hand
+    stock and (for reservations) to reserved stock, for which repair, by whom and why."""
 
     can_create = False
     can_edit = False
@@ -165,23 +167,105 @@ class StockMovementView(SecuredModelView):
         "created_at",
         "part",
         "kind",
-        "quantity",
+        "on_hand_change",
+        "reserved_change",
         "on_hand_after",
         "reserved_after",
-        "service_request_id",
-        "actor_id",
-        "note",
+        "actor",
+        "service_request",
     )
-    column_default_sort = ("id", True)
+    column_labels = {
+        "created_at": "When",
+        "kind": "Movement",
+        "on_hand_change": "On hand ±",
+        "reserved_change": "Reserved ±",
+        "on_hand_after": "On hand after",
+        "reserved_after": "Reserved after",
+        "service_request": "Why",
+        "actor": "Who",
+        "note": "Note",
+    }
+    column_descriptions = {
+        "on_hand_change": "Units added to (+) or taken from (−) the shelf",
+        "reserved_change": "Units set aside for (+) or no longer held for (−) a repair",
+    }
+    column_select_related_list = (
+        StockMovement.part,
+        StockMovement.service_request,
+        StockMovement.actor,
+    )
+    column_display_actions = False
+    column_default_sort = [("created_at", True), ("id", True)]
+    column_sortable_list = ("created_at", "kind")
     column_formatters = {
         "created_at": lambda v, c, m, n: local_time(m.created_at),
-        "part": lambda v, c, m, n: m.part.sku,
+        "part": lambda v, c, m, n: f"{m.part.name} ({m.part.sku})",
+        "kind": lambda v, c, m, n: inventory.movement_label(m.kind),
+        "on_hand_change": lambda v, c, m, n: _signed(inventory.movement_changes(m)[0]),
+        "reserved_change": lambda v, c, m, n: _signed(inventory.movement_changes(m)[1]),
+        "service_request": lambda v, c, m, n: _why(m),
+        "actor": lambda v, c, m, n: m.actor.full_name if m.actor else "System",
     }
-    column_searchable_list = ("part.sku", "note")
+    # Spreadsheets get plain numbers and the machine value of the kind next to its label.
+    column_export_list = (
+        "created_at",
+        "part_sku",
+        "part",
+        "kind",
+        "movement_code",
+        "on_hand_change",
+        "reserved_change",
+        "on_hand_after",
+        "reserved_after",
+        "service_request",
+        "actor",
+        "note",
+    )
+    column_formatters_export = {
+        "created_at": lambda v, c, m, n: local_time(m.created_at, "%Y-%m-%d %H:%M"),
+        "part_sku": lambda v, c, m, n: m.part.sku,
+        "part": lambda v, c, m, n: m.part.name,
+        "kind": lambda v, c, m, n: inventory.movement_label(m.kind),
+        "movement_code": lambda v, c, m, n: m.kind,
+        "on_hand_change": lambda v, c, m, n: _plain(inventory.movement_changes(m)[0]),
+        "reserved_change": lambda v, c, m, n: _plain(inventory.movement_changes(m)[1]),
+        "service_request": lambda v, c, m, n: (
+            m.service_request.reference if m.service_request else ""
+        ),
+        "actor": lambda v, c, m, n: m.actor.full_name if m.actor else "System",
+        "note": lambda v, c, m, n: m.note or "",
+    }
+    column_searchable_list = ("part.sku", "part.name", "service_request.reference", "note")
+
+    def search_placeholder(self) -> str:
+        return "Part name or SKU, repair reference, note"
 
     def __init__(self, **kwargs):
-        kinds = ("receive", "adjust", "reserve", "release", "consume", "sale", "return")
         self.column_filters = [
-            FilterEqual(StockMovement.kind, "Kind", options=[(k, k) for k in kinds])
+            FilterEqual(
+                StockMovement.kind, "Movement", options=list(inventory.MOVEMENT_LABELS.items())
+            )
         ]
         super().__init__(StockMovement, **kwargs)
+
+
+def _signed(change: int | None) -> str:
+    """+3, −1 (a real minus sign), or a dash where the row changes nothing of that kind."""
+    if change is None:
+        return "—"
+    return f"+{change}" if change > 0 else f"\u2212{-change}" if change < 0 else "0"
+
+
+def _plain(change: int | None) -> int | str:
+    # A number, not text: the export's formula guard leaves numbers alone.
+    return "" if change is None else change
+
+
+def _why(movement: StockMovement):
+    """The repair it was for (a link) and the note, whichever there are."""
+    note = movement.note or ""
+    if movement.service_request is None:
+        return note or "—"
+    url = url_for("admin_requests.request_page", request_id=movement.service_request_id)
+    link = Markup('<a href="{}">{}</a>').format(url, movement.service_request.reference)
+    return Markup("{} · {}").format(link, note) if note else link

@@ -28,6 +28,36 @@ from . import audit, exports, notifications
 from .errors import Conflict, ValidationFailed
 
 RESERVED, CONSUMED, RELEASED = "reserved", "consumed", "released"
+
+# The ledger's one sign convention. ``StockMovement.quantity`` is the signed change to on-hand
+# stock (receive +, return +, consume -, sale -, adjust +/-); reserve and release leave on-hand
+# stock alone and record the signed change to what is reserved (reserve +, release -). A part
+# fitted from its reservation is two rows: the reservation released, then the part consumed.
+ON_HAND_SIGNS = {"receive": 1, "return": 1, "consume": -1, "sale": -1, "adjust": 1}
+RESERVED_SIGNS = {"reserve": 1, "release": -1}
+MOVEMENT_LABELS = {
+    "receive": "Received",
+    "return": "Returned to stock",
+    "adjust": "Count corrected",
+    "reserve": "Reserved for a repair",
+    "release": "Reservation ended",
+    "consume": "Used in a repair",
+    "sale": "Sold at the counter",
+}
+
+
+def movement_label(kind: str) -> str:
+    """A ledger row's kind in words."""
+    return MOVEMENT_LABELS.get(kind, kind.replace("_", " ").capitalize())
+
+
+def movement_changes(movement: StockMovement) -> tuple[Optional[int], Optional[int]]:
+    """(change to on hand, change to reserved) of a ledger row; None where it changes nothing."""
+    if movement.kind in RESERVED_SIGNS:
+        return None, movement.quantity
+    return movement.quantity, None
+
+
 CSV_FIELDS = ("sku", "name", "compatible_models", "cost", "price", "on_hand", "reorder_level")
 
 
@@ -62,11 +92,19 @@ def _ledger(
     request: Optional[ServiceRequest] = None,
     note: Optional[str] = None,
 ) -> StockMovement:
+    """One ledger row; ``quantity`` is how many units (signed only for ``adjust``), and the
+    sign convention above is applied here, once."""
+    if kind in RESERVED_SIGNS:
+        signed = RESERVED_SIGNS[kind] * abs(quantity)
+    elif kind == "adjust":
+        signed = quantity
+    else:
+        signed = ON_HAND_SIGNS[kind] * abs(quantity)
     movement = StockMovement(
         part_id=part.id,
         service_request_id=request.id if request is not None else None,
         kind=kind,
-        quantity=quantity,
+        quantity=signed,
         on_hand_after=after[0],
         reserved_after=after[1],
         actor_id=actor.id if actor is not None else None,
@@ -165,6 +203,17 @@ def consume_part(line: RequestPart, actor: Optional[User]) -> StockMovement:
     )
     if after is None:  # the check constraints make this unreachable unless data was edited
         raise Conflict(f"{line.part.sku}: the reservation is not in stock any more.")
+    # One change, two rows: the reservation ends (reserved -q), the part leaves (on hand -q).
+    reference = line.service_request.reference
+    _ledger(
+        line.part,
+        "release",
+        q,
+        (after[0] + q, after[1]),
+        actor,
+        line.service_request,
+        f"Fitted in {reference}",
+    )
     movement = _ledger(line.part, "consume", q, after, actor, line.service_request)
     audit.record(
         actor,

@@ -34,11 +34,14 @@ def test_reserve_consume_release_write_the_ledger(app):
     inventory.release_part(second, None)
     db.session.commit()
     assert (part.on_hand, part.reserved, part.available) == (3, 0, 3)
+    # quantity: the signed change to on hand; for reserve/release, to what is reserved. A part
+    # fitted from its reservation is two rows (the reservation ends, the part leaves).
     assert kinds(part) == [
         ("reserve", 2, 5, 2),
         ("reserve", 1, 5, 3),
-        ("consume", 2, 3, 1),
-        ("release", 1, 3, 0),
+        ("release", -2, 5, 1),
+        ("consume", -2, 3, 1),
+        ("release", -1, 3, 0),
     ]
 
 
@@ -244,3 +247,124 @@ def test_two_staff_taking_the_last_unit_on_postgres(require_postgres, tmp_path):
             assert (part.on_hand, part.reserved) == (0, 0)
     finally:
         clean_database(app)
+
+
+# ---------------------------------------------------------------- the ledger: one sign convention
+
+
+def _replay(part) -> tuple[int, int]:
+    """On hand and reserved rebuilt from the ledger alone, in time order (0/0 before the first
+    row); every row's stock after it must follow from the rows before."""
+    on_hand = reserved = 0
+    for movement in db.session.scalars(
+        sa.select(StockMovement)
+        .where(StockMovement.part_id == part.id)
+        .order_by(StockMovement.created_at, StockMovement.id)
+    ):
+        change_on_hand, change_reserved = inventory.movement_changes(movement)
+        on_hand += change_on_hand or 0
+        reserved += change_reserved or 0
+        assert (on_hand, reserved) == (movement.on_hand_after, movement.reserved_after), movement
+    return on_hand, reserved
+
+
+def test_every_change_has_one_sign_and_the_ledger_adds_up(app):
+    admin = factories.UserFactory(role="admin")
+    req = factories.ServiceRequestFactory()
+    part = factories.PartFactory(on_hand=0, reorder_level=0, sellable=True)
+    inventory.receive(part, 6, admin, "Delivery 42")
+    line = inventory.reserve_part(req, part, 2, admin)
+    inventory.consume_part(line, admin)
+    inventory.use_part(req, part, 1, admin)
+    spare = inventory.reserve_part(req, part, 1, admin)
+    inventory.release_part(spare, admin, "Not needed")
+    inventory.adjust(part, -1, admin, "Dropped and broken")
+    inventory.adjust(part, 2, admin, "Found in a drawer")
+    inventory.sell(part, 1, admin, "Counter")
+    db.session.commit()
+    assert [(k, q) for k, q, *_ in kinds(part)] == [
+        ("receive", 6),
+        ("reserve", 2),
+        ("release", -2),
+        ("consume", -2),
+        ("consume", -1),
+        ("reserve", 1),
+        ("release", -1),
+        ("adjust", -1),
+        ("adjust", 2),
+        ("sale", -1),
+    ]
+    assert _replay(part) == (part.on_hand, part.reserved) == (3, 0)
+
+
+def test_the_demo_seed_uses_the_same_signs(app, runner):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    rows = db.session.scalars(sa.select(StockMovement)).all()
+    assert {m.kind for m in rows} >= {"receive", "consume"}
+    for movement in rows:
+        change, _ = inventory.movement_changes(movement)
+        if movement.kind in ("receive", "return"):
+            assert change > 0, movement
+        elif movement.kind in ("consume", "sale"):
+            assert change < 0, movement
+    for part in db.session.scalars(sa.select(Part)):
+        assert _replay(part) == (part.on_hand, part.reserved)
+
+
+def test_the_ledger_page_shows_names_who_why_and_signs(app):
+    client, admin = client_for(app, "admin")
+    tech = factories.TechnicianFactory(full_name="Tess Tech")
+    req = factories.ServiceRequestFactory()
+    part = factories.PartFactory(sku="SCR-IP13", name="Screen for iPhone 13", on_hand=0)
+    inventory.receive(part, 5, admin, "Delivery 42")
+    line = inventory.reserve_part(req, part, 1, tech)
+    inventory.consume_part(line, tech)
+    inventory.adjust(part, -1, None, "Stock-take")
+    db.session.commit()
+    html = client.get("/admin/stock/").get_data(as_text=True)
+    for text in (
+        "Screen for iPhone 13 (SCR-IP13)",
+        "Received",
+        "Reserved for a repair",
+        "Reservation ended",
+        "Used in a repair",
+        "Count corrected",
+        "On hand ±",
+        "Reserved ±",
+        "Tess Tech",
+        "System",
+        "Delivery 42",
+        f"Fitted in {req.reference}",
+        f'href="/admin/requests/view/{req.id}">{req.reference}</a>',
+        "+5",
+        "\u22121",
+    ):
+        assert text in html, text
+    # No raw ids or machine values where words belong.
+    assert "actor_id" not in html and "service_request_id" not in html
+    assert ">consume<" not in html and ">reserve<" not in html
+    # Filter by movement, search by part name or repair reference.
+    filtered = client.get("/admin/stock/?flt0_movement_equals=consume").get_data(as_text=True)
+    assert "Used in a repair" in filtered and "Delivery 42" not in filtered
+    assert "Delivery 42" in client.get("/admin/stock/?search=iphone").get_data(as_text=True)
+    found = client.get(f"/admin/stock/?search={req.reference}").get_data(as_text=True)
+    assert f"Fitted in {req.reference}" in found and "Delivery 42" not in found
+
+
+def test_the_ledger_export_has_plain_signed_numbers(app):
+    client, admin = client_for(app, "admin")
+    req = factories.ServiceRequestFactory()
+    part = factories.PartFactory(sku="BAT-1", name="Battery", on_hand=3)
+    line = inventory.reserve_part(req, part, 1, admin)
+    inventory.consume_part(line, admin)
+    db.session.commit()
+    text = client.get("/admin/stock/export/csv/").get_data(as_text=True)
+    header, *rows = [line.split(",") for line in text.strip().splitlines()]
+    assert header[3:7] == ["Movement", "Movement Code", "On hand ±", "Reserved ±"], header
+    by_kind = {row[4]: row for row in rows}
+    assert by_kind["consume"][3] == "Used in a repair"
+    assert by_kind["consume"][5:7] == ["-1", ""]
+    assert by_kind["release"][5:7] == ["", "-1"]
+    assert by_kind["reserve"][5:7] == ["", "1"]
+    assert by_kind["consume"][9] == req.reference
