@@ -500,8 +500,9 @@ class StockMovement(db.Model):
     service_request_id: Mapped[Optional[int]] = mapped_column(
         sa.ForeignKey("service_requests.id"), index=True
     )
-    # receive, adjust, reserve, release, consume, return
+    # receive, adjust, reserve, release, consume, sale, return (services/inventory.py)
     kind: Mapped[str] = mapped_column(sa.String(20), index=True)
+    # Signed: the change to on-hand stock; for reserve/release, the change to what is reserved.
     quantity: Mapped[int] = mapped_column(sa.Integer)
     on_hand_after: Mapped[int] = mapped_column(sa.Integer)
     reserved_after: Mapped[int] = mapped_column(sa.Integer)
