@@ -86,7 +86,7 @@ def check(email: str, address: Optional[str]) -> None:
     """Raise LoginDelayed if an attempt for this email must wait (known addresses never do)."""
     store = _store()
     try:
-        state = store.get(_account_key(email))
+        state = _live(store.get(_account_key(email)))
         if not state or state.get("not_before", 0) <= now():
             return
         if store.get(_known_key(email, address)):
@@ -102,12 +102,17 @@ def record_failure(email: str) -> None:
     config = current_app.config
     store = _store()
     key = _account_key(email)
+    window = config["LOGIN_ACCOUNT_WINDOW"]
     try:
-        failures = store.add_failure(key, ttl=config["LOGIN_ACCOUNT_WINDOW"])
+        state = store.get(key)
+        if state and not _live(state):
+            store.delete(key)  # the last failure is older than the window: start again
+        failures = store.add_failure(key, ttl=window)
         wait = delay_after(
             failures, config["LOGIN_ACCOUNT_FREE_FAILURES"], config["LOGIN_ACCOUNT_MAX_DELAY"]
         )
-        store.set_field(key, "not_before", now() + wait, ttl=config["LOGIN_ACCOUNT_WINDOW"])
+        moment = now()
+        store.set_fields(key, {"last": moment, "not_before": moment + wait}, ttl=window)
     except Exception:  # noqa: BLE001
         log.warning("login throttle unavailable; failure not counted", exc_info=True)
 
@@ -118,9 +123,19 @@ def record_success(email: str, address: Optional[str]) -> None:
     try:
         store.delete(_account_key(email))
         if address:
-            store.set_field(_known_key(email, address), "at", now(), ttl=KNOWN_ADDRESS_TTL)
+            store.set_fields(_known_key(email, address), {"at": now()}, ttl=KNOWN_ADDRESS_TTL)
     except Exception:  # noqa: BLE001
         log.warning("login throttle unavailable; success not recorded", exc_info=True)
+
+
+def _live(state: Optional[dict]) -> Optional[dict]:
+    """An account's state, or None once its last failure is older than the window (judged on
+    this module's clock; the store's own expiry only cleans up)."""
+    if not state:
+        return None
+    if state.get("last", 0) + current_app.config["LOGIN_ACCOUNT_WINDOW"] <= now():
+        return None
+    return state
 
 
 def _digest(*parts: str) -> str:
@@ -169,10 +184,10 @@ class MemoryStore:
             self._put(key, state, ttl)
             return state["failures"]
 
-    def set_field(self, key: str, field: str, value: float, ttl: int) -> None:
+    def set_fields(self, key: str, values: dict[str, float], ttl: int) -> None:
         with self._lock:
             state = self._live(key) or {}
-            state[field] = value
+            state.update(values)
             self._put(key, state, ttl)
 
     def delete(self, key: str) -> None:
@@ -211,9 +226,9 @@ class RedisStore:
         pipe.expire(key, ttl)
         return int(pipe.execute()[0])
 
-    def set_field(self, key: str, field: str, value: float, ttl: int) -> None:
+    def set_fields(self, key: str, values: dict[str, float], ttl: int) -> None:
         pipe = self._redis().pipeline()
-        pipe.hset(key, field, repr(value))
+        pipe.hset(key, mapping={field: repr(value) for field, value in values.items()})
         pipe.expire(key, ttl)
         pipe.execute()
 

@@ -160,3 +160,15 @@ def test_only_the_429_tells_a_client_to_wait(client, customer):
     assert signup.status_code == 201
     assert "Retry-After" not in signup.headers
     assert not [h for h in signup.headers.keys() if h.lower().startswith("x-ratelimit")]
+
+
+def test_logins_go_on_when_the_throttles_redis_is_down(database_url, tmp_path, customer, caplog):
+    """Without Redis the per-account delay is skipped (and logged), not every login refused."""
+    from fixmyphone.extensions import db
+
+    db.session.commit()
+    app = make_app(database_url, tmp_path, REDIS_URL="redis://127.0.0.1:9/0")  # nothing listens
+    down = app.test_client()
+    assert attempt(down, customer.email).status_code == 401
+    assert attempt(down, customer.email, PASSWORD).status_code == 200
+    assert "login throttle unavailable" in caplog.text
