@@ -10,11 +10,25 @@ from flask import Response, current_app, request
 from flask_admin import expose
 
 from ..services import reports
+from ..templating import decimal_amount, to_decimal
 from .base import SecuredPage
 from .filters import parse_local_date
 
 COLUMNS = {
     "revenue": ["period", "payments", "received", "refunded", "net"],
+    "invoiced": ["period", "invoices", "credit_notes", "net", "tax", "total"],
+    "unpaid_invoices": [
+        "number",
+        "bill_to",
+        "repair",
+        "issued",
+        "age_days",
+        "ageing",
+        "total",
+        "outstanding",
+    ],
+    "ageing": ["ageing", "invoices", "outstanding"],
+    "refunds": ["date", "repair", "method", "amount", "reason"],
     "revenue_by_method": ["method", "payments", "received"],
     "requests_by_status": ["status", "count"],
     "turnaround": ["count", "mean_hours", "p90_hours"],
@@ -23,8 +37,14 @@ COLUMNS = {
     "top_parts": ["sku", "name", "quantity"],
     "first_time_fix_rate": ["completed", "fixed_first_time", "rate"],
 }
+# Columns holding money (minor units): shown as money, exported as decimals with a currency.
+MONEY_COLUMNS = frozenset({"received", "refunded", "net", "tax", "total", "outstanding", "amount"})
 TITLES = {
-    "revenue": "Revenue",
+    "revenue": "Money received (payments less refunds)",
+    "invoiced": "Invoiced: sales and tax collected (credit notes subtracted)",
+    "unpaid_invoices": "Unpaid invoices",
+    "ageing": "Unpaid invoices by age",
+    "refunds": "Refunds",
     "revenue_by_method": "Revenue by payment method",
     "requests_by_status": "Requests by status",
     "turnaround": "Turnaround check-in → ready (hours)",
@@ -33,6 +53,22 @@ TITLES = {
     "top_parts": "Top parts used",
     "first_time_fix_rate": "First-time fix rate (no rework within 30 days)",
 }
+
+
+def for_export(rows: list[dict], columns: list[str]) -> tuple[list[dict], list[str]]:
+    """Rows for a spreadsheet: amounts as decimals ('79.00'), with a currency column."""
+    money = [c for c in columns if c in MONEY_COLUMNS]
+    if not money:
+        return rows, columns
+    shop_currency = current_app.config["SHOP_CURRENCY"].lower()
+    out = []
+    for row in rows:
+        code = row.get("currency") or shop_currency
+        converted = {**row, "currency": code.upper()}
+        for column in money:
+            converted[column] = decimal_amount(row.get(column), code)
+        out.append(converted)
+    return out, [*columns, "currency"]
 
 
 def period_from_args() -> tuple[reports.Period, str, str, str]:
@@ -64,7 +100,7 @@ class ReportsView(SecuredPage):
             "revenue": {
                 "type": "bar",
                 "labels": [r["period"] for r in tables["revenue"]],
-                "values": [r["net"] / 100 for r in tables["revenue"]],
+                "values": [float(to_decimal(r["net"])) for r in tables["revenue"]],
                 "label": f"Net revenue ({current_app.config['SHOP_CURRENCY'].upper()})",
             },
             "requests_by_status": {
@@ -84,6 +120,7 @@ class ReportsView(SecuredPage):
             "admin/reports.html",
             tables=tables,
             columns=COLUMNS,
+            money_columns=MONEY_COLUMNS,
             titles=TITLES,
             charts={k: json.dumps(v) for k, v in charts.items()},
             start=start_s,
@@ -98,7 +135,8 @@ class ReportsView(SecuredPage):
         if name not in reports.TABLES:
             return Response("unknown report", status=404)
         period, start_s, end_s, grouping = period_from_args()
-        body = reports.to_csv(reports.table(name, period, grouping), COLUMNS[name])
+        rows, columns = for_export(reports.table(name, period, grouping), COLUMNS[name])
+        body = reports.to_csv(rows, columns)
         filename = f"{name}_{start_s}_{end_s}.csv"
         return Response(
             body,

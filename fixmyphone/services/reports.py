@@ -21,6 +21,7 @@ from ..models import (
     RequestPart,
     ServiceRequest,
     User,
+    utcnow,
 )
 from . import exports
 
@@ -84,7 +85,7 @@ def _in(column, period: Period):
 
 
 def revenue(period: Period, grouping: str = "day") -> list[dict]:
-    """Money taken per day/week/month: succeeded payments, refunds, net (minor units)."""
+    """Money received per day/week/month: succeeded payments, refunds, and net received."""
     pay_bucket = _bucket(Payment.succeeded_at, grouping, period)
     paid = db.session.execute(
         sa.select(pay_bucket, sa.func.sum(Payment.amount), sa.func.count(Payment.id))
@@ -257,6 +258,10 @@ def first_time_fix_rate(period: Period) -> dict:
 
 TABLES = (
     "revenue",
+    "invoiced",
+    "unpaid_invoices",
+    "ageing",
+    "refunds",
     "revenue_by_method",
     "requests_by_status",
     "turnaround",
@@ -273,6 +278,15 @@ def table(name: str, period: Period, grouping: str = "day") -> list[dict]:
         raise KeyError(name)
     if name == "revenue":
         return revenue(period, grouping)
+    from . import books  # it builds on this module's periods and buckets
+
+    if name == "invoiced":
+        return books.invoiced(period, grouping)
+    if name in ("unpaid_invoices", "ageing"):
+        unpaid = books.unpaid_invoices(min(period.end, utcnow()))
+        return unpaid if name == "unpaid_invoices" else books.ageing(unpaid)
+    if name == "refunds":
+        return books.refunds(period)
     value = globals()[name](period)
     return value if isinstance(value, list) else [value]
 

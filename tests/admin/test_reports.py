@@ -195,7 +195,7 @@ def test_reports_page_and_csv(app):
         "/admin/reports/revenue.csv?start=2026-03-01&end=2026-03-31&grouping=month"
     ).get_data(as_text=True)
     assert csv_text.splitlines() == [
-        "period,payments,received,refunded,net",
-        "2026-03,3,17500,1000,16500",
+        "period,payments,received,refunded,net,currency",
+        "2026-03,3,175.00,10.00,165.00,USD",
     ]
     assert client.get("/admin/reports/nope.csv").status_code == 404
