@@ -16,6 +16,7 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
+from markupsafe import Markup
 
 from ..errors import error_response
 from ..extensions import db
@@ -103,6 +104,8 @@ class AppointmentView(SecuredModelView):
     can_edit = False
     can_delete = False
     can_view_details = False
+    list_template = "admin/appointments/list.html"
+    column_display_actions = False
     column_list = ("start", "status", "service_request", "customer", "technician", "cancel_reason")
     column_labels = {"service_request": "Repair", "cancel_reason": "Why canceled"}
     column_default_sort = ("start", False)
@@ -111,10 +114,13 @@ class AppointmentView(SecuredModelView):
     column_formatters = {
         "start": lambda v, c, m, n: local_time(m.start),
         "status": lambda v, c, m, n: status_label(m.status),
-        "service_request": lambda v, c, m, n: m.service_request.reference,
+        "service_request": lambda v, c, m, n: _repair_link(m),
         "customer": lambda v, c, m, n: m.customer.full_name,
         "technician": lambda v, c, m, n: m.technician.full_name if m.technician else "—",
     }
+
+    def search_placeholder(self) -> str:
+        return "Repair reference, customer name or email"
 
     def __init__(self, **kwargs):
         self.column_filters = [
@@ -377,6 +383,11 @@ class AppointmentView(SecuredModelView):
             return booking.cancel(self._appointment(appointment_id), current_user, reason)
 
         return self._change(cancel, "Appointment canceled.")
+
+
+def _repair_link(appointment: Appointment):
+    url = url_for("admin_requests.request_page", request_id=appointment.service_request_id)
+    return Markup('<a href="{}">{}</a>').format(url, appointment.service_request.reference)
 
 
 def _id(value: Any) -> Optional[int]:

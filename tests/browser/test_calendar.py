@@ -141,6 +141,7 @@ def test_drag_refuse_cancel_move_and_book_in_the_calendar(live_server, shop, sho
     box = _event(page, refs["drag"]).bounding_box()
     noon = page.locator("#calendar [data-time='12:00:00']").last.bounding_box()
     assert abs(box["y"] - noon["y"]) < noon["height"], "the refused event went back to 12:00"
+    _shot(page, "1280-refused")
 
     # Cancel with a reason in the dialog (the keyboard's way too).
     row = page.locator("#cal-agenda tr", has_text=refs["cancel"])
