@@ -148,6 +148,19 @@ def _token_rules(app):
     ]
 
 
+# URL arguments that are not credentials. A new text argument must be added here or be named
+# like a token (and so be redacted from the access logs): this test makes someone decide.
+PUBLIC_URL_ARGUMENTS = {"export_type", "report", "kind", "op", "filename"}
+
+
+def test_every_text_argument_in_a_url_is_either_public_or_a_redacted_token(app):
+    for rule in app.url_map.iter_rules():
+        for name, converter in rule._converters.items():
+            if type(converter).__name__ in {"IntegerConverter", "IdConverter"}:
+                continue
+            assert "token" in name or name in PUBLIC_URL_ARGUMENTS, (rule.rule, name)
+
+
 def test_the_redaction_covers_every_route_with_a_token_in_its_url(app):
     rules = _token_rules(app)
     assert {r.endpoint for r in rules} >= {"auth.reset_password", "public.track_token"}
