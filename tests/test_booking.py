@@ -359,3 +359,30 @@ def test_the_api_refuses_booking_moving_and_canceling_for_a_repair_in_the_shop(a
         assert error["code"] == "conflict" and words in error["message"]
     db.session.expire_all()
     assert (appointment.start, appointment.status) == (at(10), "scheduled")
+
+
+def test_the_sql_list_of_bookable_repairs_agrees_with_the_rule(shop):
+    import sqlalchemy as sa
+
+    from fixmyphone.models import ServiceRequest
+    from fixmyphone.workflow import STATUSES
+
+    requests = []
+    for status in STATUSES:
+        for checked_in in (False, True):
+            request = ServiceRequestFactory(status=status)
+            if checked_in:
+                request.checked_in_at = datetime.now(UTC)
+            requests.append(request)
+    booked = ServiceRequestFactory()
+    booking.book(booked, at(10), booked.customer)
+    requests.append(booked)
+    db.session.commit()
+    by_rule = {
+        r.id
+        for r in requests
+        if booking.drop_off_actions(r, booking.active_appointment(r)).can_book
+    }
+    by_sql = set(db.session.scalars(sa.select(ServiceRequest.id).where(booking.bookable_clause())))
+    assert by_sql == by_rule
+    assert len(by_rule) == 3  # pending, on_hold and scheduled (its appointment gone), not in yet

@@ -278,17 +278,9 @@ class AppointmentView(SecuredModelView):
     def bookable_repairs(self):
         """Repairs that can be booked in, matching ?q (reference or customer), for the picker."""
         words = (request.args.get("q") or "").split()[:4]
-        taken = sa.select(Appointment.service_request_id).where(
-            Appointment.status == booking.APPOINTMENT_SCHEDULED
-        )
         stmt = (
             sa.select(ServiceRequest)
-            .where(
-                repairs.visible_to(current_user),
-                ServiceRequest.status.in_(booking.BOOKABLE_STATUSES),
-                ServiceRequest.checked_in_at.is_(None),
-                ServiceRequest.id.not_in(taken),
-            )
+            .where(repairs.visible_to(current_user), booking.bookable_clause())
             .options(sa.orm.joinedload(ServiceRequest.customer))
             .order_by(ServiceRequest.created_at.desc())
             .limit(20)

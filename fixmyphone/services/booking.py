@@ -276,6 +276,18 @@ def _not_bookable(request: ServiceRequest) -> str:
     return f"A repair that is {label(request.status).lower()} cannot be booked in."
 
 
+def bookable_clause() -> sa.ColumnElement[bool]:
+    """``drop_off_actions(...).can_book`` as SQL, for lists of repairs to book in."""
+    booked = sa.select(Appointment.service_request_id).where(
+        Appointment.status == APPOINTMENT_SCHEDULED
+    )
+    return sa.and_(
+        ServiceRequest.status.in_(BOOKABLE_STATUSES),
+        ServiceRequest.checked_in_at.is_(None),
+        ServiceRequest.id.not_in(booked),
+    )
+
+
 def drop_off_appointment(request: ServiceRequest) -> Optional[Appointment]:
     """The scheduled appointment the customer still has to come to: None once the device is in
     the shop or the repair is finished (an old appointment left scheduled then means nothing)."""
