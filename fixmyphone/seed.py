@@ -6,6 +6,7 @@ import random
 from collections import deque
 from datetime import UTC, datetime, time, timedelta
 
+import sqlalchemy as sa
 from flask import current_app
 from werkzeug.security import generate_password_hash
 
@@ -13,15 +14,14 @@ from .extensions import db
 from .models import (
     APPOINTMENT_COMPLETED,
     APPOINTMENT_SCHEDULED,
-    PAYMENT_SUCCEEDED,
+    QUOTE_NONE,
     Appointment,
     CustomerProfile,
     Invoice,
-    InvoiceLine,
     Message,
+    Notification,
     OpeningHours,
     Part,
-    Payment,
     RequestPart,
     ServiceRequest,
     Shift,
@@ -31,7 +31,7 @@ from .models import (
     User,
     new_tracking_token,
 )
-from .services.billing import next_invoice_number
+from .services import billing, estimates, payments
 from .services.repairs import luhn_valid, unique_reference
 from .workflow import STATUSES, TRANSITIONS, move_status, record_initial
 
@@ -191,7 +191,6 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
             )
         )
 
-    currency = current_app.config["SHOP_CURRENCY"]
     statuses = list(STATUSES)
     counts = {"requests": 0, "appointments": 0, "invoices": 0, "payments": 0}
     used: list[tuple[datetime, Part, int, int]] = []  # parts fitted: when, what, repair, who
@@ -218,41 +217,53 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
         tech = techs[i % len(techs)]
         if len(path) > 2 or target not in ("pending", "scheduled", "canceled"):
             req.technician = tech
+            db.session.flush()
         moment = created
-        price = 4900 + (i % 7) * 1500
         for step in path[1:]:
             moment += timedelta(hours=rng.randint(2, 30))
-            if step == "completed":
-                _invoice_and_pay(req, price, currency, moment, admin, counts)
             actor = tech if req.technician and step not in ("scheduled", "canceled") else admin
-            entry = move_status(req, step, actor, _note(step), notify=False)
-            entry.created_at = moment
+            if step in ("on_hold", "in_progress") and req.quote_status == QUOTE_NONE:
+                # Work starts once the customer approved an estimate: pending → on hold (sent)
+                # → in progress (approved); a repair left on hold waits for that decision.
+                _send_estimate(req, actor, i, moment)
+                if step == "on_hold":
+                    continue
+                moment += timedelta(hours=rng.randint(1, 20))
+                estimates.decide_estimate(req, approve=True, actor=customer)
+                req.quote_decided_at = moment
+                req.history[-1].created_at = moment
+            else:
+                if step == "completed":
+                    counts["payments"] += _pay(req, moment, admin)
+                entry = move_status(req, step, actor, _note(step), notify=False)
+                entry.created_at = moment
             if step == "scheduled":
                 counts["appointments"] += _appointment(req, moment, now, i)
             if step == "in_progress":
                 req.estimated_completion = moment + timedelta(days=2)
                 req.checked_in_at = moment
+                part = parts[i % len(parts)]
+                if i % 2 == 0 and part.on_hand > 0:
+                    # Fitted on the bench: charged on the invoice with the approved estimate.
+                    part.on_hand -= 1
+                    db.session.add(
+                        RequestPart(
+                            service_request=req,
+                            part=part,
+                            quantity=1,
+                            unit_price=part.price,
+                            status="consumed",
+                        )
+                    )
+                    used.append((moment, part, req.id, tech.id))
+            if step in ("payment_pending", "ready_for_pickup", "dispatched"):
+                # The workflow invoiced the repair just now: date it when it happened.
+                counts["invoices"] += _date_new_invoices(req, moment)
             if step in ("ready_for_pickup", "dispatched"):
                 req.ready_at = moment
             if step == "completed":
                 req.completed_at = moment
                 req.warranty_until = moment + timedelta(days=current_app.config["WARRANTY_DAYS"])
-        if target in ("payment_pending",):
-            _invoice(req, price, currency, moment, counts)
-        if target not in ("pending", "scheduled", "canceled") and i % 2 == 0:
-            part = parts[i % len(parts)]
-            if part.on_hand > 0:
-                part.on_hand -= 1
-                db.session.add(
-                    RequestPart(
-                        service_request=req,
-                        part=part,
-                        quantity=1,
-                        unit_price=part.price,
-                        status="consumed",
-                    )
-                )
-                used.append((moment, part, req.id, tech.id))
         if i % 4 == 0:
             db.session.add(
                 Message(
@@ -275,6 +286,9 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
         counts["requests"] += 1
     _ledger_of_used_parts(used)
     db.session.flush()
+    # The demo's past is not news: its e-mails and texts are never sent (the in-app notices
+    # stay, as the customers would have them).
+    db.session.execute(sa.delete(Notification).where(Notification.channel != "in_app"))
     return {
         "technicians": len(techs),
         "parts": len(parts),
@@ -337,54 +351,44 @@ def _appointment(req: ServiceRequest, moment: datetime, now: datetime, i: int) -
     return 1
 
 
-def _invoice(req, price, currency, moment, counts) -> Invoice:
-    tax_bp = current_app.config["TAX_RATE_BP"]
-    tax = price * tax_bp // 10000
-    inv = Invoice(
-        number=next_invoice_number(moment.year),
-        service_request=req,
-        customer=req.customer,
-        status="issued",
-        currency=currency,
-        subtotal=price,
-        tax=tax,
-        total=price + tax,
-        issued_at=moment,
-    )
-    inv.lines.append(
-        InvoiceLine(
-            description=f"Repair of {req.brand} {req.model}",
-            quantity=1,
-            unit_amount=price,
-            tax_rate_bp=tax_bp,
-            net_amount=price,
-            tax_amount=tax,
-        )
-    )
-    db.session.add(inv)
-    db.session.flush()
-    counts["invoices"] += 1
-    return inv
+# Estimate lines of the demo repairs: bench time, and now and then a fee or a discount.
+LABOUR = ("Diagnosis and repair", "Board-level repair", "Part replacement and testing")
 
 
-def _invoice_and_pay(req, price, currency, moment, admin, counts) -> None:
-    inv = _invoice(req, price, currency, moment, counts)
-    method = ("cash", "card_terminal", "bank_transfer", "stripe")[req.id % 4]
-    db.session.add(
-        Payment(
-            service_request=req,
-            invoice_id=inv.id,
-            customer=req.customer,
-            method=method,
-            status=PAYMENT_SUCCEEDED,
-            amount=inv.total,
-            currency=currency,
-            recorded_by=admin if method != "stripe" else None,
-            verified_by=admin if method != "stripe" else None,
-            verified_at=moment if method != "stripe" else None,
-            succeeded_at=moment,
-            created_at=moment,
-        )
+def _send_estimate(req: ServiceRequest, actor: User, i: int, moment: datetime) -> None:
+    """Build and send the repair's estimate through the estimates service, dated ``moment``."""
+    estimates.add_labour_line(
+        req, actor=actor, description=LABOUR[i % len(LABOUR)], minutes=45 + (i % 4) * 15
     )
+    if i % 3 == 0:
+        estimates.add_fee_line(req, actor=actor, description="Data backup", amount=1500)
+    if i % 5 == 0:
+        estimates.add_discount_line(req, actor=actor, description="Returning customer", amount=500)
+    estimates.send_estimate(req, actor)
+    req.quote_sent_at = moment
+    req.history[-1].created_at = moment
+
+
+def _date_new_invoices(req: ServiceRequest, moment: datetime) -> int:
+    """Give the invoices just issued by the workflow the demo's date (issued invoices are
+    immutable to the ORM, hence the plain UPDATE); returns how many."""
     db.session.flush()
-    counts["payments"] += 1
+    result = db.session.execute(
+        sa.update(Invoice)
+        .where(Invoice.service_request_id == req.id, Invoice.issued_at > moment)
+        .values(issued_at=moment, created_at=moment)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def _pay(req: ServiceRequest, moment: datetime, admin: User) -> int:
+    """Take what the repair owes at the counter (an admin's payment counts at once)."""
+    due = billing.balance_due(req)
+    if due <= 0:
+        return 0
+    method = ("cash", "card_terminal", "bank_transfer")[req.id % 3]
+    payment = payments.record_offline_payment(req, amount=due, method=method, actor=admin)
+    payments.verify_payment(payment, admin)
+    payment.created_at = payment.succeeded_at = payment.verified_at = moment
+    return 1
