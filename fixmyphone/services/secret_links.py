@@ -16,17 +16,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from flask import current_app, url_for
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import RoutingException
+from werkzeug.routing import BuildError, RoutingException
 
 from ..extensions import db
 from ..models import Notification, ServiceRequest, User
 
 URL_RE = re.compile(r"https?://[^\s<>\"']+")
-MARK_RE = re.compile(r"\u27e6link:([a-z_.]+)\u27e7")
+# ⟦link:endpoint⟧, or ⟦link:endpoint;name=value...⟧ for a page that also takes other arguments.
+MARK_RE = re.compile(r"\u27e6link:([a-z_.]+)((?:;[a-z_]+=[A-Za-z0-9_.\-]+)*)\u27e7")
+ARG_VALUE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 REMOVED = "[link removed]"
 REDACTED = "[redacted]"
 
@@ -67,6 +69,8 @@ LINKS: dict[str, SecretLink] = {
     "public.track_token": SecretLink("tracking link", _tracking_token, repair_token=True),
     "public.token_quote": SecretLink("quote link", _tracking_token, repair_token=True),
     "public.token_message": SecretLink("message link", _tracking_token, repair_token=True),
+    "public.token_invoice_pdf": SecretLink("invoice link", _tracking_token, repair_token=True),
+    "public.token_receipt_pdf": SecretLink("receipt link", _tracking_token, repair_token=True),
     "auth.reset_password": SecretLink("password link", _reset_token),
 }
 
@@ -76,17 +80,19 @@ def register(endpoint: str, link: SecretLink) -> None:
     LINKS[endpoint] = link
 
 
-def mark(endpoint: str) -> str:
-    """The placeholder stored instead of a link to ``endpoint``."""
-    return f"\u27e6link:{endpoint}\u27e7"
+def mark(endpoint: str, **args: Any) -> str:
+    """The placeholder stored instead of a link to ``endpoint`` (with its other arguments)."""
+    extra = "".join(f";{name}={value}" for name, value in sorted(args.items()))
+    return f"\u27e6link:{endpoint}{extra}\u27e7"
 
 
 def _base() -> str:
     return current_app.config["PUBLIC_BASE_URL"].rstrip("/")
 
 
-def _token_route(url: str) -> Optional[tuple[str, str, str]]:
-    """(endpoint, token, trailing punctuation) when ``url`` is one of the shop's token pages."""
+def _token_route(url: str) -> Optional[tuple[str, dict, str]]:
+    """(endpoint, its arguments, trailing punctuation) when ``url`` is one of the shop's token
+    pages."""
     # A sentence may end right after a link; tokens never end with punctuation.
     core = url.rstrip(".,;:!?)/")
     trail = url[len(core) :]
@@ -94,13 +100,16 @@ def _token_route(url: str) -> Optional[tuple[str, str, str]]:
     if not core.startswith(base + "/"):
         return None
     path = core[len(base) :].split("#", 1)[0].split("?", 1)[0]
-    try:
-        endpoint, args = current_app.url_map.bind("localhost").match(path, method="GET")
-    except (HTTPException, RoutingException):
+    adapter = current_app.url_map.bind("localhost")
+    for method in ("GET", "POST"):  # a form's action (POST only) carries the token too
+        try:
+            endpoint, args = adapter.match(path, method=method)
+        except (HTTPException, RoutingException):
+            continue
+        if "token" in args:
+            return endpoint, args, trail
         return None
-    if "token" not in args:
-        return None
-    return endpoint, str(args["token"]), trail
+    return None
 
 
 def protect(text: str, service_request: Optional[ServiceRequest] = None) -> str:
@@ -115,11 +124,14 @@ def protect(text: str, service_request: Optional[ServiceRequest] = None) -> str:
         found = _token_route(match.group(0))
         if found is None:
             return match.group(0)
-        endpoint, token, trail = found
+        endpoint, args, trail = found
         link = LINKS.get(endpoint)
+        token = str(args.pop("token"))
         if link is None or (link.repair_token and token != own_token):
             return REMOVED + trail
-        return mark(endpoint) + trail
+        if not all(ARG_VALUE_RE.match(str(value)) for value in args.values()):
+            return REMOVED + trail
+        return mark(endpoint, **args) + trail
 
     text = URL_RE.sub(swap, text)
     if own_token and own_token in text:
@@ -154,28 +166,31 @@ def live(row: Notification, text: str) -> str:
     """
     if not text or "\u27e6" not in text:
         return text
-    made: dict[str, str] = {}  # one token per endpoint and message (text and HTML agree)
+    tokens: dict[str, str] = {}  # one token per endpoint and message (text and HTML agree)
 
     def build(match: re.Match) -> str:
         endpoint = match.group(1)
-        if endpoint not in made:
-            link = LINKS.get(endpoint)
-            if link is None:
-                made[endpoint] = REMOVED
-            else:
-                made[endpoint] = _base() + _path(endpoint, link.token_for(row))
-        return made[endpoint]
+        link = LINKS.get(endpoint)
+        if link is None:
+            return REMOVED
+        if endpoint not in tokens:
+            tokens[endpoint] = link.token_for(row)
+        args = dict(part.split("=", 1) for part in match.group(2).split(";") if part)
+        try:
+            return _base() + _path(endpoint, token=tokens[endpoint], **args)
+        except BuildError as exc:
+            raise LinkUnavailable(f"no such page any more: {endpoint}") from exc
 
     return MARK_RE.sub(build, text)
 
 
-def _path(endpoint: str, token: str) -> str:
+def _path(endpoint: str, **values: str) -> str:
     from flask import has_request_context
 
     if has_request_context():
-        return url_for(endpoint, token=token)
+        return url_for(endpoint, **values)
     with current_app.test_request_context("/"):
-        return url_for(endpoint, token=token)
+        return url_for(endpoint, **values)
 
 
 def token_endpoints() -> set[str]:

@@ -61,7 +61,9 @@ def test_a_part_name_with_crlf_makes_a_one_line_subject(app, smtp_sink):
     assert row.status == "sent" and row.attempts == 1
     assert "\r" not in row.subject and "\n" not in row.subject
     message = received(smtp_sink)
-    assert message["Subject"] == f"{request.reference}: Screen Bcc: thief@evil.test Injected ordered"
+    assert (
+        message["Subject"] == f"{request.reference}: Screen Bcc: thief@evil.test Injected ordered"
+    )
     assert message["Bcc"] is None
     assert smtp_sink.messages[0]["to"] == [request.customer.email]
 
@@ -147,7 +149,9 @@ def test_failed_rows_show_why_in_the_back_office_and_resend_from_there(app, smtp
     admin = UserFactory(role="admin")
     db.session.commit()
     smtp_sink.refuse.add(customer.email)
-    notifications.notify(customer, "quote_sent", "Your quote", "B", dedup_key="r", channels=["email"])
+    notifications.notify(
+        customer, "quote_sent", "Your quote", "B", dedup_key="r", channels=["email"]
+    )
     db.session.commit()
     row = the_row()
     assert (row.status, row.attempts) == ("failed", 1)
@@ -166,6 +170,9 @@ def test_failed_rows_show_why_in_the_back_office_and_resend_from_there(app, smtp
     row = the_row()
     assert (row.status, row.attempts, row.last_error) == ("sent", 1, None)
     assert len(smtp_sink.messages) == 1
-    assert db.session.scalar(
-        sa.select(sa.func.count(AuditLog.id)).where(AuditLog.action == "notification_resent")
-    ) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count(AuditLog.id)).where(AuditLog.action == "notification_resent")
+        )
+        == 1
+    )

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Notification
-from fixmyphone.services import delivery, messages, notifications, secret_links
+from fixmyphone.services import messages, notifications, secret_links
 from fixmyphone.workflow import move_status
 
 from ..conftest import csrf_token, login
@@ -102,9 +102,7 @@ def test_the_in_app_list_reads_tracking_link_and_its_open_button_follows_it(app,
     assert request.tracking_token not in html and "\u27e6" not in html
     row = db.session.scalars(sa.select(Notification).filter_by(channel="in_app")).one()
     token = csrf_token(client, "/notifications/")
-    response = client.post(
-        f"/notifications/{row.id}/read", data={"open": "1", "csrf_token": token}
-    )
+    response = client.post(f"/notifications/{row.id}/read", data={"open": "1", "csrf_token": token})
     assert response.headers["Location"] == f"http://shop.test/track/{request.tracking_token}"
 
 
@@ -133,7 +131,6 @@ def test_back_office_notification_pages_never_show_a_reset_link(app, client, smt
 def test_old_rows_with_live_links_are_masked_on_staff_screens(app, client):
     """Rows written before placeholders existed still show no token in the back office."""
     request = ServiceRequestFactory()
-    admin = UserFactory(role="admin")
     body = (
         f"Track it here: http://shop.test/track/{request.tracking_token}.\n"
         "Reset: http://shop.test/account/reset/eyJ1aWQiOjF9.abc.def\n"
@@ -151,18 +148,18 @@ def test_old_rows_with_live_links_are_masked_on_staff_screens(app, client):
         dedup_key="old-row",
     )
     db.session.add(row)
-    db.session.add(
-        AuditLog(action="note", object_type="X", object_id="1", after={"text": body})
-    )
+    db.session.add(AuditLog(action="note", object_type="X", object_id="1", after={"text": body}))
     superadmin = UserFactory(role="superadmin")
     db.session.commit()
     client = login(app.test_client(), superadmin)
 
     details = client.get(f"/admin/notifications/details/?id={row.id}").get_data(as_text=True)
     audit = client.get("/admin/audit/").get_data(as_text=True)
+    export = client.get("/admin/audit/export/csv/")
 
+    assert export.status_code == 200 and "[tracking link]" in export.get_data(as_text=True)
     assert "Track it here: [tracking link]." in details and "Reset: [password link]" in details
-    for html in (details, audit):
+    for html in (details, audit, export.get_data(as_text=True)):
         assert request.tracking_token not in html and "eyJ1aWQiOjF9" not in html
 
 
@@ -198,6 +195,19 @@ def test_a_link_to_another_repair_or_an_unknown_token_page_is_removed(app):
         "Mine \u27e6link:public.track_token\u27e7 theirs [link removed], bare [redacted] and "
         f"http://elsewhere.test/track/{other.tracking_token}"
     )
+
+
+def test_a_link_with_more_arguments_keeps_them_and_comes_back_alive(app):
+    request = ServiceRequestFactory()
+    db.session.flush()
+    url = f"http://shop.test/track/{request.tracking_token}/invoice/42.pdf"
+    row = Notification(user=request.customer, service_request_id=request.id)
+
+    protected = secret_links.protect(f"Your invoice: {url}.", request)
+
+    assert protected == "Your invoice: \u27e6link:public.token_invoice_pdf;invoice_id=42\u27e7."
+    assert secret_links.readable(protected) == "Your invoice: [invoice link]."
+    assert secret_links.live(row, protected) == f"Your invoice: {url}."
 
 
 def test_every_token_route_is_registered():
