@@ -68,6 +68,7 @@ def local_time(moment: Optional[datetime], fmt: str = "%a %d %b %Y, %H:%M") -> s
 def init_templating(app: Flask) -> None:
     """Register filters and globals."""
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["decimal_amount"] = decimal_amount
     app.jinja_env.filters["localtime"] = local_time
     app.jinja_env.filters["status_label"] = workflow.label
 

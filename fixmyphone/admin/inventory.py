@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, flash, redirect, request, url_for
+from flask import Response, current_app, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -13,7 +13,7 @@ from ..extensions import db
 from ..models import Part, StockMovement
 from ..services import inventory
 from ..services.errors import DomainError
-from ..templating import format_money, local_time
+from ..templating import decimal_amount, format_money, local_time
 from .base import SecuredModelView
 
 
@@ -33,14 +33,19 @@ class PartView(SecuredModelView):
         "price",
         "sellable",
     )
-    column_export_list = column_list
+    column_export_list = (*column_list, "currency")
     column_searchable_list = ("sku", "name", "compatible_models")
     column_sortable_list = ("sku", "name", "on_hand", "reserved", "reorder_level", "price")
     column_formatters = {
         "price": lambda v, c, m, n: format_money(m.price),
         "available": lambda v, c, m, n: m.available,
     }
-    column_formatters_export = {"available": lambda v, c, m, n: m.available}
+    column_formatters_export = {
+        "available": lambda v, c, m, n: m.available,
+        # A decimal price with its currency, as spreadsheets expect money.
+        "price": lambda v, c, m, n: decimal_amount(m.price),
+        "currency": lambda v, c, m, n: current_app.config["SHOP_CURRENCY"].upper(),
+    }
     # Stock counts change only through receive/adjust/reserve/consume (the ledger).
     form_columns = (
         "sku",

@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from ..models import PAYMENT_METHODS, PAYMENT_NEEDS_REVIEW, Payment
 from ..services import billing, payment_review, payments
-from ..templating import format_money, local_time
+from ..templating import decimal_amount, format_money, local_time
 from .base import SecuredModelView
 from .filters import DateFromFilter, DateToFilter
 
@@ -82,6 +82,19 @@ class PaymentView(SecuredModelView):
         ),
     }
     column_labels = {"balance": "Balance", "service_request": "For"}
+    # Spreadsheets get decimal amounts ("79.00") with the currency code beside them.
+    column_export_list = (*column_list, "currency")
+    column_formatters_export = {
+        **column_formatters,
+        "amount": lambda v, c, m, n: decimal_amount(m.amount, m.currency),
+        "balance": lambda v, c, m, n: decimal_amount(
+            billing.balance_due(m.service_request)
+            if m.service_request is not None
+            else billing.invoice_balance(m.invoice),
+            m.currency,
+        ),
+        "currency": lambda v, c, m, n: m.currency.upper(),
+    }
 
     def __init__(self, **kwargs):
         self.column_filters = [

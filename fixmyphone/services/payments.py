@@ -368,7 +368,7 @@ def record_offline_payment(
     if method not in OFFLINE_METHODS:
         errors["method"] = [f"Choose one of: {', '.join(OFFLINE_METHODS)}."]
     if not billing.is_amount(amount):
-        errors["amount"] = ["Must be a positive amount in minor units."]
+        errors["amount"] = ["Give a positive amount."]
     reference = (reference or "").strip() or None
     if reference and len(reference) > 100:
         errors["reference"] = ["At most 100 characters."]
