@@ -40,6 +40,10 @@ PALETTE_SIZE = 8
 MAX_RANGE = timedelta(days=42)
 
 
+# Times further than this from today are typing mistakes (and near datetime's limits).
+FURTHEST = timedelta(days=3660)
+
+
 def parse_local_datetime(value: str) -> datetime:
     """'2026-11-27T10:30' typed in the shop's time zone → aware UTC; raise ValidationFailed."""
     try:
@@ -48,7 +52,7 @@ def parse_local_datetime(value: str) -> datetime:
         raise ValidationFailed(
             "Give the time as YYYY-MM-DDTHH:MM.", {"start": ["Not a date and time."]}
         ) from exc
-    return naive.replace(tzinfo=booking.shop_tz()).astimezone(UTC)
+    return _near(naive.replace(tzinfo=booking.shop_tz()))
 
 
 def parse_start(value: Any) -> datetime:
@@ -61,8 +65,20 @@ def parse_start(value: Any) -> datetime:
     except ValueError:
         moment = None
     if moment is not None and moment.tzinfo is not None:
-        return moment.astimezone(UTC)
+        return _near(moment)
     return parse_local_datetime(value)
+
+
+def _near(moment: datetime) -> datetime:
+    """``moment`` in UTC, if it is within ten years of today."""
+    now = datetime.now(UTC)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or abs(utc - now) > FURTHEST:
+        raise ValidationFailed("That date is too far away.", {"start": ["Too far away."]})
+    return utc
 
 
 def technician_choices() -> list[User]:

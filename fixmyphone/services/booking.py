@@ -160,9 +160,13 @@ def is_bookable(slot: Slot, now: Optional[datetime] = None) -> bool:
 
 def find_slot(start: datetime) -> Optional[Slot]:
     """The slot starting exactly at ``start`` (any time zone), or None if there is none."""
-    start = start.astimezone(UTC)
-    day = start.astimezone(shop_tz()).date()
-    for slot in slots_for_day(day):
+    try:
+        start = start.astimezone(UTC)
+        day = start.astimezone(shop_tz()).date()
+        slots = slots_for_day(day)
+    except OverflowError:  # a time at the very ends of the calendar (year 1 or 9999)
+        return None
+    for slot in slots:
         if slot.start == start:
             return slot
     return None

@@ -140,6 +140,7 @@ def test_events_filter_by_technician_and_hide_canceled(admin):
         {"start": "yesterday", "end": "today"},
         {"start": f"{DAY}T00:00:00Z", "end": f"{DAY}T00:00:00Z"},
         {"start": f"{DAY}T00:00:00Z", "end": f"{DAY + timedelta(days=60)}T00:00:00Z"},
+        {"start": "9999-12-31T00:00:00-12:00", "end": "9999-12-31T23:00:00-12:00"},
     ],
 )
 def test_events_need_a_sane_range(admin, query):
@@ -185,6 +186,9 @@ def test_a_move_into_a_full_slot_is_refused_with_the_reason(admin):
         (at(8).isoformat(), 409, "outside opening hours"),
         (at(10, 10).isoformat(), 409, "not the start of a slot"),
         (at(10, 0, day=utcnow().date() - timedelta(days=1)).isoformat(), 409, "past"),
+        ("9999-12-31T23:30:00-05:00", 422, "too far away"),
+        ("0001-01-01T00:00:00+05:00", 422, "too far away"),
+        ("3026-01-01T10:00", 422, "too far away"),
     ],
 )
 def test_bad_move_times_are_refused(admin, start, status, words):

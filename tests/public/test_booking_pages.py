@@ -93,6 +93,8 @@ def test_book_a_slot(customer_client, open_shop, repair):
         ("{tomorrow_0815}", 409, "outside opening hours"),
         ("{tomorrow_2000}", 409, "outside opening hours"),
         ("{yesterday}", 409, "in the past"),
+        ("9999-12-31T23:30:00-05:00", 409, "outside opening hours"),
+        ("0001-01-01T00:00:00+05:00", 409, "outside opening hours"),
     ],
 )
 def test_bad_slots_are_refused(customer_client, open_shop, repair, value, status, message):
