@@ -62,31 +62,9 @@ def _tax_label(invoice: Invoice) -> str:
     return "Tax"
 
 
-def render_invoice(invoice_id: int) -> bytes:
-    """The invoice (or credit note) ``invoice_id`` as PDF bytes."""
-    invoice = db.session.get(Invoice, invoice_id)
-    if invoice is None:
-        raise NotFound("No such invoice.")
-    credit = invoice.kind == "credit_note"
-    title = "Credit note" if credit else "Invoice"
-    number = invoice.number or "DRAFT"
-    from .pdf import FONT, ShopDocument
-
-    pdf = ShopDocument(f"{title} {number}")
-    pdf.heading(f"{title} {number}")
-    request = invoice.service_request
-    facts = [
-        ("Date", local_time(invoice.issued_at, DATE) if invoice.issued_at else "not issued"),
-        _what_for(request),
-    ]
-    if credit and invoice.credit_for_id:
-        original: Optional[Invoice] = db.session.get(Invoice, invoice.credit_for_id)
-        if original is not None:
-            facts.append(("Credit for", original.number or str(original.id)))
-    if request is not None and request.is_warranty_claim:
-        facts.append(("Warranty", "Warranty repair: labour and parts are not charged."))
-    facts.append(("Billed to", _customer_lines(invoice.customer, invoice.bill_to_name)))
-    pdf.facts(facts)
+def _lines_and_totals(pdf, invoice: Invoice) -> None:
+    """The invoice's lines (each with its tax rate) and its subtotal, tax and total."""
+    from .pdf import FONT
 
     cur = invoice.currency
     pdf.set_font(FONT, "", 9)
@@ -110,7 +88,10 @@ def render_invoice(invoice_id: int) -> bytes:
         [
             ("Subtotal", format_money(invoice.subtotal, cur)),
             (_tax_label(invoice), format_money(invoice.tax, cur)),
-            ("Total credited" if credit else "Total", format_money(invoice.total, cur)),
+            (
+                "Total credited" if invoice.kind == "credit_note" else "Total",
+                format_money(invoice.total, cur),
+            ),
         ]
     )
     pdf.ln(6)
@@ -118,6 +99,36 @@ def render_invoice(invoice_id: int) -> bytes:
     note = (
         "This credit note reduces the amount you owe, or is refunded to you."
         if credit
+
+
+def render_invoice(invoice_id: int) -> bytes:
+    """The invoice (or credit note) ``invoice_id`` as PDF bytes."""
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        raise NotFound("No such invoice.")
+    credit = invoice.kind == "credit_note"
+    title = "Credit note" if credit else "Invoice"
+    number = invoice.number or "DRAFT"
+    from .pdf import FONT, ShopDocument
+
+    pdf = ShopDocument(f"{title} {number}")
+    pdf.heading(f"{title} {number}")
+    request = invoice.service_request
+    facts = [
+        ("Date", local_time(invoice.issued_at, DATE) if invoice.issued_at else "not issued"),
+        _what_for(request),
+    ]
+    if credit and invoice.credit_for_id:
+        original: Optional[Invoice] = db.session.get(Invoice, invoice.credit_for_id)
+        if original is not None:
+            facts.append(("Credit for", original.number or str(original.id)))
+    if request is not None and request.no_charge:
+        why = request.no_charge_reason or "Warranty repair"
+        facts.append(("No charge", f"{why}: labour and parts are not charged."))
+    facts.append(("Billed to", _customer_lines(invoice.customer, invoice.bill_to_name)))
+    pdf.facts(facts)
+
+    _lines_and_totals(pdf, invoice)
         else f"Thank you for choosing {current_app.config['SHOP_NAME']}."
     )
     pdf.multi_cell(0, 5, note)
@@ -159,6 +170,13 @@ def render_receipt(payment_id: int) -> bytes:
     if payment.tendered and payment.tendered > payment.amount:
         rows.append(("Cash handed over", format_money(payment.tendered, cur)))
         rows.append(("Change given", format_money(payment.tendered - payment.amount, cur)))
+    paid_for = db.session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
+    if paid_for is not None and paid_for.number:
+        # What the money paid for: the invoice's lines with their tax.
+        pdf.set_font(FONT, "B", 10)
+        pdf.cell(0, 7, "What this payment is for", new_x="LMARGIN", new_y="NEXT")
+        _lines_and_totals(pdf, paid_for)
+        pdf.ln(4)
     rows.append(("Amount paid", format_money(payment.amount, cur)))
     refunds = db.session.scalars(
         sa.select(Refund)

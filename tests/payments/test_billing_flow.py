@@ -280,3 +280,27 @@ def test_only_staff_build_estimates_and_not_on_finished_repairs(app, repair, cus
     repair.status = "completed"
     with pytest.raises(Conflict):
         estimates.add_fee_line(repair, actor=tech, description="x", amount=100)
+
+
+def test_the_receipt_shows_what_was_paid_for_with_the_tax(app, repair, tech, screen, customer):
+    import io
+
+    from pypdf import PdfReader
+
+    from fixmyphone.services import documents
+
+    _estimate(repair, tech, screen)
+    estimates.decide_estimate(repair, approve=True, actor=customer)
+    move_status(repair, "quality_check", tech)
+    move_status(repair, "ready_for_pickup", tech)
+    admin = factories.UserFactory(role="admin")
+    cash = payments.record_offline_payment(repair, amount=21480, method="cash", actor=admin)
+    payments.verify_payment(cash, admin)
+    db.session.commit()
+
+    data = documents.render_receipt(cash.id)
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    assert "Galaxy S21 screen 1 $119.00 20% $119.00" in text
+    assert "Screen replacement (1 h) 1 $60.00 20% $60.00" in text
+    assert "Tax (20%) $35.80" in text and "Total $214.80" in text
+    assert "Amount paid $214.80" in text
