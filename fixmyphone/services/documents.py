@@ -94,11 +94,6 @@ def _lines_and_totals(pdf, invoice: Invoice) -> None:
             ),
         ]
     )
-    pdf.ln(6)
-    pdf.set_font(FONT, "", 9)
-    note = (
-        "This credit note reduces the amount you owe, or is refunded to you."
-        if credit
 
 
 def render_invoice(invoice_id: int) -> bytes:
@@ -129,6 +124,11 @@ def render_invoice(invoice_id: int) -> bytes:
     pdf.facts(facts)
 
     _lines_and_totals(pdf, invoice)
+    pdf.ln(6)
+    pdf.set_font(FONT, "", 9)
+    note = (
+        "This credit note reduces the amount you owe, or is refunded to you."
+        if credit
         else f"Thank you for choosing {current_app.config['SHOP_NAME']}."
     )
     pdf.multi_cell(0, 5, note)
@@ -165,11 +165,6 @@ def render_receipt(payment_id: int) -> bytes:
             facts.append(("Invoice", invoice.number))
     pdf.facts(facts)
 
-    cur = payment.currency
-    rows = []
-    if payment.tendered and payment.tendered > payment.amount:
-        rows.append(("Cash handed over", format_money(payment.tendered, cur)))
-        rows.append(("Change given", format_money(payment.tendered - payment.amount, cur)))
     paid_for = db.session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
     if paid_for is not None and paid_for.number:
         # What the money paid for: the invoice's lines with their tax.
@@ -177,6 +172,11 @@ def render_receipt(payment_id: int) -> bytes:
         pdf.cell(0, 7, "What this payment is for", new_x="LMARGIN", new_y="NEXT")
         _lines_and_totals(pdf, paid_for)
         pdf.ln(4)
+    cur = payment.currency
+    rows = []
+    if payment.tendered and payment.tendered > payment.amount:
+        rows.append(("Cash handed over", format_money(payment.tendered, cur)))
+        rows.append(("Change given", format_money(payment.tendered - payment.amount, cur)))
     rows.append(("Amount paid", format_money(payment.amount, cur)))
     refunds = db.session.scalars(
         sa.select(Refund)
