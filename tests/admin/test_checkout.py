@@ -20,7 +20,7 @@ from fixmyphone.models import (
     ServiceRequest,
     StockMovement,
 )
-from fixmyphone.services import billing, counter, inventory, invoices, payments, sales
+from fixmyphone.services import billing, counter, delivery, inventory, invoices, payments, sales
 from fixmyphone.services.errors import Conflict, NotFound, ValidationFailed
 from tests import factories
 from tests.conftest import csrf_token
@@ -480,6 +480,9 @@ def test_print_and_email_the_receipt(app):
     )
     assert sent.context["attachments"] == [{"kind": "receipt", "payment_id": payment.id}]
     assert "$79.00" in sent.body
+    message = delivery.render_email(sent)
+    parts = [part.get_filename() for part in message.walk() if part.get_filename()]
+    assert parts == [f"receipt-{payment.id}.pdf"]
     assert f"on its way to {req.customer.email}" in client.get(page(req)).get_data(as_text=True)
 
 
