@@ -48,3 +48,18 @@
     select.focus();
   });
 })();
+
+// A double click on "Take payment" or "Sell" sends the form once, not twice.
+(function () {
+  "use strict";
+  document.querySelectorAll("form.pay-form").forEach(function (form) {
+    var sent = false;
+    form.addEventListener("submit", function (event) {
+      if (sent) {
+        event.preventDefault();
+        return;
+      }
+      sent = true;
+    });
+  });
+})();
