@@ -61,5 +61,9 @@
       }
       sent = true;
     });
+    // Coming back to the page (browser history) makes the form usable again.
+    window.addEventListener("pageshow", function () {
+      sent = false;
+    });
   });
 })();
