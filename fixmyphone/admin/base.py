@@ -1,8 +1,13 @@
-"""The one secured base for every back-office view: role checks, audit hooks, bulk helpers.
+"""The one secured base for every back-office view: role checks, row scope, no secrets on
+screen, safe exports, audit hooks, bulk helpers.
 
 Roles: anonymous users go to the login page; customers get 403; technicians see the views
 marked ``STAFF`` (their queue); admins see everything but ``SUPERADMIN`` views (admin accounts,
 audit log); super admins see everything.
+
+Rows: a model view's ``get_query`` is its scope. Every way Flask-Admin reaches one object by id
+(details, edit, delete, ajax update, bulk actions, custom pages through ``get_one``/``load``)
+goes through it, and an object outside it answers 404, like one that does not exist.
 """
 
 from __future__ import annotations
@@ -13,15 +18,68 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from flask import Response, abort, flash, g, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView
+from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_login import current_user
 
 from ..extensions import db
-from ..services import audit
+from ..models import ServiceRequest
+from ..services import audit, exports, repairs
 from ..services.errors import DomainError
 
 STAFF, ADMIN, SUPERADMIN = "staff", "admin", "superadmin"
-SECRET_FIELDS = {"password_hash", "passcode_encrypted", "tracking_token", "session_version"}
+
+# Columns no back-office page, form, export or audit entry shows: password hashes, tokens
+# (tracking, reset, refresh), the encrypted passcode, session counters, provider secrets.
+# Any column named like one (``*_hash``, ``*_token``, ...) counts too, so a new one is hidden
+# before anyone remembers to list it.
+SECRET_FIELDS = frozenset(
+    {
+        "password_hash",
+        "passcode_encrypted",
+        "tracking_token",
+        "session_version",
+        "token_hash",
+        "family_id",
+        "jti",
+        "dedup_key",
+        "remember_token",
+        "token",
+        "secret",
+        "api_key",
+    }
+)
+SECRET_SUFFIXES = ("_hash", "_token", "_secret", "_encrypted", "_jti", "_api_key", "_password")
+
+# The largest id a database integer column holds: a bigger one names nothing (404, not a 500).
+MAX_ID = 2**31 - 1
+
+
+def is_secret(column: Any) -> bool:
+    """True for a column (name, dotted path or attribute) that holds a secret."""
+    name = column if isinstance(column, str) else getattr(column, "key", None) or str(column)
+    key = name.rsplit(".", 1)[-1].lower()
+    return key in SECRET_FIELDS or key.endswith(SECRET_SUFFIXES)
+
+
+def parse_id(raw: Any) -> Optional[int]:
+    """A row id from a URL or form (ASCII digits within a database integer), else None."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        number = raw
+    elif isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 12:
+        number = int(raw)
+    else:
+        return None
+    return number if 1 <= number <= MAX_ID else None
+
+
+def related_scope(model: type, query):
+    """Rows of another model a back-office form or lookup may offer: the viewer's repairs only
+    (``repairs.visible_to``); other models are limited by the view's role alone."""
+    if model is ServiceRequest:
+        return query.filter(repairs.visible_to(current_user))
+    return query
 
 
 def role_allows(level: str) -> bool:
@@ -68,14 +126,35 @@ def snapshot(obj: Any) -> dict:
     state = sa.inspect(obj)
     values = {}
     for attr in state.mapper.column_attrs:
-        if attr.key in SECRET_FIELDS:
+        if is_secret(attr.key):
             continue
         values[attr.key] = getattr(obj, attr.key, None)
     return audit._jsonable(values)  # noqa: SLF001
 
 
+class ScopedAjaxLoader(QueryAjaxModelLoader):
+    """A form's ajax lookup that offers, and accepts, only rows in ``related_scope``."""
+
+    def __init__(self, name, session, model, **options):
+        super().__init__(name, session, model, **options)
+        if any(is_secret(field) for field in self.fields):
+            raise ValueError(f"{model.__name__}: an ajax lookup cannot search a secret column")
+
+    def get_query(self):
+        return related_scope(self.model, super().get_query())
+
+    def get_one(self, pk):
+        key = parse_id(pk)
+        if key is None:
+            return None
+        with db.session.no_autoflush:
+            return self.get_query().filter(getattr(self.model, self.pk) == key).first()
+
+
 class SecuredModelView(SecuredMixin, ModelView):
-    """A model view whose every create, update and delete lands in the audit log."""
+    """A model view scoped by ``get_query`` everywhere, with no secret column on any page,
+    form or export, exports safe to open in a spreadsheet, and every create, update and delete
+    in the audit log."""
 
     page_size = 25
     list_template = "admin/fmp_list.html"
@@ -84,7 +163,66 @@ class SecuredModelView(SecuredMixin, ModelView):
     named_filter_urls = True
 
     def __init__(self, model, **kwargs):
+        excluded = [c.key for c in sa.inspect(model).column_attrs if is_secret(c.key)]
+        self.form_excluded_columns = [*(self.form_excluded_columns or ()), *excluded]
         super().__init__(model, db, **kwargs)
+        self._refuse_secret_columns()
+
+    # -- no secret on a page, in a form or in an export
+
+    def _refuse_secret_columns(self) -> None:
+        # Searching, filtering or sorting on a secret would reveal it a character at a time.
+        configured = [
+            *(self.column_searchable_list or ()),
+            *(self.column_sortable_list or ()),
+            *(self.column_editable_list or ()),
+            *(getattr(f, "column", f) for f in (self.column_filters or ())),
+        ]
+        for column in configured:
+            name = column[1] if isinstance(column, tuple) else column
+            if is_secret(name):
+                raise ValueError(f"{type(self).__name__}: {name} is secret")
+
+    def get_column_names(self, only_columns, excluded_columns):
+        """List, details and export columns, without secrets whatever a view lists."""
+        names = super().get_column_names(only_columns, excluded_columns)
+        return [(column, title) for column, title in names if not is_secret(column)]
+
+    def scaffold_form(self):
+        form_class = super().scaffold_form()
+        for name in [n for n in dir(form_class) if is_secret(n)]:
+            delattr(form_class, name)
+        return form_class
+
+    def get_export_value(self, model, name):
+        """Every exported cell, neutralised against spreadsheet formulas (exports.safe_cell)."""
+        return exports.safe_cell(super().get_export_value(model, name))
+
+    # -- row scope: one object by id, only from get_query
+
+    def get_one(self, id):
+        """The row with this id if it is in this view's scope (``get_query``); else 404."""
+        key = parse_id(id)
+        if key is None:
+            abort(404)
+        pk = sa.inspect(self.model).primary_key[0]
+        found = self.get_query().filter(pk == key).first()
+        if found is None:
+            abort(404)
+        return found
+
+    def _create_ajax_loader(self, name, options):
+        attr = getattr(self.model, name, None)
+        if attr is None or not hasattr(attr, "prop") or not hasattr(attr.prop, "mapper"):
+            raise ValueError(f"{self.model.__name__}.{name} is not a relation")
+        return ScopedAjaxLoader(name, db, attr.prop.mapper.class_, **options)
+
+    def _process_ajax_references(self):
+        # Only loaders this base builds (scoped): a ready-made loader would bypass the scope.
+        for name, options in (self.form_ajax_refs or {}).items():
+            if not isinstance(options, dict):
+                raise ValueError(f"{type(self).__name__}.form_ajax_refs[{name!r}]: use a dict")
+        return super()._process_ajax_references()
 
     # -- audit hooks: the before image is taken before the form touches the object
 
@@ -138,20 +276,40 @@ class SecuredModelView(SecuredMixin, ModelView):
             "admin_export",
             None,
             object_type=self.model.__name__,
-            after={"rows": body.count(b"\n") - 1},
+            after={"rows": exports.count_records(body.decode()) - 1},
         )
         db.session.commit()
         return Response(body, mimetype=streamed.mimetype, headers=dict(streamed.headers))
 
     # -- bulk actions
 
+    @action("delete", "Delete", "Are you sure you want to delete the selected records?")
+    def action_delete(self, ids):
+        """Flask-Admin's bulk delete, on the scoped rows only, one by one through delete_model
+        (so each is audited and may be refused)."""
+        deleted = sum(1 for obj in self.load(ids) if self.delete_model(obj))
+        if deleted:
+            flash(f"Deleted: {deleted}.", "success")
+
+    def handle_action(self, return_view=None):
+        # A selected row outside the viewer's scope (or none at all) answers 404 before any
+        # action runs, like a details or edit page would.
+        if request.method == "POST" and self.validate_form(self.action_form()):
+            self.load(request.form.getlist("rowid"))
+        return super().handle_action(return_view)
+
     def load(self, ids: Iterable[str]) -> list:
-        """The objects behind the selected row ids that this user may see."""
-        wanted = [int(i) for i in ids if str(i).isdigit()]
+        """The objects behind the selected row ids, all in this view's scope; else 404."""
+        wanted = {parse_id(i) for i in ids}
+        if None in wanted:
+            abort(404)
         if not wanted:
             return []
         pk = sa.inspect(self.model).primary_key[0]
-        return list(self.get_query().filter(pk.in_(wanted)).order_by(pk))
+        found = list(self.get_query().filter(pk.in_(wanted)).order_by(pk))
+        if len(found) != len(wanted):
+            abort(404)
+        return found
 
     def run_each(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash
+from flask import flash
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
@@ -11,7 +11,7 @@ from wtforms import StringField
 
 from ..extensions import db
 from ..models import ROLE_CUSTOMER, Message, Payment, ServiceRequest, User
-from ..services import accounts, profiles
+from ..services import accounts, profiles, staff
 from ..services.errors import DomainError
 from ..templating import local_time
 from .base import SecuredModelView
@@ -62,7 +62,7 @@ class CustomerView(SecuredModelView):
         return form
 
     def on_form_prefill(self, form, id):
-        user = db.session.get(User, int(id))
+        user = self.get_one(id)
         form.phone.data = user.customer_profile.phone if user.customer_profile else ""
 
     def create_model(self, form):
@@ -109,7 +109,7 @@ class CustomerView(SecuredModelView):
         self.run_each(
             ids,
             "reset_password",
-            accounts.send_password_reset,
+            lambda u: staff.send_password_reset(current_user, u),
             "Reset link sent",
             label=lambda u: u.email,
         )
@@ -119,7 +119,7 @@ class CustomerView(SecuredModelView):
         self.run_each(
             ids,
             "deactivate",
-            lambda u: accounts.deactivate(u, current_user),
+            lambda u: staff.deactivate_account(current_user, u),
             "Deactivated",
             label=lambda u: u.email,
         )
@@ -129,16 +129,14 @@ class CustomerView(SecuredModelView):
         self.run_each(
             ids,
             "reactivate",
-            lambda u: accounts.reactivate(u, current_user),
+            lambda u: staff.reactivate_account(current_user, u),
             "Reactivated",
             label=lambda u: u.email,
         )
 
     @expose("/view/<int:user_id>")
     def customer_page(self, user_id: int):
-        user = self.get_query().filter(User.id == user_id).first()
-        if user is None:
-            abort(404)
+        user = self.get_one(user_id)
         requests = db.session.scalars(
             sa.select(ServiceRequest)
             .where(ServiceRequest.customer_id == user.id)

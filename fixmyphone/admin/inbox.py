@@ -8,7 +8,8 @@ from flask_admin import expose
 from flask_login import current_user
 
 from ..extensions import db
-from ..models import ROLE_TECHNICIAN, Message, ServiceRequest, User
+from ..models import Message, ServiceRequest, User
+from ..services import repairs
 from .base import STAFF, SecuredPage
 
 PAGE_SIZE = 50
@@ -33,8 +34,7 @@ def inbox_threads(viewer: User, page: int = 0) -> list[dict]:
         .limit(PAGE_SIZE)
         .offset(page * PAGE_SIZE)
     )
-    if viewer.role == ROLE_TECHNICIAN:
-        stmt = stmt.where(ServiceRequest.technician_id == viewer.id)
+    stmt = stmt.where(repairs.visible_to(viewer))
     return [
         {"request": r, "unread": int(u or 0), "last": lst, "total": int(t)}
         for r, u, lst, t in db.session.execute(stmt).unique().all()

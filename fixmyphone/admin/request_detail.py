@@ -23,8 +23,8 @@ from ..models import (
     User,
 )
 from ..services import billing, inventory, messages, passcodes, repairs, tickets, warranty
-from ..services.errors import DomainError, NotFound, ValidationFailed
-from .base import commit_or_flash
+from ..services.errors import DomainError, ValidationFailed
+from .base import commit_or_flash, parse_id
 from .filters import parse_local_date
 from .request_billing import billing_context
 
@@ -39,10 +39,8 @@ class RequestDetailMixin:
     """Adds ``/view/<id>`` and its form endpoints to the service request view."""
 
     def _request_or_404(self, request_id: int) -> ServiceRequest:
-        try:
-            return self.get_one(request_id)
-        except NotFound:
-            abort(404)
+        """The repair if it is in the viewer's scope (the view's ``get_one``), else 404."""
+        return self.get_one(request_id)
 
     def _back(self, req: ServiceRequest):
         return redirect(self.get_url(".request_page", request_id=req.id))
@@ -138,8 +136,8 @@ class RequestDetailMixin:
         req = self._request_or_404(request_id)
         if not current_user.is_admin:
             abort(403)
-        raw = request.form.get("technician_id", "")
-        tech = db.session.get(User, int(raw)) if raw.isdigit() else None
+        key = parse_id(request.form.get("technician_id", ""))
+        tech = db.session.get(User, key) if key else None
         commit_or_flash(
             lambda: repairs.assign_technician(req, tech, current_user), "Technician assigned."
         )
@@ -221,12 +219,12 @@ class RequestDetailMixin:
     @expose("/view/<int:request_id>/parts", methods=["POST"])
     def post_reserve(self, request_id: int):
         req = self._request_or_404(request_id)
-        raw_part, raw_qty = request.form.get("part_id", ""), request.form.get("quantity", "1")
-        part = db.session.get(Part, int(raw_part)) if raw_part.isdigit() else None
+        part_id = parse_id(request.form.get("part_id", ""))
+        part = db.session.get(Part, part_id) if part_id else None
         if part is None:
             flash("Choose a part.", "error")
             return self._back(req)
-        quantity = int(raw_qty) if raw_qty.isdigit() else 0
+        quantity = parse_id(request.form.get("quantity", "1")) or 0
         commit_or_flash(
             lambda: inventory.reserve_part(req, part, quantity, current_user),
             f"Reserved {quantity} × {part.sku}.",
@@ -236,7 +234,7 @@ class RequestDetailMixin:
     @expose("/view/<int:request_id>/parts/<int:line_id>/<op>", methods=["POST"])
     def post_part_line(self, request_id: int, line_id: int, op: str):
         req = self._request_or_404(request_id)
-        line = db.session.get(RequestPart, line_id)
+        line = db.session.get(RequestPart, line_id) if parse_id(line_id) else None
         if line is None or line.service_request_id != req.id or op not in ("consume", "release"):
             abort(404)
         fn = inventory.consume_part if op == "consume" else inventory.release_part

@@ -16,11 +16,10 @@ from ..extensions import db
 from ..models import ROLE_TECHNICIAN, ServiceRequest, User
 from ..services import billing, messages, repairs, tickets
 from ..services import search as search_text
-from ..services.errors import NotFound
 from ..templating import local_time
-from .base import STAFF, SecuredModelView
-from .request_billing import RequestBillingMixin
+from .base import STAFF, SecuredModelView, parse_id
 from .filters import DateFromFilter, DateToFilter, IntEqualFilter, OverdueFilter
+from .request_billing import RequestBillingMixin
 from .request_detail import RequestDetailMixin
 
 
@@ -146,12 +145,10 @@ class ServiceRequestView(RequestDetailMixin, RequestBillingMixin, SecuredModelVi
         self._refresh_filters_cache()
         return super().index_view()
 
-    # -- row scope: technicians work on their own queue only
+    # -- row scope: repairs.visible_to (technicians work on their assigned repairs only)
 
     def _scoped(self, query):
-        if current_user.role == ROLE_TECHNICIAN:
-            return query.filter(ServiceRequest.technician_id == current_user.id)
-        return query
+        return query.filter(repairs.visible_to(current_user))
 
     def get_query(self):
         return self._scoped(super().get_query())
@@ -174,12 +171,6 @@ class ServiceRequestView(RequestDetailMixin, RequestBillingMixin, SecuredModelVi
             if count_query is not None:
                 count_query = count_query.filter(clause)
         return query, count_query, joins, count_joins
-
-    def get_one(self, id):
-        found = self.get_query().filter(ServiceRequest.id == int(id)).first()
-        if found is None:
-            raise NotFound("No such service request.")
-        return found
 
     def is_action_allowed(self, name: str) -> bool:
         if name == "assign":
@@ -206,7 +197,8 @@ class ServiceRequestView(RequestDetailMixin, RequestBillingMixin, SecuredModelVi
             return self._action_form("assign", ids)
         technician = None
         if tech_id:
-            technician = db.session.get(User, int(tech_id)) if tech_id.isdigit() else None
+            key = parse_id(tech_id)
+            technician = db.session.get(User, key) if key else None
             if technician is None:
                 flash("Choose a technician.", "error")
                 return None

@@ -25,7 +25,7 @@ from ..models import (
     User,
     utcnow,
 )
-from ..services import accounts, reports, staff
+from ..services import reports, staff
 from ..services.errors import DomainError, ValidationFailed
 from ..templating import local_time
 from .base import ADMIN, SUPERADMIN, SecuredModelView, SecuredPage, snapshot
@@ -78,7 +78,7 @@ class StaffAccountsBase(SecuredModelView):
         return self._limit_roles(super().edit_form(obj))
 
     def on_form_prefill(self, form, id):
-        user = db.session.get(User, int(id))
+        user = self.get_one(id)
         form.role.choices = sorted({*form.role.choices, (user.role, staff.role_label(user.role))})
         form.role.data = user.role
         form.skills.data = user.technician_profile.skills if user.technician_profile else ""
@@ -165,11 +165,13 @@ class StaffAccountsBase(SecuredModelView):
 
     @action("reset_password", "Send password reset")
     def action_reset_password(self, ids):
-        def send(user):
-            staff.check_can_manage(current_user, user)
-            accounts.send_password_reset(user)
-
-        self.run_each(ids, "reset_password", send, "Reset link sent", label=lambda u: u.email)
+        self.run_each(
+            ids,
+            "reset_password",
+            lambda u: staff.send_password_reset(current_user, u),
+            "Reset link sent",
+            label=lambda u: u.email,
+        )
 
     @action(
         "resend_invitation",

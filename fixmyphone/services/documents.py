@@ -27,8 +27,13 @@ def can_download_invoice(user: User, invoice: Invoice) -> bool:
 
 
 def can_download_receipt(user: User, payment: Payment) -> bool:
-    """Receipts of succeeded payments: their customer and staff only."""
-    return payment.status == PAYMENT_SUCCEEDED and (user.is_staff or payment.customer_id == user.id)
+    """Receipts of succeeded payments: their customer and the staff who may see the repair
+    (``can_view``); a walk-in sale's: staff, and its buyer."""
+    if payment.status != PAYMENT_SUCCEEDED:
+        return False
+    if payment.service_request is None:
+        return user.is_staff or (payment.customer_id is not None and payment.customer_id == user.id)
+    return can_view(user, payment.service_request)
 
 
 def receipt_number(payment: Payment) -> str:

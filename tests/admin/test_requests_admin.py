@@ -90,7 +90,14 @@ def test_technician_moves_only_own_requests(app, repair, tech):
     client, _ = client_for(app, "technician", tech)
     foreign = factories.ServiceRequestFactory()
     db.session.commit()
-    post_action(client, LIST, "move_status", [repair.id, foreign.id], status="in_progress")
+    # A repair outside the technician's scope among the selected ones: 404, nothing moves.
+    response = post_action(
+        client, LIST, "move_status", [repair.id, foreign.id], status="in_progress"
+    )
+    assert response.status_code == 404
+    db.session.expire_all()
+    assert repair.status == foreign.status == "pending"
+    post_action(client, LIST, "move_status", [repair.id], status="in_progress")
     db.session.expire_all()
     assert repair.status == "in_progress"
     assert foreign.status == "pending"
