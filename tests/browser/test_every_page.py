@@ -1,0 +1,202 @@
+"""Every page, as each person sees it, in Chromium at 1280×800 and 390×844.
+
+The back office for a technician, an admin and a super admin (every view the app registers,
+its list, create, details and edit pages on a real row, and its other pages: dashboard,
+calendar, checkout, reports, ...), and the customer site for a visitor and for a logged-in
+customer (home, sign up, log in, reset, request form, tracking link, account, repairs,
+booking, history, profile, documents, notifications, payment). The pages are read from the
+app (tests/browser/site_map.py), so a new one is checked without editing this file.
+
+On each page: it answers 200 without sending the person elsewhere; the page never scrolls
+sideways; no console error, page error or CSP violation; axe-core finds nothing serious or
+critical; and the text a person reads has no "minor units", no time with seconds and no
+stored value (``in_progress``, ``bank_transfer``, ``superadmin``, ...) where a label belongs.
+
+One browser, one logged-in context per person, one seeded world for the module. axe runs at
+both sizes (the phone layout hides and shows other things). FMP_SHOTS=1 keeps a screenshot of
+every page in test-artifacts/every-page/; a page that fails always leaves one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from werkzeug.serving import make_server
+
+from fixmyphone.extensions import db
+
+from ..conftest import make_app
+from . import site_map
+from .conftest import ARTIFACTS, _require_chromium
+
+pytestmark = pytest.mark.browser
+
+SIZES = {"1280x800": (1280, 800), "390x844": (390, 844)}
+PEOPLE = ("visitor", "customer", *site_map.STAFF)
+SHOTS = ARTIFACTS / "every-page"
+ALL_SHOTS = os.environ.get("FMP_SHOTS") == "1"
+
+MINOR_UNITS = re.compile(r"minor units", re.IGNORECASE)
+SECONDS = re.compile(r"\b\d{1,2}:\d{2}:\d{2}\b")
+RAW_VALUE = re.compile(r"\b(" + "|".join(map(re.escape, site_map.VOCABULARY)) + r")\b")
+
+# Records CSP violations in the page (they also reach the console as errors).
+CSP_LISTENER = (
+    "window.__cspViolations = [];"
+    "document.addEventListener('securitypolicyviolation', function (e) {"
+    " window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI); });"
+)
+READ_PAGE = """() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    text: document.body ? document.body.innerText : '',
+    csp: window.__cspViolations || [],
+})"""
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """The demo shop and its extras on a live server (file SQLite), once for the module."""
+    _require_chromium()
+    tmp = tmp_path_factory.mktemp("every-page")
+    app = make_app(f"sqlite:///{tmp / 'shop.db'}", tmp)
+    site_map.world(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    app.config["PUBLIC_BASE_URL"] = base
+    app.base_url = base
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield app
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def pages(shop):
+    """Person -> the paths of every page they are checked on."""
+    found = {
+        "visitor": site_map.customer_pages(shop, logged_in=False),
+        "customer": site_map.customer_pages(shop, logged_in=True),
+    }
+    for role in site_map.STAFF:
+        found[role] = site_map.back_office_pages(shop, role)
+    return found
+
+
+@pytest.fixture(scope="module")
+def axe():
+    return Axe()
+
+
+@pytest.fixture(scope="module")
+def tabs(browser, shop):
+    """Person -> a page in their own browser context, logged in once."""
+    opened = {}
+
+    def tab(person: str):
+        if person not in opened:
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            context.add_init_script(CSP_LISTENER)
+            page = context.new_page()
+            page.problems = []
+            page.on(
+                "console",
+                lambda msg: (
+                    page.problems.append(f"console.{msg.type}: {msg.text}")
+                    if msg.type == "error" or "Content Security Policy" in msg.text
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda exc: page.problems.append(f"pageerror: {exc}"))
+            if person != "visitor":
+                email = site_map.STAFF.get(person, site_map.CUSTOMER)
+                page.goto(shop.base_url + "/account/login")
+                page.get_by_label("Email").fill(email)
+                page.get_by_label("Password").fill(site_map.PASSWORD)
+                page.get_by_role("button", name="Log in").click()
+                page.wait_for_load_state()
+                assert "/account/login" not in page.url, f"{email} could not log in"
+            opened[person] = page
+        return opened[person]
+
+    yield tab
+    for page in opened.values():
+        page.context.close()
+
+
+def _check(page, axe, base: str, path: str, person: str) -> list[str]:
+    """Open ``path`` and list what is wrong with it (empty when it is fine)."""
+    page.problems.clear()
+    response = page.goto(base + path, wait_until="load")
+    content_type = (response.headers.get("content-type", "") if response else "") or ""
+    if response is None or "text/html" not in content_type:
+        return []  # data for a page's script (JSON), not a page
+    if page.locator(".fc").count():
+        page.wait_for_load_state("networkidle")  # the calendar fetches its events
+    wrong = []
+    landed = urlsplit(page.url).path
+    if response.status != 200:
+        wrong.append(f"answered {response.status}")
+    if "/account/login" in landed and "/account/login" not in path and person != "visitor":
+        wrong.append(f"sent to {landed}")
+    seen = page.evaluate(READ_PAGE)
+    if seen["scrollWidth"] > seen["innerWidth"]:
+        wrong.append(f"scrolls sideways: {seen['scrollWidth']} px in {seen['innerWidth']}")
+    text = seen["text"]
+    for pattern, what in (
+        (MINOR_UNITS, "says 'minor units'"),
+        (SECONDS, "shows a time with seconds"),
+        (RAW_VALUE, "shows a stored value"),
+    ):
+        hits = sorted(set(pattern.findall(text)))
+        if hits:
+            wrong.append(f"{what}: {hits[:5]}")
+    results = axe.run(page)
+    for violation in results.response["violations"]:
+        if violation["impact"] in ("serious", "critical"):
+            targets = [", ".join(map(str, n["target"])) for n in violation["nodes"][:3]]
+            wrong.append(
+                f"axe {violation['impact']} {violation['id']}: {violation['help']} "
+                f"({len(violation['nodes'])}x, e.g. {targets})"
+            )
+    wrong += [f"CSP violation: {v}" for v in seen["csp"]]
+    wrong += list(page.problems)
+    return wrong
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", path).strip("-") or "home"
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("person", PEOPLE)
+def test_every_page_fits_reads_well_and_passes_axe(shop, pages, tabs, axe, person, size):
+    page = tabs(person)
+    width, height = SIZES[size]
+    page.set_viewport_size({"width": width, "height": height})
+    checked, failures = 0, []
+    for path in pages[person]:
+        wrong = _check(page, axe, shop.base_url, path, person)
+        checked += 1
+        if wrong or ALL_SHOTS:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            shot = SHOTS / f"{person}-{size}-{_slug(path)}.png"
+            page.screenshot(path=str(shot), full_page=True)
+        if wrong:
+            failures.append(f"{path}\n    " + "\n    ".join(wrong))
+    minimum = 4 if person in ("visitor", "technician") else 8
+    assert checked >= minimum, pages[person]
+    assert not failures, f"{len(failures)} of {checked} pages for the {person} at {size}:\n" + (
+        "\n".join(failures)
+    )
