@@ -59,6 +59,7 @@ def billing_context(req: ServiceRequest) -> dict:
     ).all()
     draft = invoices.draft_lines(req)
     return {
+        "estimate_editable": req.status not in estimates.LOCKED_STATUSES,
         "estimate": view,
         "estimate_lines": list(zip(lines, view.totals.lines, strict=True)),
         "charged": charged,

@@ -36,11 +36,15 @@ from ..models import (
     utcnow,
 )
 from ..templating import format_money
+from ..workflow import label
 from . import audit, inventory, notifications, totals
 from .errors import Conflict, Forbidden, ValidationFailed
 
-# Repairs whose estimate can no longer change.
+# Repairs that are finished or canceled: their estimate is history.
 CLOSED_STATUSES = ("completed", "canceled", "closed")
+# From here the work is done and invoiced: the estimate no longer changes (labour can still be
+# recorded; an admin corrects an invoice with a credit note).
+LOCKED_STATUSES = ("payment_pending", "ready_for_pickup", "dispatched", *CLOSED_STATUSES)
 MAX_QUANTITY = 99
 MAX_MINUTES = 100 * 60
 MAX_LINES = 50
@@ -182,8 +186,11 @@ def _may_edit(request: ServiceRequest, actor: User, *, adding: bool = False) -> 
 
     if actor is None or not actor.is_staff or not can_move(actor, request):
         raise Forbidden("Only the assigned technician or an admin can change the estimate.")
-    if request.status in CLOSED_STATUSES:
-        raise Conflict(f"{request.reference} is {request.status}: its estimate cannot change.")
+    if request.status in LOCKED_STATUSES:
+        raise Conflict(
+            f"{request.reference} is {label(request.status).lower()}: its estimate no longer "
+            "changes (record labour, or an admin credits the invoice)."
+        )
     if adding and len(lines_for(request)) >= MAX_LINES:
         raise Conflict(f"An estimate has at most {MAX_LINES} lines.")
 

@@ -271,8 +271,10 @@ def issue_deposit_invoice(request: ServiceRequest, *, amount: int, actor: User) 
         raise ValidationFailed(
             "The deposit must be a positive amount.", fields={"amount": ["Must be positive."]}
         )
-    if request.status in ("completed", "canceled", "closed"):
-        raise Conflict(f"{request.reference} is {request.status}: no deposit any more.")
+    if request.status in ("payment_pending", "ready_for_pickup", "dispatched") or (
+        request.status in ("completed", "canceled", "closed")
+    ):
+        raise Conflict(f"A deposit is taken before the work on {request.reference} is done.")
     rate = totals.tax_rate()
     net = totals.net_of_gross(amount, rate)
     line = InvoiceLine(

@@ -304,3 +304,36 @@ def test_the_receipt_shows_what_was_paid_for_with_the_tax(app, repair, tech, scr
     assert "Screen replacement (1 h) 1 $60.00 20% $60.00" in text
     assert "Tax (20%) $35.80" in text and "Total $214.80" in text
     assert "Amount paid $214.80" in text
+
+
+def test_once_the_work_is_done_the_estimate_and_deposits_are_closed(app, repair, tech, customer):
+    estimates.add_fee_line(repair, actor=tech, description="Diagnosis", amount=2500)
+    estimates.send_estimate(repair, tech)
+    estimates.decide_estimate(repair, approve=True, actor=customer)
+    move_status(repair, "quality_check", tech)
+    move_status(repair, "ready_for_pickup", tech)
+    with pytest.raises(Conflict, match="ready for pickup: its estimate no longer changes"):
+        estimates.add_fee_line(repair, actor=tech, description="Late fee", amount=500)
+    with pytest.raises(Conflict, match="before the work"):
+        invoices.issue_deposit_invoice(repair, amount=1000, actor=tech)
+    # Labour can still be recorded; the charges not invoiced yet block completion until billed.
+    admin = factories.UserFactory(role="admin")
+    cash = payments.record_offline_payment(repair, amount=3000, method="cash", actor=admin)
+    payments.verify_payment(cash, admin)
+    assert billing.completion_blocker(repair) is None
+    invoices.record_labour(repair, description="Final test", minutes=15, actor=tech)
+    assert billing.completion_blocker(repair).startswith("$18.00 of charges")
+
+
+def test_the_customer_is_told_why_the_invoice_differs_from_the_estimate(
+    app, client, repair, tech, customer
+):
+    estimates.add_labour_line(repair, actor=tech, description="Board repair", minutes=60)
+    estimates.send_estimate(repair, tech)
+    estimates.decide_estimate(repair, approve=True, actor=customer)
+    invoices.record_labour(repair, description="Board repair", minutes=90, actor=tech)
+    move_status(repair, "quality_check", tech)
+    move_status(repair, "ready_for_pickup", tech)
+    db.session.commit()
+    html = client.get(f"/track/{repair.tracking_token}").get_data(as_text=True)
+    assert "The invoices come to $108.00, the approved estimate to $72.00" in html
