@@ -253,3 +253,31 @@ def test_an_unknown_email_costs_the_same_hash_as_a_wrong_password(monkeypatch, c
     assert_error(login(client, "nobody@example.com"), 401, "unauthorized")
     assert len(hashed) == 1
     assert hashed[0].startswith(client.application.config["PASSWORD_HASH_METHOD"])
+
+
+def test_logging_out_of_the_site_ends_access_tokens_until_refreshed(client, customer):
+    """Web logout ends the account's browser sessions everywhere: an access token carries the
+    same session version, so it stops working; the app's own login (its refresh token) lives
+    on and gets a working access token."""
+    from ..conftest import csrf_token
+    from ..conftest import login as web_login
+
+    pair = login(client, customer.email).get_json()
+    browser = web_login(client.application.test_client(), customer)
+    browser.post("/account/logout", data={"csrf_token": csrf_token(browser, "/account")})
+    assert_error(me(client, pair["access_token"]), 401, "unauthorized")
+    fresh = client.post("/api/auth/refreshToken", json={"refresh_token": pair["refresh_token"]})
+    assert fresh.status_code == 200
+    assert me(client, fresh.get_json()["access_token"]).status_code == 200
+
+
+def test_api_logout_leaves_the_browser_logged_in(client, customer):
+    from ..conftest import login as web_login
+
+    browser = web_login(client.application.test_client(), customer)
+    pair = login(client, customer.email).get_json()
+    assert (
+        client.post("/api/auth/logout", json={"refresh_token": pair["refresh_token"]}).status_code
+        == 204
+    )
+    assert browser.get("/account").status_code == 200
