@@ -54,7 +54,7 @@ class CheckoutView(SecuredPage):
                     return redirect(self.get_url(".repair_page", request_id=found[0].id))
                 if not found:
                     error, status = f"Nothing matches “{text.strip()}”.", 404
-        ready = counter.ready_for_handover(current_user)
+        ready, waiting = counter.ready_for_handover(current_user)
         return (
             self.render(
                 "admin/checkout/index.html",
@@ -62,6 +62,7 @@ class CheckoutView(SecuredPage):
                 found=found,
                 error=error,
                 ready=ready,
+                waiting=waiting,
                 totals=billing.totals_by_request(r.id for r in [*found, *ready]),
             ),
             status,

@@ -36,8 +36,9 @@ from .errors import Conflict, DomainError, NotFound, ValidationFailed
 
 SEARCH_LIMIT = 20
 MAX_SEARCH = 300
-# Statuses the counter lists first: devices waiting to go home.
-HANDOVER_STATUSES = ("ready_for_pickup", "dispatched", "payment_pending")
+# Statuses the counter lists first: devices waiting in the shop for their owner (a dispatched
+# device has already left).
+HANDOVER_STATUSES = ("ready_for_pickup", "payment_pending")
 PAYMENT_STATUS_LABELS = {
     "pending": "Waiting for an admin's verification",
     "succeeded": "Received",
@@ -142,17 +143,22 @@ def _words_or_phone(text: str) -> Optional[sa.ColumnElement[bool]]:
     return clause
 
 
-def ready_for_handover(viewer: User, limit: int = SEARCH_LIMIT) -> list[ServiceRequest]:
-    """Repairs waiting to go home, oldest ready first (the counter's queue)."""
-    return list(
+def ready_for_handover(viewer: User, limit: int = SEARCH_LIMIT) -> tuple[list[ServiceRequest], int]:
+    """Repairs waiting to go home, oldest ready first (the counter's queue, up to ``limit``),
+    and how many there are in all."""
+    waiting = sa.and_(in_scope(viewer), ServiceRequest.status.in_(HANDOVER_STATUSES))
+    rows = list(
         db.session.scalars(
             sa.select(ServiceRequest)
-            .where(in_scope(viewer), ServiceRequest.status.in_(HANDOVER_STATUSES))
+            .where(waiting)
             .options(sa.orm.joinedload(ServiceRequest.customer))
             .order_by(ServiceRequest.ready_at.asc().nulls_last(), ServiceRequest.id)
             .limit(limit)
         )
     )
+    if len(rows) < limit:
+        return rows, len(rows)
+    return rows, int(db.session.scalar(sa.select(sa.func.count()).where(waiting)) or 0)
 
 
 # ---------------------------------------------------------------- what is owed

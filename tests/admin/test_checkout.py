@@ -169,11 +169,23 @@ def test_the_counter_lists_devices_waiting_to_go_home(app):
     client, _ = client_for(app, "admin")
     ready = ready_repair()
     busy = factories.ServiceRequestFactory(status="in_progress")
+    shipped = factories.ServiceRequestFactory(status="dispatched")  # already left the shop
     db.session.commit()
     html = client.get(HOME).get_data(as_text=True)
     queue = html.split('id="handover-queue"')[1]
-    assert ready.reference in queue and busy.reference not in queue
+    assert ready.reference in queue
+    assert busy.reference not in queue and shipped.reference not in queue
     assert "$79.00" in queue
+    assert 'id="waiting-count">1<' in html
+
+
+def test_a_long_queue_shows_the_longest_waiting_and_says_how_many(app):
+    admin = factories.UserFactory(role="admin")
+    for _ in range(counter.SEARCH_LIMIT + 2):
+        factories.ServiceRequestFactory(status="ready_for_pickup")
+    db.session.commit()
+    shown, waiting = counter.ready_for_handover(admin)
+    assert (len(shown), waiting) == (counter.SEARCH_LIMIT, counter.SEARCH_LIMIT + 2)
 
 
 # ---------------------------------------------------------------- who may use it
