@@ -15,6 +15,7 @@ from ..services import inventory
 from ..services.errors import DomainError
 from ..templating import decimal_amount, format_money, local_time
 from .base import SecuredModelView
+from .money_field import MoneyField
 
 
 class PartView(SecuredModelView):
@@ -57,9 +58,11 @@ class PartView(SecuredModelView):
         "sellable",
     )
     column_labels = {"sellable": "Sold at the counter"}
+    # Money is typed and shown as money ("49.99"), stored in minor units.
+    form_overrides = {"cost": MoneyField, "price": MoneyField}
     column_descriptions = {
-        "cost": "minor units (cents)",
-        "price": "minor units (cents)",
+        "cost": "What the part costs the shop, before tax (e.g. 24.50)",
+        "price": "What the customer pays, before tax (e.g. 49.99)",
         "sellable": "An accessory the counter checkout may sell without a repair",
     }
 
