@@ -109,7 +109,8 @@ def test_the_owner_and_staff_download_and_others_get_404(app, billed, customer, 
     assert customer_client.get(receipt_url).status_code == 200
 
     stranger = factories.CustomerFactory()
-    staff = factories.TechnicianFactory()
+    staff = factories.UserFactory(role="admin")
+    tech = factories.TechnicianFactory()
     db.session.commit()
     other_client = login(app.test_client(), stranger)
     assert other_client.get(invoice_url).status_code == 404
@@ -117,6 +118,13 @@ def test_the_owner_and_staff_download_and_others_get_404(app, billed, customer, 
     staff_client = login(app.test_client(), staff)
     assert staff_client.get(invoice_url).status_code == 200
     assert staff_client.get(receipt_url).status_code == 200
+    # A technician reaches the documents of the repairs assigned to them only.
+    tech_client = login(app.test_client(), tech)
+    assert tech_client.get(invoice_url).status_code == 404
+    assert tech_client.get(receipt_url).status_code == 404
+    _request.technician = tech
+    assert tech_client.get(invoice_url).status_code == 200
+    assert tech_client.get(receipt_url).status_code == 200
 
     anonymous = app.test_client().get(invoice_url)
     assert anonymous.status_code == 302 and "/account/login" in anonymous.headers["Location"]

@@ -277,9 +277,15 @@ def test_owner_and_staff_see_photos_others_do_not(customer_client, app, customer
     login(other_client, stranger)
     assert other_client.get(url).status_code == 404
 
-    tech = factories.TechnicianFactory()
-    staff_client = login(app.test_client(), tech)
+    admin = factories.UserFactory(role="admin")
+    staff_client = login(app.test_client(), admin)
     assert staff_client.get(url).status_code == 200
+    # A technician sees the photos of the repairs assigned to them only.
+    tech = factories.TechnicianFactory()
+    tech_client = login(app.test_client(), tech)
+    assert tech_client.get(url).status_code == 404
+    photo.service_request.technician = tech
+    assert tech_client.get(url).status_code == 200
 
     anonymous = app.test_client().get(url)
     assert anonymous.status_code == 302 and "/account/login" in anonymous.headers["Location"]
