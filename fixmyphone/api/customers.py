@@ -60,7 +60,8 @@ def customer_for(customer_id: int) -> User:
 @blp.response(200, ProfileSchema)
 @blp.errors(404)
 def get_profile(customer_id):
-    """A customer's profile (the customer themself, or staff)."""
+    """A customer's profile (the customer themself, an admin, or a technician working on one of
+    their repairs)."""
     return profiles.profile_dict(customer_for(customer_id))
 
 
@@ -70,7 +71,8 @@ def get_profile(customer_id):
 @blp.response(200, ProfileSchema)
 @blp.errors(400, 404, 413)
 def update_profile(args, customer_id):
-    """Change any of the profile fields; answers the whole profile."""
+    """Change any of the profile fields (whoever may read the profile); answers the whole
+    profile."""
     user = customer_for(customer_id)
     profiles.update_profile(user, caller(), **args)
     db.session.commit()
