@@ -100,6 +100,8 @@ class Config:
     LOGIN_ACCOUNT_FREE_FAILURES = _int("LOGIN_ACCOUNT_FREE_FAILURES", 10)
     LOGIN_ACCOUNT_MAX_DELAY = _int("LOGIN_ACCOUNT_MAX_DELAY", 60)
     LOGIN_ACCOUNT_WINDOW = _int("LOGIN_ACCOUNT_WINDOW", 15 * 60)
+    # Said explicitly: Flask-Limiter's one limiter otherwise keeps the last app's setting.
+    RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     # No X-RateLimit-*/Retry-After on every answer of a limited route (a client honouring
     # Retry-After would wait after a success); errors.py puts Retry-After on the 429 itself.
     RATELIMIT_HEADERS_ENABLED = False
