@@ -27,7 +27,8 @@ def init_admin(app: Flask) -> Admin:
         name=app.config["SHOP_NAME"],
         url="/admin",
         index_view=DashboardView(name="Dashboard", url="/admin"),
-        theme=Bootstrap4Theme(swatch="default"),
+        # Flask-Admin's base page with the language on <html> (templates/admin/fmp_base.html).
+        theme=Bootstrap4Theme(swatch="default", base_template="admin/fmp_base.html"),
     )
     # The menu fits on one line at 1280 px: related pages share a dropdown (Repairs, Inventory,
     # Team, System); the pages a shop opens all day stay one click away.

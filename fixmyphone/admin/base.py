@@ -13,6 +13,7 @@ goes through it, and an object outside it answers 404, like one that does not ex
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime, time
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -21,12 +22,14 @@ from flask_admin import AdminIndexView, BaseView
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_admin.model import typefmt
 from flask_login import current_user
 
 from ..extensions import db
 from ..models import ServiceRequest
 from ..services import audit, exports, repairs
 from ..services.errors import DomainError
+from ..templating import local_time
 
 STAFF, ADMIN, SUPERADMIN = "staff", "admin", "superadmin"
 
@@ -54,6 +57,14 @@ SECRET_SUFFIXES = ("_hash", "_token", "_secret", "_encrypted", "_jti", "_api_key
 
 # The largest id a database integer column holds: a bigger one names nothing (404, not a 500).
 MAX_ID = 2**31 - 1
+
+
+# Times on every list and details page as people read them: a stored UTC moment in the shop's
+# zone without seconds, a time of day (a shift) as 09:00. Exports keep Flask-Admin's defaults.
+_READABLE_TIMES = {
+    datetime: lambda view, value, name: local_time(value),
+    time: lambda view, value, name: value.strftime("%H:%M"),
+}
 
 
 def is_secret(column: Any) -> bool:
@@ -161,6 +172,8 @@ class SecuredModelView(SecuredMixin, ModelView):
     export_max_rows = 50000
     can_view_details = True
     named_filter_urls = True
+    column_type_formatters = {**typefmt.BASE_FORMATTERS, **_READABLE_TIMES}
+    column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS, **_READABLE_TIMES}
 
     def __init__(self, model, **kwargs):
         excluded = [c.key for c in sa.inspect(model).column_attrs if is_secret(c.key)]

@@ -21,7 +21,7 @@ def _status(payment: Payment) -> str:
     """The status; a held payment says both figures (expected and what Stripe reported)."""
     if payment.status == PAYMENT_NEEDS_REVIEW:
         return f"Needs review: {payment_review.summary(payment)}"
-    return payment.status
+    return payments.status_label(payment.status)
 
 
 def parse_amount(raw: str | None) -> int | None:
@@ -73,6 +73,8 @@ class PaymentView(SecuredModelView):
         "customer": lambda v, c, m, n: _payer(m),
         "amount": lambda v, c, m, n: format_money(m.amount, m.currency),
         "status": lambda v, c, m, n: _status(m),
+        "method": lambda v, c, m, n: payments.method_label(m.method),
+        "purpose": lambda v, c, m, n: m.purpose.capitalize(),
         "recorded_by": lambda v, c, m, n: m.recorded_by.full_name if m.recorded_by else "",
         "verified_by": lambda v, c, m, n: m.verified_by.full_name if m.verified_by else "",
         "balance": lambda v, c, m, n: format_money(
@@ -87,6 +89,10 @@ class PaymentView(SecuredModelView):
     column_formatters_export = {
         **column_formatters,
         "amount": lambda v, c, m, n: decimal_amount(m.amount, m.currency),
+        # The machine values stay in the spreadsheet's method, purpose and status columns.
+        "method": lambda v, c, m, n: m.method,
+        "purpose": lambda v, c, m, n: m.purpose,
+        "status": lambda v, c, m, n: m.status,
         "balance": lambda v, c, m, n: decimal_amount(
             billing.balance_due(m.service_request)
             if m.service_request is not None
@@ -98,8 +104,16 @@ class PaymentView(SecuredModelView):
 
     def __init__(self, **kwargs):
         self.column_filters = [
-            FilterEqual(Payment.status, "Status", options=[(s, s) for s in STATUSES]),
-            FilterEqual(Payment.method, "Method", options=[(m, m) for m in PAYMENT_METHODS]),
+            FilterEqual(
+                Payment.status,
+                "Status",
+                options=[(s, payments.status_label(s)) for s in STATUSES],
+            ),
+            FilterEqual(
+                Payment.method,
+                "Method",
+                options=[(m, payments.method_label(m)) for m in PAYMENT_METHODS],
+            ),
             DateFromFilter(Payment.created_at, "Date"),
             DateToFilter(Payment.created_at, "Date"),
         ]

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from flask import Response, current_app, request
 from flask_admin import expose
 
+from .. import workflow
 from ..services import reports
 from ..templating import decimal_amount, to_decimal
 from .base import SecuredPage
@@ -36,6 +37,17 @@ COLUMNS = {
     "top_device_models": ["brand", "model", "count"],
     "top_parts": ["sku", "name", "quantity"],
     "first_time_fix_rate": ["completed", "fixed_first_time", "rate"],
+}
+# Column headings in words (the CSV keeps the keys above).
+HEADINGS = {
+    "credit_notes": "Credit notes",
+    "bill_to": "Bill to",
+    "age_days": "Age (days)",
+    "ageing": "Age",
+    "mean_hours": "Mean (hours)",
+    "p90_hours": "90th percentile (hours)",
+    "fixed_first_time": "Fixed first time",
+    "sku": "SKU",
 }
 # Columns holding money (minor units): shown as money, exported as decimals with a currency.
 MONEY_COLUMNS = frozenset({"received", "refunded", "net", "tax", "total", "outstanding", "amount"})
@@ -105,7 +117,7 @@ class ReportsView(SecuredPage):
             },
             "requests_by_status": {
                 "type": "doughnut",
-                "labels": [r["status"] for r in tables["requests_by_status"]],
+                "labels": [workflow.label(r["status"]) for r in tables["requests_by_status"]],
                 "values": [r["count"] for r in tables["requests_by_status"]],
                 "label": "Requests",
             },
@@ -120,6 +132,7 @@ class ReportsView(SecuredPage):
             "admin/reports.html",
             tables=tables,
             columns=COLUMNS,
+            headings=HEADINGS,
             money_columns=MONEY_COLUMNS,
             titles=TITLES,
             charts={k: json.dumps(v) for k, v in charts.items()},

@@ -44,6 +44,26 @@ METHOD_LABELS = {
     "card_terminal": "Card terminal",
     "bank_transfer": "Bank transfer",
 }
+# A payment's states in words (the counter words a pending one as waiting for verification).
+STATUS_LABELS = {
+    "pending": "Pending",
+    "succeeded": "Received",
+    "failed": "Failed",
+    "canceled": "Canceled",
+    "needs_review": "Needs review",
+}
+
+
+def method_label(method: str) -> str:
+    """How a payment was made, in words."""
+    return METHOD_LABELS.get(method, method.replace("_", " ").capitalize())
+
+
+def status_label(status: str) -> str:
+    """A payment's state, in words."""
+    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+
+
 PURPOSES = ("balance", "deposit")
 # Before the repair starts a deposit may be asked for; later the customer pays the balance.
 DEPOSIT_STATUSES = ("pending", "scheduled")
