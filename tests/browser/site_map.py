@@ -225,17 +225,10 @@ def _extras(app: Flask) -> None:
 # ---------------------------------------------------------------- the pages
 
 
-def _repairs(user: User) -> list[int]:
-    """A customer's repairs; for staff, one repair they may see in each stage a repair page
-    changes with."""
-    if not user.is_staff:
-        return db.session.scalars(
-            sa.select(ServiceRequest.id)
-            .where(ServiceRequest.customer_id == user.id)
-            .order_by(ServiceRequest.id)
-        ).all()
+def _in_stages(user: User, *stages: str) -> list[int]:
+    """One repair ``user`` may see in each of ``stages`` (those that have one)."""
     ids = []
-    for status in ("pending", "scheduled", "in_progress", "ready_for_pickup", "completed"):
+    for status in stages:
         found = _one(
             sa.select(ServiceRequest.id)
             .where(ServiceRequest.status == status, repairs.visible_to(user))
@@ -244,6 +237,32 @@ def _repairs(user: User) -> list[int]:
         if found is not None:
             ids.append(found)
     return ids
+
+
+def _repairs(user: User) -> list[int]:
+    """A customer's repairs; for staff, one repair in each stage a repair page changes with."""
+    if not user.is_staff:
+        return db.session.scalars(
+            sa.select(ServiceRequest.id)
+            .where(ServiceRequest.customer_id == user.id)
+            .order_by(ServiceRequest.id)
+        ).all()
+    return _in_stages(user, "pending", "scheduled", "in_progress", "ready_for_pickup", "completed")
+
+
+def _at_the_counter(user: User) -> list[int]:
+    """Repairs as the counter sees them: one to hand over (money owed), one handed over."""
+    return _in_stages(user, "ready_for_pickup", "payment_pending", "completed")[:2]
+
+
+def _bookable(user: User) -> list[int]:
+    """The customer's repairs a drop-off can be booked or moved for."""
+    return _in_stages(user, "pending", "scheduled")
+
+
+def _newest(user: User) -> list[int]:
+    """One of the customer's repairs (pages that look the same for each)."""
+    return _repairs(user)[-1:]
 
 
 def _customers(user: User) -> list[int]:
@@ -275,6 +294,11 @@ def _reset_tokens(user: User) -> list[str]:
 # (endpoint, argument) where one argument name means different things.
 ARGUMENTS: dict[str, Callable[[User], list]] = {
     "request_id": _repairs,
+    "admin_checkout.repair_page:request_id": _at_the_counter,
+    "public.book:request_id": _bookable,
+    "public.request_submitted:request_id": _newest,
+    "payments.checkout:request_id": _newest,
+    "payments.checkout_return:request_id": _newest,
     "user_id": _customers,
     "invoice_id": _sales,
     "public.track_token:token": _tracking_tokens,
