@@ -24,10 +24,13 @@ from __future__ import annotations
 import os
 import re
 import threading
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from fixmyphone.extensions import db
@@ -225,3 +228,114 @@ def test_every_page_fits_reads_well_and_passes_axe(shop, pages, tabs, axe, perso
     assert not failures, f"{len(failures)} of {checked} pages for the {person} at {size}:\n" + (
         "\n".join(failures)
     )
+
+
+# ---------------------------------------------------------------- the keyboard
+
+FOCUSED = """() => {
+    const e = document.activeElement, s = getComputedStyle(e);
+    return {tag: e.tagName, type: e.type || '', label: e.getAttribute('aria-label') || '',
+            text: (e.textContent || '').trim().slice(0, 60), outline: s.outlineStyle,
+            width: parseFloat(s.outlineWidth) || 0};
+}"""
+
+
+def _tab_until(page, wanted, limit: int = 200) -> dict:
+    """Press Tab until ``wanted(focused)`` holds; the focused element's description."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        if wanted(focused):
+            return focused
+    raise AssertionError(f"Tab never reached the element ({limit} presses)")
+
+
+def _visible_focus(focused: dict) -> bool:
+    return focused["outline"] not in ("none", "") and focused["width"] >= 2
+
+
+@pytest.mark.parametrize(
+    "person,path",
+    [("visitor", "/track"), ("customer", "/account/profile"), ("admin", "REPAIR")],
+)
+def test_focus_is_visible_on_links_buttons_and_fields(shop, tabs, person, path):
+    """Tabbing through a page, the link, the button and the field that get focus show it."""
+    page = tabs(person)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    if path == "REPAIR":
+        path = site_map.back_office_pages(shop, "admin")[2]  # a repair's page
+        assert "/admin/requests/view/" in path
+    page.goto(shop.base_url + path)
+    seen: dict[str, dict] = {}
+    kinds = {"A": "link", "BUTTON": "button", "INPUT": "field", "SELECT": "field"}
+
+    def one_of_each(focused: dict) -> bool:
+        if focused["tag"] in kinds:
+            seen.setdefault(kinds[focused["tag"]], focused)
+        return len(seen) == 3
+
+    _tab_until(page, one_of_each)
+    hidden = {kind: f for kind, f in seen.items() if not _visible_focus(f)}
+    assert not hidden, f"{path}: focus not visible on {hidden}"
+
+
+def test_a_keyboard_moves_an_appointment_in_the_calendar(shop, tabs):
+    """Tab to an appointment's Move button, Enter, one hour later with the arrow keys, Enter:
+    the appointment moves, through the booking service, without a mouse."""
+    import sqlalchemy as sa
+
+    from fixmyphone.models import Appointment, OpeningHours
+
+    tz = ZoneInfo(shop.config["SHOP_TIMEZONE"])
+    with shop.app_context():
+        hours = {h.weekday: h for h in db.session.scalars(sa.select(OpeningHours))}
+        scheduled = db.session.scalars(
+            sa.select(Appointment)
+            .where(Appointment.status == "scheduled")
+            .order_by(Appointment.start)
+        ).all()
+        taken = {a.start for a in scheduled}
+
+        def movable(a) -> bool:
+            local = a.start.astimezone(tz)
+            day = hours.get(local.weekday())
+            later = local + timedelta(hours=1)
+            return (
+                day is not None
+                and not day.closed
+                and later.time() < day.closes_at
+                and local.date() > datetime.now(tz).date()
+                and a.start + timedelta(hours=1) not in taken
+            )
+
+        chosen = next(a for a in scheduled if movable(a))
+        appointment_id, start = chosen.id, chosen.start
+        reference = chosen.service_request.reference
+        db.session.remove()
+
+    page = tabs("admin")
+    page.problems.clear()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    day = start.astimezone(tz).date().isoformat()
+    page.goto(f"{shop.base_url}/admin/appointments/calendar?date={day}&span=day")
+    page.wait_for_load_state("networkidle")
+
+    move = _tab_until(page, lambda f: f["label"] == f"Move {reference}")
+    assert _visible_focus(move), move
+    page.keyboard.press("Enter")
+    dialog = page.locator("#move-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#move-start")).to_be_focused()
+    # The date-and-time box: Tab walks its parts (month, day, year, hour); ArrowUp adds an hour.
+    for key in ("Tab", "Tab", "Tab", "ArrowUp"):
+        page.keyboard.press(key)
+    later = (start + timedelta(hours=1)).astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+    expect(page.locator("#move-start")).to_have_value(later)
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#cal-status")).to_contain_text("Appointment moved")
+
+    with shop.app_context():
+        assert db.session.get(Appointment, appointment_id).start == start + timedelta(hours=1)
+        db.session.remove()
+    assert not page.problems, page.problems
