@@ -58,8 +58,11 @@ class UnpaidBalance(Conflict):
 
 
 def label(status: str) -> str:
-    """The human label of a status key."""
-    return STATUSES.get(status, status)
+    """The human label of a status key (``labels.label``)."""
+    from .labels import STATUS
+    from .labels import label as _label
+
+    return _label(STATUS, status)
 
 
 def allowed_moves(status: str) -> tuple[str, ...]:

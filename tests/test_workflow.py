@@ -153,7 +153,7 @@ def test_internal_moves_do_not_notify_the_customer(app):
 
 def test_label_falls_back_to_the_key():
     assert workflow.label("in_progress") == "In Progress"
-    assert workflow.label("weird") == "weird"
+    assert workflow.label("weird") == "Weird"  # labels.label: a readable fallback
 
 
 def test_a_concurrent_move_of_the_same_request_loses_cleanly(app):

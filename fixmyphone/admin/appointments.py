@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from ..errors import error_response
 from ..extensions import db
+from ..labels import APPOINTMENT_STATE, label
 from ..models import (
     APPOINTMENT_CANCELED,
     Appointment,
@@ -110,7 +111,7 @@ def parse_technician(value: Any) -> Optional[User]:
 
 def status_label(status: str) -> str:
     """An appointment state in words."""
-    return booking.APPOINTMENT_LABELS.get(status, status.replace("_", " ").capitalize())
+    return label(APPOINTMENT_STATE, status)
 
 
 class AppointmentView(SecuredModelView):

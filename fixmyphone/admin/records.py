@@ -13,6 +13,7 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 from flask_login import current_user
 
+from ..labels import CHANNEL, NOTIFICATION_STATE, describe, fallback, formatter
 from ..models import AuditLog, Notification
 from ..services import notifications, secret_links
 from ..templating import local_time
@@ -42,10 +43,15 @@ class AuditLogView(SecuredModelView):
     column_formatters = {
         "created_at": lambda v, c, m, n: local_time(m.created_at),
         "actor": lambda v, c, m, n: m.actor.email if m.actor else "",
+        "before": lambda v, c, m, n: _readable_values(m.object_type, m.before),
+        "after": lambda v, c, m, n: _readable_values(m.object_type, m.after),
+    }
+    # The export keeps the machine values (JSON) for spreadsheets and scripts.
+    column_formatters_export = {
+        **column_formatters,
         "before": lambda v, c, m, n: _readable_json(m.before),
         "after": lambda v, c, m, n: _readable_json(m.after),
     }
-    column_formatters_export = column_formatters
     column_searchable_list = ("action", "object_type", "object_id")
 
     def __init__(self, **kwargs):
@@ -59,6 +65,13 @@ class AuditLogView(SecuredModelView):
     # Reading the log is not a change: no audit entries for it.
     def after_model_change(self, form, model, is_created):  # pragma: no cover - cannot edit
         return None
+
+
+def _readable_values(object_type: str, values) -> str:
+    """An audit entry's values in people's words (labels, money), any secret link masked."""
+    if values is None:
+        return ""
+    return secret_links.readable(describe(object_type, values))
 
 
 def _readable_json(values) -> str:
@@ -107,6 +120,9 @@ class FailedNotificationView(SecuredModelView):
         "subject": lambda v, c, m, n: secret_links.readable(m.subject),
         "body": lambda v, c, m, n: secret_links.readable(m.body),
         "last_error": lambda v, c, m, n: secret_links.readable(m.last_error or ""),
+        "event": lambda v, c, m, n: fallback(m.event),
+        "channel": formatter(CHANNEL, "channel"),
+        "status": formatter(NOTIFICATION_STATE, "status"),
     }
     column_labels = {"body": "Message", "last_error": "Why it failed"}
     column_searchable_list = ("recipient", "subject", "event")

@@ -48,7 +48,9 @@ MOVEMENT_LABELS = {
 
 def movement_label(kind: str) -> str:
     """A ledger row's kind in words."""
-    return MOVEMENT_LABELS.get(kind, kind.replace("_", " ").capitalize())
+    from ..labels import MOVEMENT, label
+
+    return label(MOVEMENT, kind)
 
 
 def movement_changes(movement: StockMovement) -> tuple[Optional[int], Optional[int]]:

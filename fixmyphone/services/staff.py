@@ -44,7 +44,9 @@ ROLE_LABELS = {
 
 def role_label(role: str) -> str:
     """A role in people's words: 'superadmin' -> 'Super admin'."""
-    return ROLE_LABELS.get(role, (role or "").replace("_", " ").capitalize())
+    from ..labels import ROLE, label
+
+    return label(ROLE, role)
 
 
 def manageable_roles(actor: User) -> tuple[str, ...]:
