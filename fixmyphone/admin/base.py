@@ -26,6 +26,7 @@ from flask_admin.model import typefmt
 from flask_login import current_user
 
 from ..extensions import db
+from ..labels import fallback
 from ..models import ServiceRequest
 from ..services import audit, exports, repairs
 from ..services.errors import DomainError
@@ -169,11 +170,25 @@ class SecuredModelView(SecuredMixin, ModelView):
 
     page_size = 25
     list_template = "admin/fmp_list.html"
+    # What the search box searches, in words ("reference, customer name or email"); without
+    # one, the searchable columns' names are made readable.
+    search_hint: Optional[str] = None
     export_max_rows = 50000
     can_view_details = True
     named_filter_urls = True
     column_type_formatters = {**typefmt.BASE_FORMATTERS, **_READABLE_TIMES}
     column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS, **_READABLE_TIMES}
+
+    def search_placeholder(self) -> Optional[str]:
+        if self.search_hint:
+            return f"Search {self.search_hint}"
+        if not self.column_searchable_list:
+            return None
+        names = []
+        for column in self.column_searchable_list:
+            key = column if isinstance(column, str) else getattr(column, "key", str(column))
+            names.append(str(self.column_labels.get(key) or key.replace(".", " ")).lower())
+        return fallback("Search " + ", ".join(names).replace("_", " "))
 
     def __init__(self, model, **kwargs):
         excluded = [c.key for c in sa.inspect(model).column_attrs if is_secret(c.key)]

@@ -32,6 +32,7 @@ class CustomerView(SecuredModelView):
     can_export = True
     column_list = ("full_name", "email", "phone", "active", "created_at", "last_login_at")
     column_searchable_list = ("full_name", "email", "customer_profile.phone")
+    search_hint = "name, email or phone"
     column_sortable_list = ("full_name", "email", "active", "created_at", "last_login_at")
     column_default_sort = ("created_at", True)
     column_filters = ("active",)

@@ -36,6 +36,7 @@ class PartView(SecuredModelView):
     )
     column_export_list = (*column_list, "currency")
     column_searchable_list = ("sku", "name", "compatible_models")
+    search_hint = "SKU, part name or compatible models"
     column_sortable_list = ("sku", "name", "on_hand", "reserved", "reorder_level", "price")
     column_formatters = {
         "price": lambda v, c, m, n: format_money(m.price),

@@ -67,6 +67,7 @@ class PaymentView(SecuredModelView):
     column_default_sort = ("created_at", True)
     column_sortable_list = ("created_at", "amount", "status", "method")
     column_searchable_list = ("service_request.reference", "customer.email", "reference")
+    search_hint = "repair reference, customer email or payment reference"
     column_formatters = {
         "created_at": lambda v, c, m, n: local_time(m.created_at),
         "service_request": lambda v, c, m, n: _paid_for(m),

@@ -53,6 +53,7 @@ class AuditLogView(SecuredModelView):
         "after": lambda v, c, m, n: _readable_json(m.after),
     }
     column_searchable_list = ("action", "object_type", "object_id")
+    search_hint = "action, kind of record or record id"
 
     def __init__(self, **kwargs):
         self.column_filters = [
@@ -126,6 +127,7 @@ class FailedNotificationView(SecuredModelView):
     }
     column_labels = {"body": "Message", "last_error": "Why it failed"}
     column_searchable_list = ("recipient", "subject", "event")
+    search_hint = "recipient, subject or event"
 
     def __init__(self, **kwargs):
         super().__init__(Notification, **kwargs)

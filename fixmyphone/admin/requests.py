@@ -114,6 +114,7 @@ class ServiceRequestView(RequestDetailMixin, RequestBillingMixin, SecuredModelVi
         "customer.email",
         "customer.customer_profile.phone",
     )
+    search_hint = "reference, IMEI, brand, model, customer name, email or phone"
     column_formatters = {
         "reference": _reference_link,
         "status": lambda v, c, m, n: workflow.label(m.status),

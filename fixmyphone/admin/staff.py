@@ -38,6 +38,7 @@ class StaffAccountsBase(SecuredModelView):
     can_export = True
     column_list = ("full_name", "email", "role", "active", "skills", "last_login_at")
     column_searchable_list = ("full_name", "email")
+    search_hint = "name or email"
     column_filters = ("role", "active")
     column_sortable_list = ("full_name", "email", "role", "active", "last_login_at")
     column_formatters = {
