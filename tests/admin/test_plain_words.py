@@ -17,7 +17,15 @@ from flask_admin.contrib.sqla import ModelView
 
 from fixmyphone import labels
 from fixmyphone.extensions import db
-from fixmyphone.models import Appointment, AuditLog, Notification, Payment, Shift, StockMovement
+from fixmyphone.models import (
+    Appointment,
+    AuditLog,
+    Notification,
+    Payment,
+    ServiceRequest,
+    Shift,
+    StockMovement,
+)
 from tests import factories
 
 from .conftest import client_for
@@ -184,6 +192,14 @@ def _urls(app) -> list[str]:
                     urls.append(f"{base}edit/?id={first.id}")
             if view.can_create:
                 urls.append(f"{base}new/")
+    held = db.session.query(ServiceRequest).filter_by(status="on_hold").first()
+    urls += [
+        f"/admin/requests/view/{held.id}",
+        "/admin/appointments/calendar",
+        "/admin/appointments/calendar?span=day",
+        "/admin/parts/low-stock",
+        "/admin/parts/import",
+    ]
     return urls
 
 
