@@ -222,26 +222,29 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
         for step in path[1:]:
             moment += timedelta(hours=rng.randint(2, 30))
             actor = tech if req.technician and step not in ("scheduled", "canceled") else admin
-            if step in ("on_hold", "in_progress") and req.quote_status == QUOTE_NONE:
-                # Work starts once the customer approved an estimate: pending → on hold (sent)
-                # → in progress (approved); a repair left on hold waits for that decision.
+            if step == "on_hold" and req.quote_status == QUOTE_NONE:
+                # An estimate sent before the device came in, waiting for the customer.
                 _send_estimate(req, actor, i, moment)
-                if step == "on_hold":
-                    continue
+                continue
+            if step == "completed":
+                counts["payments"] += _pay(req, moment, admin)
+            entry = move_status(req, step, actor, _note(step), notify=False)
+            entry.created_at = moment
+            if step == "in_progress":
+                req.checked_in_at = moment
+            if step == "in_progress" and req.quote_status == QUOTE_NONE:
+                # Checked in and diagnosed: the estimate goes out (on hold) and the customer
+                # approves it (in progress again) before the work.
+                moment += timedelta(hours=rng.randint(1, 6))
+                _send_estimate(req, actor, i, moment)
                 moment += timedelta(hours=rng.randint(1, 20))
                 estimates.decide_estimate(req, approve=True, actor=customer)
                 req.quote_decided_at = moment
                 req.history[-1].created_at = moment
-            else:
-                if step == "completed":
-                    counts["payments"] += _pay(req, moment, admin)
-                entry = move_status(req, step, actor, _note(step), notify=False)
-                entry.created_at = moment
             if step == "scheduled":
                 counts["appointments"] += _appointment(req, moment, now, i)
             if step == "in_progress":
                 req.estimated_completion = moment + timedelta(days=2)
-                req.checked_in_at = moment
                 part = parts[i % len(parts)]
                 if i % 2 == 0 and part.on_hand > 0:
                     # Fitted on the bench: charged on the invoice with the approved estimate.

@@ -32,6 +32,7 @@ from ..models import (
     Part,
     RepairCharge,
     ServiceRequest,
+    StatusChange,
     User,
     utcnow,
 )
@@ -493,7 +494,7 @@ def decide_estimate(
         request.quote_status = QUOTE_APPROVED
         _make_charges(request)
         if request.status == "on_hold":
-            move_status(request, "in_progress", actor, f"Estimate approved ({total}).")
+            move_status(request, _after_approval(request), actor, f"Estimate approved ({total}).")
     else:
         request.quote_status = QUOTE_DECLINED
         if approved_before and workflow_can_move(request.status, "in_progress"):
@@ -520,6 +521,23 @@ def decide_estimate(
             "decided_at": request.quote_decided_at.isoformat(),
         },
     )
+
+
+def _after_approval(request: ServiceRequest) -> str:
+    """Where an approved repair goes from on hold: back to waiting for its drop-off when the
+    estimate was sent before the device came in, else on with the work."""
+    came_from = db.session.scalar(
+        sa.select(StatusChange.from_status)
+        .where(
+            StatusChange.service_request_id == request.id,
+            StatusChange.to_status == "on_hold",
+        )
+        .order_by(StatusChange.id.desc())
+        .limit(1)
+    )
+    if came_from in ("pending", "scheduled") and request.checked_in_at is None:
+        return came_from
+    return "in_progress"
 
 
 def _make_charges(request: ServiceRequest) -> None:

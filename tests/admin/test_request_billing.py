@@ -179,6 +179,7 @@ def test_labour_is_recorded_at_the_hourly_rate(app, repair, tech):
 def test_staff_issue_an_interim_invoice_and_the_final_one_deducts_it(app, repair, tech):
     admin, _ = client_for(app, "admin")
     url = page(repair)
+    post_form(admin, url, url + "/status", status="in_progress")  # checked in
     post_form(admin, url, url + "/estimate/fee", description="Data recovery", amount="100")
     post_form(admin, url, url + "/estimate/send")
     req = _reload(repair)

@@ -337,3 +337,12 @@ def test_the_customer_is_told_why_the_invoice_differs_from_the_estimate(
     db.session.commit()
     html = client.get(f"/track/{repair.tracking_token}").get_data(as_text=True)
     assert "The invoices come to $108.00, the approved estimate to $72.00" in html
+
+
+def test_an_estimate_approved_before_the_drop_off_keeps_the_booking(app, customer, tech):
+    repair = factories.ServiceRequestFactory(customer=customer, technician=tech, status="scheduled")
+    estimates.add_fee_line(repair, actor=tech, description="Screen replacement", amount=9900)
+    estimates.send_estimate(repair, tech)
+    assert repair.status == "on_hold"
+    estimates.decide_estimate(repair, approve=True, actor=customer)
+    assert repair.status == "scheduled" and repair.checked_in_at is None

@@ -180,7 +180,8 @@ def test_quote_is_shown_with_approve_and_decline(client, app):
 
 @pytest.mark.parametrize(
     ("decision", "status", "quote_status"),
-    [("approve", "in_progress", "approved"), ("decline", "canceled", "declined")],
+    # Approved before the device came in: the repair waits for it again (pending).
+    [("approve", "pending", "approved"), ("decline", "canceled", "declined")],
 )
 def test_quote_decision_through_private_link(client, app, decision, status, quote_status):
     r = _quoted()
@@ -199,7 +200,7 @@ def test_quote_decision_from_the_account(customer_client, app, customer):
     response = post_form(customer_client, page, {"decision": "approve"}, url=page + "/quote")
     assert response.status_code == 302
     db.session.refresh(r)
-    assert r.status == "in_progress"
+    assert r.status == "pending" and r.quote_status == "approved"
 
 
 @pytest.mark.parametrize("decision", ["", "maybe", "APPROVE"])
