@@ -56,12 +56,16 @@ STATUS_LABELS = {
 
 def method_label(method: str) -> str:
     """How a payment was made, in words."""
-    return METHOD_LABELS.get(method, method.replace("_", " ").capitalize())
+    from ..labels import PAYMENT_METHOD, label
+
+    return label(PAYMENT_METHOD, method)
 
 
 def status_label(status: str) -> str:
     """A payment's state, in words."""
-    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+    from ..labels import PAYMENT_STATE, label
+
+    return label(PAYMENT_STATE, status)
 
 
 PURPOSES = ("balance", "deposit")
