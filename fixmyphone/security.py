@@ -12,6 +12,7 @@ from flask import Flask, abort, g, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .errors import wants_json
 from .services.errors import ValidationFailed
 
 # Ids and counts are INTEGER columns: a URL number past this names nothing.
@@ -51,12 +52,27 @@ def _json_nul_fields() -> Optional[dict]:
     return {"_body": [NUL_MESSAGE]} if _has_nul(body) else None
 
 
+def _query_nul_fields() -> dict:
+    return {
+        key.replace("\x00", "?"): [NUL_MESSAGE]
+        for key, value in request.args.items(multi=True)
+        if "\x00" in key or "\x00" in value
+    }
+
+
 def reject_bad_input():
     """Refuse, before any view runs, input that no view should have to handle: a NUL in the
     path, the query string, a form field or file name (400) or a JSON body (422, naming the
     fields), and an id in the URL past the database's integer range (404: it names nothing).
-    PostgreSQL cannot store a NUL and raises on an out-of-range integer."""
-    if "\x00" in request.path or b"%00" in request.query_string or b"\x00" in request.query_string:
+    PostgreSQL cannot store a NUL and raises on an out-of-range integer.
+
+    Under /api a NUL in the query string is a malformed value like any other: 422 naming the
+    parameters, as the API's documents promise for its query parameters."""
+    if "\x00" in request.path:
+        raise BadRequest("The address contains a NUL character.")
+    if b"%00" in request.query_string or b"\x00" in request.query_string:
+        if wants_json() and (fields := _query_nul_fields()):
+            raise ValidationFailed("Some fields need attention.", fields=fields)
         raise BadRequest("The address contains a NUL character.")
     if request.mimetype in _FORM_TYPES:
         for key, value in request.form.items(multi=True):

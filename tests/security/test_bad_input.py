@@ -490,7 +490,11 @@ def test_crlf_in_a_back_office_return_address_is_a_400(admin_client):
 def test_the_api_answers_bad_input_in_its_error_shape(client, customer):
 
     headers = bearer(customer)
-    _assert_api_error(client.get("/api/appointment/slots?date=2026-12-01%00"), 400, "bad_request")
+    # A NUL in a query parameter is a malformed value: the 422 the API documents for them.
+    error = _assert_api_error(
+        client.get("/api/appointment/slots?date=2026-12-01%00"), 422, "validation_error"
+    )
+    assert error["fields"] == {"date": ["Must not contain NUL characters."]}
     _assert_api_error(
         client.get("/api/service-request/1%00/status", headers=headers), 400, "bad_request"
     )
