@@ -91,9 +91,9 @@ class RequestDetailMixin:
             intake_parts=repairs.INTAKE_PARTS,
             intake_states=repairs.INTAKE_STATES,
             passcode=passcode,
-            **billing_context(req),
             payment_methods=_offline_methods(),
             device_types=DEVICE_TYPES,
+            **billing_context(req),
         )
 
     @expose("/view/<int:request_id>/message", methods=["POST"])
