@@ -28,7 +28,7 @@ SALE_ROWS = 3
 
 
 def _methods() -> list[tuple[str, str]]:
-    return [(m, payments.METHOD_LABELS[m]) for m in payments.OFFLINE_METHODS]
+    return [(m, payments.method_label(m)) for m in payments.OFFLINE_METHODS]
 
 
 class CheckoutView(SecuredPage):
@@ -96,8 +96,6 @@ class CheckoutView(SecuredPage):
                 can_complete=repairs.can_move(current_user, req)
                 and workflow.can_move(req.status, "completed"),
                 methods=_methods(),
-                status_labels=counter.PAYMENT_STATUS_LABELS,
-                method_labels=payments.METHOD_LABELS,
                 form=form or {},
                 error=error,
                 taken=taken if last is not None and last.service_request_id == req.id else None,
@@ -218,6 +216,4 @@ class CheckoutView(SecuredPage):
             "admin/checkout/sold.html",
             invoice=invoice,
             payment=sales.payment_of(invoice),
-            status_labels=counter.PAYMENT_STATUS_LABELS,
-            method_labels=payments.METHOD_LABELS,
         )

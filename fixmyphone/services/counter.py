@@ -39,13 +39,6 @@ MAX_SEARCH = 300
 # Statuses the counter lists first: devices waiting in the shop for their owner (a dispatched
 # device has already left).
 HANDOVER_STATUSES = ("ready_for_pickup", "payment_pending")
-PAYMENT_STATUS_LABELS = {
-    "pending": "Waiting for an admin's verification",
-    "succeeded": "Received",
-    "failed": "Rejected",
-    "canceled": "Canceled",
-    "needs_review": "Held: the amount differs from what was due",
-}
 _REFERENCE_RE = re.compile(r"^(?:FMP)?[\s-]*[0-9A-Z]{6}$", re.IGNORECASE)
 _TICKET_PATH_RE = re.compile(r"/track/([A-Za-z0-9_-]{16,64})/?$")
 _PHONE_CHARS = " -().+/"
@@ -286,7 +279,7 @@ def take_payment(
     """
     errors: dict[str, list[str]] = {}
     if method not in payments.OFFLINE_METHODS:
-        labels = ", ".join(payments.METHOD_LABELS[m] for m in payments.OFFLINE_METHODS)
+        labels = ", ".join(payments.method_label(m) for m in payments.OFFLINE_METHODS)
         errors["method"] = [f"Choose how the customer pays: {labels}."]
     applied = read_amount(amount, "amount", errors)
     cash = read_amount(tendered, "tendered", errors) if method == "cash" else None

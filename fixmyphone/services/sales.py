@@ -128,7 +128,7 @@ def sell(
     """
     errors: dict[str, list[str]] = {}
     if method not in payments.OFFLINE_METHODS:
-        labels = ", ".join(payments.METHOD_LABELS[m] for m in payments.OFFLINE_METHODS)
+        labels = ", ".join(payments.method_label(m) for m in payments.OFFLINE_METHODS)
         errors["method"] = [f"Choose how the buyer pays: {labels}."]
     cash = counter.read_amount(tendered, "tendered", errors) if method == "cash" else None
     name = (bill_to_name or "").strip()
