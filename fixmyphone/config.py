@@ -102,6 +102,8 @@ class Config:
     LOGIN_ACCOUNT_WINDOW = _int("LOGIN_ACCOUNT_WINDOW", 15 * 60)
     # Said explicitly: Flask-Limiter's one limiter otherwise keeps the last app's setting.
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+    # A moving window: a fixed one lets twice the limit through across a window's boundary.
+    RATELIMIT_STRATEGY = os.environ.get("RATELIMIT_STRATEGY", "moving-window")
     # No X-RateLimit-*/Retry-After on every answer of a limited route (a client honouring
     # Retry-After would wait after a success); errors.py puts Retry-After on the 429 itself.
     RATELIMIT_HEADERS_ENABLED = False
