@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from werkzeug.utils import import_string
 
 from .extensions import db
 
@@ -22,10 +23,12 @@ _KEY = "fixmyphone_jobs"
 
 
 def enqueue_after_commit(
-    func: Callable[..., Any], *args: Any, queue: str = "default", **options: Any
+    func: Callable[..., Any] | str, *args: Any, queue: str = "default", **options: Any
 ) -> None:
     """Run ``func(*args)`` once the current transaction commits.
 
+    ``func`` is a job function or its dotted name ("fixmyphone.jobs.deliver_notification"):
+    services name their jobs so that they never import the jobs module above them.
     ``options`` (e.g. ``retry=Retry(...)``, ``job_timeout=``) go to RQ's ``enqueue``; they are
     ignored when the job runs in-process.
     """
@@ -78,7 +81,7 @@ def _queue_class():
 
 def dispatch(
     app: Flask,
-    func: Callable[..., Any],
+    func: Callable[..., Any] | str,
     args: tuple,
     queue: str = "default",
     options: dict | None = None,
@@ -88,14 +91,20 @@ def dispatch(
         try:
             get_queue(queue, app).enqueue(func, *args, **(options or {}))
         except Exception:  # Redis down: the outbox sweep picks the work up later.
-            log.warning("could not enqueue %s%r; left for the sweep", func.__name__, args)
+            log.warning("could not enqueue %s%r; left for the sweep", _name(func), args)
         return
+    if isinstance(func, str):
+        func = import_string(func)
     with app.app_context():
         try:
             func(*args)
         except Exception:
-            log.exception("in-process job %s%r failed", func.__name__, args)
+            log.exception("in-process job %s%r failed", _name(func), args)
             db.session.rollback()
+
+
+def _name(func: Callable[..., Any] | str) -> str:
+    return func if isinstance(func, str) else func.__name__
 
 
 @event.listens_for(Session, "after_commit")
