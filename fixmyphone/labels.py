@@ -186,7 +186,7 @@ def field_value(object_type: str, field: str, value: Any, currency: str | None =
     if kind is not None and isinstance(value, str):
         return label(kind, value)
     if isinstance(value, int) and (field in _MONEY_FIELDS or field.endswith("_amount")):
-        from .templating import format_money
+        from .formatting import format_money
 
         return format_money(value, currency)
     if isinstance(value, (dict, list)):

@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from ..errors import error_response
 from ..extensions import db
+from ..formatting import local_time
 from ..labels import APPOINTMENT_STATE, label
 from ..models import (
     APPOINTMENT_CANCELED,
@@ -31,7 +32,6 @@ from ..models import (
 )
 from ..services import booking, repairs, search
 from ..services.errors import DomainError, NotFound, ValidationFailed
-from ..templating import local_time
 from .base import SecuredModelView, commit_or_flash, refusal_text
 from .filters import DateFromFilter, DateToFilter
 

@@ -26,11 +26,11 @@ from flask_admin.model import typefmt
 from flask_login import current_user
 
 from ..extensions import db
+from ..formatting import local_time
 from ..labels import fallback
 from ..models import ServiceRequest
 from ..services import audit, exports, repairs
 from ..services.errors import DomainError
-from ..templating import local_time
 
 STAFF, ADMIN, SUPERADMIN = "staff", "admin", "superadmin"
 

@@ -10,10 +10,10 @@ from flask_login import current_user
 from wtforms import StringField
 
 from ..extensions import db
+from ..formatting import local_time
 from ..models import ROLE_CUSTOMER, Message, Payment, ServiceRequest, User
 from ..services import accounts, profiles, staff
 from ..services.errors import DomainError
-from ..templating import local_time
 from .base import SecuredModelView
 
 

@@ -10,10 +10,10 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from ..extensions import db
+from ..formatting import decimal_amount, format_money, local_time
 from ..models import Part, StockMovement
 from ..services import inventory
 from ..services.errors import DomainError
-from ..templating import decimal_amount, format_money, local_time
 from .base import SecuredModelView
 from .money_field import MoneyField
 

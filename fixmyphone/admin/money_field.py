@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import current_app
 from wtforms import StringField, ValidationError
 
+from ..formatting import decimal_amount
 from ..services.billing import MAX_AMOUNT, parse_amount
-from ..templating import decimal_amount
 
 
 class MoneyField(StringField):

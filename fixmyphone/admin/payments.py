@@ -8,9 +8,9 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 
+from ..formatting import decimal_amount, format_money, local_time
 from ..models import PAYMENT_METHODS, PAYMENT_NEEDS_REVIEW, Payment
 from ..services import billing, payment_review, payments
-from ..templating import decimal_amount, format_money, local_time
 from .base import SecuredModelView
 from .filters import DateFromFilter, DateToFilter
 

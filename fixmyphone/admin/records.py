@@ -13,10 +13,10 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 from flask_login import current_user
 
+from ..formatting import local_time
 from ..labels import CHANNEL, NOTIFICATION_STATE, describe, fallback, formatter
 from ..models import AuditLog, Notification
 from ..services import notifications, secret_links
-from ..templating import local_time
 from .base import SUPERADMIN, SecuredModelView
 from .filters import IntEqualFilter
 

@@ -10,8 +10,8 @@ from flask import Response, current_app, request
 from flask_admin import expose
 
 from .. import workflow
+from ..formatting import decimal_amount, to_decimal
 from ..services import reports
-from ..templating import decimal_amount, to_decimal
 from .base import SecuredPage
 from .filters import parse_local_date
 

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Query
 
 from .. import workflow
 from ..extensions import db
+from ..formatting import local_time
 from ..models import ROLE_TECHNICIAN, ServiceRequest, User
 from ..services import billing, messages, repairs, tickets
 from ..services import search as search_text
-from ..templating import local_time
 from .base import STAFF, SecuredModelView, parse_id
 from .filters import DateFromFilter, DateToFilter, IntEqualFilter, OverdueFilter
 from .request_billing import RequestBillingMixin

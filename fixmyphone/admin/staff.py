@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired
 
 from .. import workflow
 from ..extensions import db
+from ..formatting import local_time
 from ..models import (
     ROLE_TECHNICIAN,
     STAFF_ROLES,
@@ -27,7 +28,6 @@ from ..models import (
 )
 from ..services import reports, staff
 from ..services.errors import DomainError, ValidationFailed
-from ..templating import local_time
 from .base import ADMIN, SUPERADMIN, SecuredModelView, SecuredPage, snapshot
 
 

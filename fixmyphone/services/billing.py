@@ -197,7 +197,7 @@ def parse_amount(raw: object, currency: str = "usd") -> int | None:
     amount with at most the currency's decimals. Exact (no float rounding); refuses 'inf'/'nan'."""
     from decimal import Decimal, InvalidOperation
 
-    from ..templating import ZERO_DECIMAL
+    from ..formatting import ZERO_DECIMAL
 
     text = str(raw or "").strip().replace(",", ".")
     try:
@@ -340,7 +340,7 @@ def completion_blocker(request: ServiceRequest) -> Optional[str]:
     Completed means paid: an invoice exists, it covers the charges and nothing is owed; or an
     admin decided the repair is free (warranty, goodwill) and nothing is owed.
     """
-    from ..templating import format_money
+    from ..formatting import format_money
 
     due = balance_due(request)
     if due > 0:

@@ -10,8 +10,8 @@ from typing import Optional
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..formatting import local_time
 from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, utcnow
-from ..templating import local_time
 from . import billing
 from .reports import Period, _bucket, _in
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
+from ..formatting import format_money
 from ..models import (
     PAYMENT_PENDING,
     PAYMENT_SUCCEEDED,
@@ -30,7 +31,6 @@ from ..models import (
     User,
     utcnow,
 )
-from ..templating import format_money
 from . import audit, billing, invoices, notifications, payments, repairs, search, tracking
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
+from ..formatting import format_money, local_time
 from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, User
-from ..templating import format_money, local_time
 from .errors import NotFound
 from .repairs import can_view
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
+from ..formatting import format_money
 from ..models import (
     LINE_DISCOUNT,
     LINE_FEE,
@@ -36,7 +37,6 @@ from ..models import (
     User,
     utcnow,
 )
-from ..templating import format_money
 from ..workflow import label
 from . import audit, inventory, notifications, totals
 from .errors import Conflict, Forbidden, ValidationFailed

@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from ..extensions import db
+from ..formatting import format_money
 from ..models import (
     Invoice,
     InvoiceLine,
@@ -29,7 +30,6 @@ from ..models import (
     User,
     utcnow,
 )
-from ..templating import format_money
 from . import audit, billing, notifications, totals
 from .errors import Conflict, Forbidden, ValidationFailed
 

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..formatting import format_money
 from ..models import (
     PAYMENT_NEEDS_REVIEW,
     PAYMENT_PENDING,
@@ -23,7 +24,6 @@ from ..models import (
     User,
     utcnow,
 )
-from ..templating import format_money
 from . import audit, notifications
 from .errors import Conflict, Forbidden, ValidationFailed
 

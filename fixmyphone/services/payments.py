@@ -16,6 +16,7 @@ import stripe
 from flask import current_app, has_request_context, url_for
 
 from ..extensions import db
+from ..formatting import format_money
 from ..models import (
     ADMIN_ROLES,
     PAYMENT_CANCELED,
@@ -31,7 +32,6 @@ from ..models import (
     utcnow,
 )
 from ..queue import enqueue_after_commit
-from ..templating import format_money
 from . import audit, billing, notifications
 from .errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 

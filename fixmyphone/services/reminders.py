@@ -17,6 +17,7 @@ from typing import Optional
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..formatting import format_money, local_time
 from ..models import (
     APPOINTMENT_SCHEDULED,
     PAYMENT_PENDING,
@@ -27,7 +28,6 @@ from ..models import (
     utcnow,
 )
 from ..queue import enqueue_after_commit, get_queue, redis_connection, uses_rq
-from ..templating import format_money, local_time
 from . import notifications
 from .notifications import list_setting
 

@@ -16,8 +16,8 @@ from typing import Optional
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..formatting import format_money
 from ..models import LINE_PART, Invoice, Part, Payment, User
-from ..templating import format_money
 from . import audit, counter, inventory, invoices, payments, totals
 from .errors import NotFound, ValidationFailed
 
