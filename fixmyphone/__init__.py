@@ -1,4 +1,7 @@
-"""FixMyPhone: software that runs a phone repair shop."""
+"""FixMyPhone: software that runs a phone repair shop.
+
+``create_app`` is the table of contents: everything the app installs, in the order it does.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,34 @@ import os
 
 from flask import Flask
 
-from .config import CONFIGS, INSTANCE_DIR, Config
+from . import signals
+from .admin import init_admin
+from .api import register_api
+from .auth import bp as auth_bp
+from .auth import init_login
+from .commands import init_commands
+from .config import INSTANCE_DIR, Config, config_from_environment
+from .database import install_liveness_checks
+from .errors import init_errors
+from .extensions import csrf, db, limiter, migrate
+from .health import bp as health_bp
+from .notifications import init_notifications
+from .observability import init_observability
+from .payments import bp as payments_bp
+from .public import bp as public_bp
+from .queue import install_job_hooks
+from .security import init_security
+from .services import audit, billing, booking, inventory, invoices, notifications, warranty
+from .services.search import install_search_upkeep
+from .templating import init_templating
+
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
 
 
 def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
-    """Build the application: config, extensions, blueprints, admin, CLI."""
+    """Build the application: config, extensions, listeners, blueprints, admin, CLI."""
     if config_class is None:
-        config_class = CONFIGS[os.environ.get("FIXMYPHONE_CONFIG", "development")]
+        config_class = config_from_environment()
     app = Flask(
         __name__,
         instance_path=str(INSTANCE_DIR),
@@ -23,76 +47,51 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     app.config.update(overrides)
     config_class.finalise(app.config)
 
-    register_extensions(app)
-    register_blueprints(app)
-    register_admin(app)
-    register_security(app)
-    register_errors(app)
-    register_commands(app)
-    register_template_helpers(app)
-    return app
-
-
-def register_extensions(app: Flask) -> None:
-    from . import queue  # noqa: F401  (installs the after-commit job hooks)
-    from .auth import init_login
-    from .database import install_liveness_checks
-    from .extensions import csrf, db, limiter, migrate
-    from .services import search  # noqa: F401  (installs the search-text upkeep on flush)
-
+    # Extensions (created unbound in extensions.py).
     db.init_app(app)
     with app.app_context():
         for engine in db.engines.values():
             install_liveness_checks(engine)
-    migrate.init_app(app, db, directory=str(os.path.join(app.root_path, "..", "migrations")))
+    migrate.init_app(app, db, directory=MIGRATIONS)
     csrf.init_app(app)
     limiter.init_app(app)
     init_login(app)
 
+    # Session listeners: staged jobs run after commit; repairs' search text stays right;
+    # an issued invoice cannot be changed.
+    install_job_hooks()
+    install_search_upkeep()
+    invoices.install_issued_guard()
 
-def register_blueprints(app: Flask) -> None:
-    from .api import register_api
-    from .auth import bp as auth_bp
-    from .health import bp as health_bp
-    from .notifications import init_notifications
-    from .payments import bp as payments_bp
-    from .public import bp as public_bp
+    register_subscribers()
 
+    # Faces.
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp, url_prefix="/account")
     app.register_blueprint(health_bp)
     app.register_blueprint(payments_bp)
     init_notifications(app)
     register_api(app)
-
-
-def register_admin(app: Flask) -> None:
-    from .admin import init_admin
-
     init_admin(app)
 
-
-def register_security(app: Flask) -> None:
-    from .observability import init_observability
-    from .security import init_security
-
+    # Request hooks (request ids, logs, security headers, input guards), errors, CLI, Jinja.
     init_observability(app)
     init_security(app)
-
-
-def register_errors(app: Flask) -> None:
-    from .errors import init_errors
-
     init_errors(app)
-
-
-def register_commands(app: Flask) -> None:
-    from .commands import init_commands
-
     init_commands(app)
-
-
-def register_template_helpers(app: Flask) -> None:
-    from .templating import init_templating
-
     init_templating(app)
+    return app
+
+
+def register_subscribers() -> None:
+    """Who acts on a repair's status move, in the order they run (see ``signals``)."""
+    signals.move_requested.connect(billing.refuse_unpaid_completion)
+    for receiver in (
+        booking.on_repair_moved,  # the drop-off appointment ends
+        invoices.on_repair_moved,  # the finished work is invoiced
+        warranty.on_repair_moved,  # a completed repair's warranty starts
+        inventory.on_repair_moved,  # a canceled repair's parts go back to the shelf
+        audit.on_repair_moved,  # the move is in the audit log
+        notifications.on_repair_moved,  # the customer hears of it
+    ):
+        signals.repair_moved.connect(receiver)

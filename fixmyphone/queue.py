@@ -107,7 +107,13 @@ def _name(func: Callable[..., Any] | str) -> str:
     return func if isinstance(func, str) else func.__name__
 
 
-@event.listens_for(Session, "after_commit")
+def install_job_hooks() -> None:
+    """Run staged jobs after a commit and drop them on rollback (for every session)."""
+    for name, hook in (("after_commit", _run_staged_jobs), ("after_soft_rollback", _drop_staged)):
+        if not event.contains(Session, name, hook):
+            event.listen(Session, name, hook)
+
+
 def _run_staged_jobs(session: Session) -> None:
     if session.in_nested_transaction():
         # A savepoint was released (SQLAlchemy fires after_commit for it too): the outer
@@ -121,7 +127,6 @@ def _run_staged_jobs(session: Session) -> None:
         dispatch(app, func, args, queue, options)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_staged_jobs(session: Session, previous_transaction: Any) -> None:
+def _drop_staged(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_KEY, None)

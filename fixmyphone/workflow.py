@@ -7,6 +7,7 @@ from typing import Optional
 
 import sqlalchemy as sa
 
+from . import labels, signals
 from .extensions import db
 from .models import ServiceRequest, StatusChange, User, utcnow
 from .services.errors import Conflict
@@ -59,10 +60,7 @@ class UnpaidBalance(Conflict):
 
 def label(status: str) -> str:
     """The human label of a status key (``labels.label``)."""
-    from .labels import STATUS
-    from .labels import label as _label
-
-    return _label(STATUS, status)
+    return labels.label(labels.STATUS, status)
 
 
 def allowed_moves(status: str) -> tuple[str, ...]:
@@ -86,13 +84,8 @@ def check_move(request: ServiceRequest, target: str) -> None:
             f"Cannot move {request.reference} from {request.status} to {target}; "
             f"allowed next statuses: {nexts}."
         )
-    if target == "completed":
-        # Completed means paid (or explicitly free): billing says what is missing, in money.
-        from .services.billing import completion_blocker
-
-        blocker = completion_blocker(request)
-        if blocker:
-            raise UnpaidBalance(blocker)
+    # Other rules may refuse it (billing: completed means paid) by raising a Conflict.
+    signals.move_requested.send(request, target=target)
 
 
 def record_initial(request: ServiceRequest, actor: Optional[User], note: Optional[str] = None):
@@ -143,43 +136,26 @@ def move_status(
     public: bool = True,
     notify: bool = True,
 ) -> StatusChange:
-    """Move a request: check the move, record history and audit, queue the customer's notice.
+    """Move a request: check the move, record it in the history, announce it.
 
+    What else a move sets off (the drop-off appointment, the invoice, the warranty, reserved
+    stock, the audit entry, the customer's notice) subscribes to ``signals.repair_moved``.
     Stages the changes in the session; the caller commits.
     """
-    from .services import audit, notifications
-
     check_move(request, target)
-    before = {"status": request.status}
     previous = request.status
     now = utcnow()
     _claim_move(request, previous, target)
-    if target in ("in_progress", "canceled"):
-        from .services.booking import repair_moved
-
-        # Before checked_in_at is set: the drop-off ends when the device first arrives.
-        repair_moved(request, target, actor)
+    first_check_in = target == "in_progress" and request.checked_in_at is None
     request.status = target
     if estimated_completion is not None:
         request.estimated_completion = estimated_completion
-    if target == "in_progress" and request.checked_in_at is None:
+    if first_check_in:
         request.checked_in_at = now
     if target in ("ready_for_pickup", "dispatched") and request.ready_at is None:
         request.ready_at = now
-    if target in ("payment_pending", "ready_for_pickup", "dispatched"):
-        from .services.invoices import invoice_when_ready
-
-        # The work is done: what it cost is invoiced now, whoever moved it (any face).
-        invoice_when_ready(request, actor)
     if target == "completed":
-        from .services.warranty import start_warranty
-
         request.completed_at = now
-        start_warranty(request, now)
-    if target == "canceled":
-        from .services.inventory import release_all
-
-        release_all(request, actor)
     if target in ("completed", "canceled"):
         # A device passcode is only kept while the repair needs it.
         request.passcode_encrypted = None
@@ -193,13 +169,15 @@ def move_status(
         created_at=now,
     )
     db.session.add(entry)
-    audit.record(
-        actor,
-        "status_changed",
+    signals.repair_moved.send(
         request,
-        before=before,
-        after={"status": target, "note": note},
+        actor=actor,
+        previous=previous,
+        target=target,
+        entry=entry,
+        note=note,
+        when=now,
+        first_check_in=first_check_in,
+        notify=notify,
     )
-    if notify:
-        notifications.status_changed(request, entry)
     return entry

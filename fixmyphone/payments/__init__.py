@@ -7,7 +7,6 @@ bp = Blueprint("payments", __name__)
 
 @bp.record_once
 def _template_helpers(state) -> None:
-    from ..services import invoices  # noqa: F401  (installs the issued-invoice guard)
     from ..services.payments import stripe_enabled
 
     # Pages offer "Pay now" only when the shop has connected Stripe; otherwise pay at pickup.

@@ -37,6 +37,25 @@ def record(
     return entry
 
 
+def on_repair_moved(
+    request: Any,
+    *,
+    actor: Optional[User],
+    previous: str,
+    target: str,
+    note: Optional[str],
+    **_: object,
+) -> None:
+    """Every status move is in the audit log, with the note that came with it."""
+    record(
+        actor,
+        "status_changed",
+        request,
+        before={"status": previous},
+        after={"status": target, "note": note},
+    )
+
+
 def _jsonable(values: Optional[dict]) -> Optional[dict]:
     if values is None:
         return None

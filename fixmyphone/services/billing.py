@@ -21,6 +21,7 @@ from ..models import (
     User,
     utcnow,
 )
+from ..workflow import UnpaidBalance
 from . import totals
 from .errors import Conflict, Forbidden, ValidationFailed
 
@@ -365,6 +366,14 @@ def completion_blocker(request: ServiceRequest) -> Optional[str]:
             "issue the invoice for them and take the payment first."
         )
     return None
+
+
+def refuse_unpaid_completion(request: ServiceRequest, *, target: str, **_: object) -> None:
+    """Completed means paid (or explicitly free): the refusal says what is missing, in money."""
+    if target == "completed":
+        blocker = completion_blocker(request)
+        if blocker:
+            raise UnpaidBalance(blocker)
 
 
 def mark_no_charge(request: ServiceRequest, *, reason: str, actor: User) -> None:

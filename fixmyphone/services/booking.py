@@ -486,17 +486,26 @@ def _close(appointment: Appointment, status: str, reason: Optional[str] = None) 
     reminders.appointment_changed(appointment)
 
 
-def repair_moved(request: ServiceRequest, target: str, actor: Optional[User]) -> None:
-    """Workflow hook: once the device is checked in the drop-off took place (the appointment is
-    completed); when the repair is canceled its appointment is too. Either way the seat is
-    freed, so a device brought in early does not keep a place in a later slot."""
+def on_repair_moved(
+    request: ServiceRequest,
+    *,
+    target: str,
+    actor: Optional[User],
+    first_check_in: bool,
+    **_: object,
+) -> None:
+    """Once the device is checked in the drop-off took place (the appointment is completed);
+    when the repair is canceled its appointment is too. Either way the seat is freed, so a
+    device brought in early does not keep a place in a later slot."""
+    if target not in ("in_progress", "canceled"):
+        return
     appointment = active_appointment(request) if request.id is not None else None
     if appointment is None:
         return
     if target == "canceled":
         _close(appointment, APPOINTMENT_CANCELED, "The repair was canceled.")
         audit.record(actor, "appointment_canceled", appointment, after={"reason": "repair"})
-    elif target == "in_progress" and request.checked_in_at is None:
+    elif first_check_in:
         _close(appointment, APPOINTMENT_COMPLETED)
         audit.record(actor, "appointment_completed", appointment, after={"checked_in": True})
 

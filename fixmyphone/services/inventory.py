@@ -265,6 +265,14 @@ def release_part(line: RequestPart, actor: Optional[User], note: Optional[str] =
     return _ledger(line.part, "release", q, after, actor, line.service_request, note)
 
 
+def on_repair_moved(
+    request: ServiceRequest, *, target: str, actor: Optional[User], **_: object
+) -> None:
+    """A canceled repair gives its reserved parts back to the shelf."""
+    if target == "canceled":
+        release_all(request, actor)
+
+
 def release_all(request: ServiceRequest, actor: Optional[User]) -> int:
     """Release every part still reserved for a request; returns how many lines."""
     if request.id is None:

@@ -248,6 +248,14 @@ def _issue_for_charges(request: ServiceRequest, actor: Optional[User]) -> Invoic
     return invoice
 
 
+def on_repair_moved(
+    request: ServiceRequest, *, target: str, actor: Optional[User], **_: object
+) -> None:
+    """The work is done: what it cost is invoiced now, whoever moved it (any face)."""
+    if target in ("payment_pending", "ready_for_pickup", "dispatched"):
+        invoice_when_ready(request, actor)
+
+
 def invoice_when_ready(request: ServiceRequest, actor: Optional[User]) -> Optional[Invoice]:
     """The repair is done (the workflow calls this): invoice whatever is not invoiced yet.
 
@@ -503,7 +511,12 @@ def _was_issued(session: Session, invoice: Invoice) -> bool:
     return stored == ISSUED
 
 
-@event.listens_for(Session, "before_flush")
+def install_issued_guard() -> None:
+    """Refuse, on every flush, any change to an issued invoice or its lines."""
+    if not event.contains(Session, "before_flush", _refuse_changes_to_issued):
+        event.listen(Session, "before_flush", _refuse_changes_to_issued)
+
+
 def _refuse_changes_to_issued(session: Session, _context: Any, _instances: Any) -> None:
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, Invoice) and _was_issued(session, obj):

@@ -8,14 +8,14 @@ before sending, so a customer never gets the same message twice.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from typing import Optional
+from typing import Any, Optional
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from .. import links
 from ..extensions import db
 from ..models import (
     ADMIN_ROLES,
@@ -27,34 +27,9 @@ from ..models import (
     utcnow,
 )
 from ..queue import enqueue_after_commit
-from . import secret_links
+from ..workflow import label
+from . import audit, secret_links
 from .errors import Conflict, NotFound
-
-# Settings with their defaults; each can be set in the environment or the app's config.
-DEFAULTS: dict[str, str] = {
-    # Statuses that notify the customer (comma separated); empty = every status.
-    "NOTIFY_STATUSES": "",
-    "NOTIFY_MAX_ATTEMPTS": "5",
-    # Seconds to wait before retry n (the last value repeats).
-    "NOTIFY_RETRY_INTERVALS": "30,120,600,1800",
-    # A pending row older than this is re-enqueued by the outbox sweep.
-    "OUTBOX_GRACE_SECONDS": "120",
-    # A row claimed ("sending") for longer than this is taken back by the sweep.
-    "OUTBOX_CLAIM_TIMEOUT_SECONDS": "600",
-    "APPOINTMENT_REMINDERS": "24h,1h",
-    "PICKUP_REMINDER_DAYS": "3,7",
-    "SMS_PROVIDER": "log",
-    "TWILIO_ACCOUNT_SID": "",
-    "TWILIO_AUTH_TOKEN": "",
-    "TWILIO_FROM": "",
-    "TWILIO_API_BASE": "https://api.twilio.com",
-    # A counter payment still unverified after this many hours reminds the admins.
-    "PAYMENT_VERIFY_REMINDER_HOURS": "24",
-    "SWEEP_OUTBOX_SECONDS": "60",
-    "SWEEP_REMINDERS_SECONDS": "300",
-    "SWEEP_STAFF_CHECKS_SECONDS": "3600",
-    "SWEEP_STRIPE_EVENTS_SECONDS": "300",
-}
 
 # Events whose customer preferences are shared with another kind (the profile page offers
 # one switch for "Appointment booked or changed").
@@ -65,48 +40,11 @@ PREFERENCE_KIND = {
 }
 
 
-def init_settings(app) -> None:
-    """Fill the notification settings from the environment unless the config sets them."""
-    for name, default in DEFAULTS.items():
-        app.config.setdefault(name, os.environ.get(name, default))
-
-
-def setting(name: str):
-    """A notification setting: the app's config, else the environment, else the default."""
-    value = current_app.config.get(name)
-    if value is None:
-        value = os.environ.get(name, DEFAULTS[name])
-    return value
-
-
-def int_setting(name: str) -> int:
-    """A whole-number setting."""
-    return int(setting(name))
-
-
-def list_setting(name: str) -> list[str]:
-    """A comma-separated setting (a list in the config is accepted as is)."""
-    value = setting(name)
-    if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [v.strip() for v in str(value or "").split(",") if v.strip()]
-
-
 def retry_intervals() -> list[int]:
     """Seconds before each retry, one per retry (``NOTIFY_MAX_ATTEMPTS`` - 1 of them)."""
-    intervals = [int(v) for v in list_setting("NOTIFY_RETRY_INTERVALS")] or [60]
-    retries = max(int_setting("NOTIFY_MAX_ATTEMPTS") - 1, 0)
+    intervals = current_app.config["NOTIFY_RETRY_INTERVALS"] or [60]
+    retries = max(current_app.config["NOTIFY_MAX_ATTEMPTS"] - 1, 0)
     return [intervals[min(i, len(intervals) - 1)] for i in range(retries)]
-
-
-def tracking_url(request: ServiceRequest) -> str:
-    """The private link to a repair's tracking page (no login needed)."""
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    try:
-        path = url_for("public.track_token", token=request.tracking_token)
-    except Exception:  # the public blueprint may not be registered (API-only tests)
-        path = f"/track/{request.tracking_token}"
-    return base + path
 
 
 def channels_for(user: User, event: str) -> list[str]:
@@ -126,30 +64,64 @@ def channels_for(user: User, event: str) -> list[str]:
     return chosen
 
 
+def compose(
+    event: str,
+    user: User,
+    service_request: Optional[ServiceRequest] = None,
+    context: Optional[dict] = None,
+    values: Optional[dict] = None,
+) -> tuple[str, str]:
+    """The subject and text of a message, in the words of ``email/messages/<event>.txt``.
+
+    Its ``subject`` and ``body`` blocks see the recipient (``user``), the repair (``request``)
+    and its ``tracking_url``, the row's context (``ctx``), each of ``values`` by name, and
+    what every template sees (``shop``, the filters).
+    """
+    template = current_app.jinja_env.get_template(f"email/messages/{event}.txt")
+    names: dict[str, Any] = {
+        **(values or {}),
+        "user": user,
+        "request": service_request,
+        "tracking_url": links.tracking_url(service_request) if service_request else None,
+        "ctx": context or {},
+    }
+    current_app.update_template_context(names)
+    page = template.new_context(names)
+    return (
+        "".join(template.blocks["subject"](page)),
+        "".join(template.blocks["body"](page)),
+    )
+
+
 def notify(
     user: User,
     event: str,
-    subject: str,
-    body: str,
+    subject: Optional[str] = None,
+    body: Optional[str] = None,
     *,
     dedup_key: str,
     service_request: Optional[ServiceRequest] = None,
     context: Optional[dict] = None,
     channels: Optional[Iterable[str]] = None,
+    values: Optional[dict] = None,
 ) -> list[Notification]:
     """Write one outbox row per channel and deliver each after commit.
 
+    The words come from the event's template (``compose``): the caller passes ``context``,
+    kept with the row for the e-mail templates, and ``values`` for the words only.
     ``dedup_key`` names the event occurrence; a row with the same key and channel is never
     written twice, so a retried caller cannot notify a customer twice. Reset and tracking
-    links in ``body`` are stored as placeholders and made live when the message is sent
+    links in the text are stored as placeholders and made live when the message is sent
     (see ``secret_links``); the subject is kept to one line, as an email header must be.
     """
+    if subject is None or body is None:
+        subject, body = compose(event, user, service_request, context, values)
     subject = header_text(secret_links.protect(subject, service_request))[:200]
     body = secret_links.protect(body, service_request)
     rows = []
     for channel in channels if channels is not None else channels_for(user, event):
         key = f"{dedup_key}:{channel}"[:200]
-        if db.session.query(Notification.id).filter_by(dedup_key=key).first():
+        if db.session.scalar(sa.select(Notification.id).filter_by(dedup_key=key).limit(1)):
             continue
         row = Notification(
             user=user,
@@ -195,9 +167,9 @@ def header_text(value: str) -> str:
 
 def enqueue_delivery_after_commit(notification_id: int) -> None:
     """Deliver a row once the transaction commits (on RQ: with retries and backoff)."""
-    from .. import jobs
-
-    enqueue_after_commit(jobs.deliver_notification, notification_id, **rq_delivery_options())
+    enqueue_after_commit(
+        "fixmyphone.jobs.deliver_notification", notification_id, **rq_delivery_options()
+    )
 
 
 def rq_delivery_options() -> dict:
@@ -206,7 +178,7 @@ def rq_delivery_options() -> dict:
     intervals = retry_intervals()
     if not intervals:
         return {"result_ttl": 0}
-    from rq import Retry
+    from rq import Retry  # loaded on first use: rq takes ~0.1 s to import, only RQ needs it
 
     return {"retry": Retry(max=len(intervals), interval=intervals), "result_ttl": 0}
 
@@ -224,7 +196,7 @@ def notify_statuses() -> set[str]:
     shop = db.session.scalar(sa.select(ShopSettings).limit(1))
     if shop is not None and shop.notify_statuses:
         return set(shop.notify_statuses)
-    return set(list_setting("NOTIFY_STATUSES"))
+    return set(current_app.config["NOTIFY_STATUSES"])
 
 
 def status_notifies(status: str) -> bool:
@@ -233,30 +205,27 @@ def status_notifies(status: str) -> bool:
     return not chosen or status in chosen
 
 
+def on_repair_moved(
+    request: ServiceRequest, *, entry: StatusChange, notify: bool, **_: object
+) -> None:
+    """The customer hears of a move (unless the mover asked for silence)."""
+    if notify:
+        status_changed(request, entry)
+
+
 def status_changed(request: ServiceRequest, entry: StatusChange) -> list[Notification]:
     """Tell the customer their repair moved (public moves only, per the shop's policy)."""
-    from ..workflow import label
-
     if not entry.is_public or not status_notifies(entry.to_status):
         return []
     db.session.flush()
-    status = label(entry.to_status)
-    note = f"\n\nNote from the shop: {entry.note}" if entry.note else ""
-    body = (
-        f"Hello {request.customer.first_name},\n\n"
-        f"Your repair {request.reference} ({request.brand} {request.model}) is now: {status}."
-        f"{note}\n\nTrack it here: {tracking_url(request)}\n"
-    )
     return notify(
         request.customer,
         "status_changed",
-        f"{request.reference}: {status}",
-        body,
         dedup_key=f"status:{entry.id}",
         service_request=request,
         context={
             "status": entry.to_status,
-            "status_label": status,
+            "status_label": label(entry.to_status),
             "reference": request.reference,
             "note": entry.note,
         },
@@ -274,16 +243,18 @@ def active_admins() -> list[User]:
 
 def alert_staff(
     event: str,
-    subject: str,
-    body: str,
+    subject: Optional[str] = None,
+    body: Optional[str] = None,
     *,
     dedup_key: str,
     service_request: Optional[ServiceRequest] = None,
     technician: Optional[User] = None,
     channels: Iterable[str] = ("in_app", "email"),
     context: Optional[dict] = None,
+    values: Optional[dict] = None,
 ) -> list[Notification]:
-    """Alert all active admins and, when given, a technician; one row per person and channel."""
+    """Alert all active admins and, when given, a technician; one row per person and channel
+    (the words from the event's template, as for ``notify``)."""
     recipients = active_admins()
     if technician is not None and technician.active and technician not in recipients:
         recipients.append(technician)
@@ -301,14 +272,13 @@ def alert_staff(
             service_request=service_request,
             context=ctx,
             channels=list(channels),
+            values=values,
         )
     return rows
 
 
 def resend(notification_id: int, actor: User) -> Notification:
     """Put a failed notification back in the outbox (audit-logged); delivered after commit."""
-    from . import audit
-
     row = db.session.get(Notification, notification_id)
     if row is None:
         raise NotFound("No such notification.")
@@ -375,29 +345,6 @@ def mark_read(user: User, notification_id: Optional[int] = None) -> int:
     return db.session.execute(stmt).rowcount or 0
 
 
-# Back-office pages a staff notification may point at, tried in order.
-STAFF_REQUEST_ENDPOINTS = (
-    "admin_requests.request_page",
-    "servicerequest.request_page",
-    "requests.request_page",
-)
-
-
-def external_url(endpoint: str, **values) -> Optional[str]:
-    """An absolute URL on PUBLIC_BASE_URL for an endpoint, also outside a request (jobs)."""
-    from flask import has_request_context
-    from werkzeug.routing import BuildError
-
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    try:
-        if has_request_context():
-            return base + url_for(endpoint, **values)
-        with current_app.test_request_context("/"):
-            return base + url_for(endpoint, **values)
-    except BuildError:
-        return None
-
-
 def link_for(row: Notification) -> Optional[str]:
     """Where a notification leads: its own link, the repair's tracking page for customers,
     the repair's back-office page (or the back office) for staff."""
@@ -409,10 +356,7 @@ def link_for(row: Notification) -> Optional[str]:
     )
     staff = ctx.get("audience") == "staff" or (row.user is not None and row.user.is_staff)
     if not staff:
-        return tracking_url(request) if request is not None else None
+        return links.tracking_url(request) if request is not None else None
     if request is not None:
-        for endpoint in STAFF_REQUEST_ENDPOINTS:
-            url = external_url(endpoint, request_id=request.id)
-            if url:
-                return url
-    return external_url("admin.index")
+        return links.staff_request_url(request.id)
+    return links.back_office_url()

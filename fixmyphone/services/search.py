@@ -7,7 +7,7 @@ is then one LIKE on one column, which PostgreSQL answers from a single trigram i
 Flask-Admin's syntax keeps its meaning per field: ``word`` anywhere in a field, ``^word`` at the
 start of one, ``=word`` a whole field.
 
-The before_flush listener below is the only writer in the app (bench-data computes the same
+The before_flush listener below (installed by create_app) is the only writer in the app (bench-data computes the same
 text with ``text_for``; migration 0003 backfilled existing rows with the same recipe in SQL).
 """
 
@@ -90,7 +90,12 @@ def _customer_of(session: Session, request: ServiceRequest) -> Optional[User]:
     return session.get(User, request.customer_id)
 
 
-@event.listens_for(Session, "before_flush")
+def install_search_upkeep() -> None:
+    """Keep every repair's search text right on each flush (for every session)."""
+    if not event.contains(Session, "before_flush", _keep_search_text):
+        event.listen(Session, "before_flush", _keep_search_text)
+
+
 def _keep_search_text(session: Session, flush_context: Any, instances: Any) -> None:
     """New or changed repairs get their text; a customer's new name, email or phone rewrites
     the texts of their repairs already saved (without touching those repairs' updated_at)."""

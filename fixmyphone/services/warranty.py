@@ -15,10 +15,16 @@ COVERED_STATUSES = ("completed", "closed")
 
 
 def start_warranty(request: ServiceRequest, when: Optional[datetime] = None) -> None:
-    """Start the warranty period at pickup/completion (called by the workflow on completion)."""
+    """Start the warranty period at pickup/completion (once; later calls change nothing)."""
     if request.warranty_until is None:
         days = int(current_app.config.get("WARRANTY_DAYS", 90))
         request.warranty_until = (when or utcnow()) + timedelta(days=days)
+
+
+def on_repair_moved(request: ServiceRequest, *, target: str, when: datetime, **_: object) -> None:
+    """A repair's warranty starts when it is completed."""
+    if target == "completed":
+        start_warranty(request, when)
 
 
 def under_warranty(request: ServiceRequest, now: Optional[datetime] = None) -> bool:
