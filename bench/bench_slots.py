@@ -25,7 +25,7 @@ def main() -> None:
         TechnicianProfile,
         User,
     )
-    from fixmyphone.services import booking
+    from fixmyphone.services import slots as slot_engine
 
     with app.app_context():
         db.drop_all()
@@ -81,15 +81,17 @@ def main() -> None:
                 )
             )
         db.session.commit()
-        result = timed(lambda: booking.slots_for_range(start_day, 30), repeat=30)
+        result = timed(lambda: slot_engine.slots_for_range(start_day, 30), repeat=30)
         if os.environ.get("PROFILE"):
             import cProfile
             import pstats
 
             profiler = cProfile.Profile()
-            profiler.runcall(lambda: [booking.slots_for_range(start_day, 30) for _ in range(10)])
+            profiler.runcall(
+                lambda: [slot_engine.slots_for_range(start_day, 30) for _ in range(10)]
+            )
             pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
-        slots = sum(len(v) for v in booking.slots_for_range(start_day, 30).values())
+        slots = sum(len(v) for v in slot_engine.slots_for_range(start_day, 30).values())
         print(
             f"slots_for_range(30 days, 10 technicians, 1500 bookings) on {db.engine.dialect.name}: "
             f"{slots} slots, median {result['median_ms']} ms, p95 {result['p95_ms']} ms "

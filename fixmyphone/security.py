@@ -7,6 +7,7 @@ import json
 import re
 import secrets
 from typing import Optional
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, request
 from werkzeug.exceptions import BadRequest
@@ -20,6 +21,20 @@ MAX_DB_INTEGER = 2**31 - 1
 NUL_MESSAGE = "Must not contain NUL characters."
 _FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_next(default: str) -> str:
+    """The ``next`` target if it is a path on this site, else ``default``.
+
+    Refused: other sites (``//host``, ``https://host``), a backslash (browsers read ``/\\host``
+    as ``//host``), and control characters or spaces (a CR/LF would split the Location header).
+    """
+    target = request.values.get("next") or ""
+    if not target.startswith("/") or target.startswith("//") or not target.isprintable():
+        return default
+    if "\\" in target or " " in target or urlsplit(target).netloc:
+        return default
+    return target
 
 
 def _has_nul(value) -> bool:

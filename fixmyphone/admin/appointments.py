@@ -30,7 +30,7 @@ from ..models import (
     TechnicianProfile,
     User,
 )
-from ..services import booking, repairs, search
+from ..services import booking, repairs, search, slots
 from ..services.errors import DomainError, NotFound, ValidationFailed
 from .base import SecuredModelView, commit_or_flash, refusal_text
 from .filters import DateFromFilter, DateToFilter
@@ -53,7 +53,7 @@ def parse_local_datetime(value: str) -> datetime:
         raise ValidationFailed(
             "Give the time as YYYY-MM-DDTHH:MM.", {"start": ["Not a date and time."]}
         ) from exc
-    return _near(naive.replace(tzinfo=booking.shop_tz()))
+    return _near(naive.replace(tzinfo=slots.shop_tz()))
 
 
 def parse_start(value: Any) -> datetime:
@@ -197,7 +197,7 @@ class AppointmentView(SecuredModelView):
 
     @expose("/calendar")
     def calendar(self):
-        tz = booking.shop_tz()
+        tz = slots.shop_tz()
         try:
             first = date.fromisoformat(request.args.get("date", ""))
         except ValueError:
@@ -208,7 +208,7 @@ class AppointmentView(SecuredModelView):
             "timeZone": current_app.config["SHOP_TIMEZONE"],
             "date": first.isoformat(),
             "view": "timeGridDay" if span == "day" else "timeGridWeek",
-            "slotMinutes": booking.settings().slot_minutes or 30,
+            "slotMinutes": slots.settings().slot_minutes or 30,
             **_opening_hours(),
             "urls": {
                 "events": self.get_url(".events"),
@@ -257,7 +257,7 @@ class AppointmentView(SecuredModelView):
         return jsonify([self._event(a, colours) for a in query])
 
     def _event(self, appt: Appointment, colours: dict[int, str]) -> dict:
-        tz = booking.shop_tz()
+        tz = slots.shop_tz()
         req = appt.service_request
         actions = booking.drop_off_actions(req, appt)
         local_start, local_end = appt.start.astimezone(tz), appt.end.astimezone(tz)

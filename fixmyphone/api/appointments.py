@@ -8,6 +8,7 @@ from ..extensions import db
 from ..models import Appointment
 from ..services import booking, repairs
 from ..services.errors import Forbidden, NotFound
+from ..services.slots import is_bookable, slots_for_day
 from .base import Blueprint, caller
 from .repairs import appointment_body
 from .schemas import (
@@ -32,12 +33,10 @@ FIRST_DAY, LAST_DAY = date(1, 1, 3), date(9999, 12, 29)
 def slots(args):
     """The drop-off slots of a day and whether each can still be booked (no login needed)."""
     day = args["date"]
-    found = booking.slots_for_day(day) if FIRST_DAY <= day <= LAST_DAY else []
+    found = slots_for_day(day) if FIRST_DAY <= day <= LAST_DAY else []
     return {
         "date": day,
-        "slots": [
-            {"start": s.start, "end": s.end, "available": booking.is_bookable(s)} for s in found
-        ],
+        "slots": [{"start": s.start, "end": s.end, "available": is_bookable(s)} for s in found],
     }
 
 

@@ -2,21 +2,10 @@
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TelField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
-from ..services.accounts import MIN_PASSWORD_LENGTH, password_problem, phone_problem
-
-
-def strong_password(_form, field):
-    """WTForms validator backed by the accounts service's password rule."""
-    if problem := password_problem(field.data or ""):
-        raise ValidationError(problem)
-
-
-def valid_phone(_form, field):
-    """WTForms validator backed by the accounts service's phone rule."""
-    if problem := phone_problem(field.data):
-        raise ValidationError(problem)
+from ..forms import strong_password, valid_phone
+from ..services.accounts import MIN_PASSWORD_LENGTH
 
 
 class LoginForm(FlaskForm):

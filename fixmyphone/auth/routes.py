@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import db, limiter
+from ..security import safe_next
 from ..services import accounts, logins
 from ..services.errors import DomainError
 from . import bp
 from .forms import ForgotPasswordForm, LoginForm, RegisterForm, ResetPasswordForm
-
-
-def safe_next(default: str) -> str:
-    """The ``next`` target if it is a path on this site, else ``default``.
-
-    Refused: other sites (``//host``, ``https://host``), a backslash (browsers read ``/\\host``
-    as ``//host``), and control characters or spaces (a CR/LF would split the Location header).
-    """
-    target = request.values.get("next") or ""
-    if not target.startswith("/") or target.startswith("//") or not target.isprintable():
-        return default
-    if "\\" in target or " " in target or urlsplit(target).netloc:
-        return default
-    return target
 
 
 def home_for(user) -> str:

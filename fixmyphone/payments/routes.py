@@ -19,11 +19,11 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from ..auth.routes import safe_next
 from ..errors import error_response
 from ..extensions import csrf, db
 from ..models import Invoice, Payment, ServiceRequest
 from ..queue import enqueue_after_commit
+from ..security import safe_next
 from ..services import billing, documents, payments, repairs
 from ..services.errors import DomainError
 from . import bp, cards, jobs

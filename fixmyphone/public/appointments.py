@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from ..extensions import db
 from ..models import ServiceRequest, utcnow
-from ..services import booking, repairs
+from ..services import booking, repairs, slots
 from ..services.errors import DomainError
 from . import bp
 from .forms import BookingForm, CancelAppointmentForm
@@ -20,16 +20,16 @@ DAYS_PER_PAGE = 7
 
 def _days_ahead() -> int:
     """How far ahead customers may book: the shop's horizon, capped by PUBLIC_BOOKING_DAYS."""
-    horizon = booking.settings().booking_horizon_days or 30
+    horizon = slots.settings().booking_horizon_days or 30
     return max(1, min(horizon, int(current_app.config.get("PUBLIC_BOOKING_DAYS", 28))))
 
 
-def free_days(first: date, days: int) -> list[tuple[date, list[booking.Slot]]]:
+def free_days(first: date, days: int) -> list[tuple[date, list[slots.Slot]]]:
     """Each day from ``first`` with the slots that can still be booked (past and full left out)."""
     now = utcnow()
     return [
-        (day, [slot for slot in slots if booking.is_bookable(slot, now)])
-        for day, slots in booking.slots_for_range(first, days, now).items()
+        (day, [slot for slot in day_slots if slots.is_bookable(slot, now)])
+        for day, day_slots in slots.slots_for_range(first, days, now).items()
     ]
 
 
@@ -103,7 +103,7 @@ def book(request_id: int):
         db.session.rollback()
         form.start.errors = [exc.message]
         return _render(service_request, form, exc.status)
-    local = appointment.start.astimezone(booking.shop_tz()).strftime("%A %d %B at %H:%M")
+    local = appointment.start.astimezone(slots.shop_tz()).strftime("%A %d %B at %H:%M")
     flash(f"You are booked in for {local}. See you then!", "success")
     return redirect(url_for("public.repair", request_id=service_request.id))
 

@@ -19,7 +19,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
 
-from ..auth.forms import strong_password, valid_phone
+from ..forms import strong_password, valid_phone
 from ..models import DEVICE_TYPES
 from ..services.accounts import MIN_PASSWORD_LENGTH
 from ..services.errors import ValidationFailed

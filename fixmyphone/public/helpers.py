@@ -20,7 +20,7 @@ from ..models import (
     Payment,
     ServiceRequest,
 )
-from ..services import billing, booking
+from ..services import billing, booking, slots
 from ..services.errors import DomainError
 from . import bp
 
@@ -190,4 +190,4 @@ def shop_today():
     """Today's date in the shop's time zone."""
     from ..models import utcnow
 
-    return utcnow().astimezone(booking.shop_tz()).date()
+    return utcnow().astimezone(slots.shop_tz()).date()

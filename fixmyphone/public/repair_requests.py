@@ -9,7 +9,7 @@ from flask_login import current_user, login_required, login_user
 
 from ..extensions import db, limiter
 from ..models import User, utcnow
-from ..services import accounts, booking, photos, repairs
+from ..services import accounts, booking, photos, repairs, slots
 from ..services.errors import DomainError, ValidationFailed
 from . import bp
 from .forms import RepairRequestForm
@@ -32,7 +32,7 @@ def _preferred_time(form: RepairRequestForm):
     naive = form.preferred_time.data
     if naive is None:
         return None
-    moment = naive.replace(tzinfo=booking.shop_tz()).astimezone(UTC)
+    moment = naive.replace(tzinfo=slots.shop_tz()).astimezone(UTC)
     if moment <= utcnow():
         form.preferred_time.errors.append("Choose a time in the future.")
         return False

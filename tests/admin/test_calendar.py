@@ -13,11 +13,10 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Appointment, OpeningHours, Shift, ShopSettings, TimeOff, utcnow
-from fixmyphone.services import booking
+from fixmyphone.services import booking, slots
 from fixmyphone.workflow import move_status
 from tests import factories
-
-from .conftest import client_for
+from tests.conftest import client_for
 
 CAL = "/admin/appointments/calendar"
 DAY = (utcnow() + timedelta(days=3)).date()
@@ -101,7 +100,7 @@ def test_events_are_in_the_shop_time_zone_with_technician_colours(app, admin):
     factories.open_every_day(time(0), time(23, 30))
     db.session.commit()
     appt = _booked(15, technician=sam)  # 15:00 UTC = 10:00 in New York in winter or 11:00
-    local = appt.start.astimezone(booking.shop_tz())
+    local = appt.start.astimezone(slots.shop_tz())
     [event] = _events(admin)
     assert event["start"] == local.isoformat()
     assert event["start"].endswith(("-05:00", "-04:00"))
@@ -218,7 +217,7 @@ def test_keyboard_form_moves_in_shop_time_and_changes_technician(app, admin):
     assert response.status_code == 302
     assert response.headers["Location"] == f"{CAL}?date={DAY}"
     db.session.expire_all()
-    paris = appt.start.astimezone(booking.shop_tz())
+    paris = appt.start.astimezone(slots.shop_tz())
     assert (paris.date(), paris.time()) == (DAY, time(15, 30))
     assert appt.technician_id == sam.id
 
@@ -403,7 +402,7 @@ def test_cancel_needs_a_reason_and_frees_the_seat(admin):
     assert (appt.status, appt.cancel_reason, appt.seat) == ("canceled", "Technician ill", None)
     assert appt.service_request.status == "on_hold"
     # The place is free again.
-    assert booking.find_slot(at(10)).free == 1
+    assert slots.find_slot(at(10)).free == 1
 
 
 def test_unknown_appointments_answer_404(admin):
@@ -466,7 +465,7 @@ def test_check_in_completes_the_appointment_and_frees_its_seat(admin):
     db.session.commit()
     db.session.expire_all()
     assert (appt.status, appt.seat) == ("completed", None)
-    assert booking.find_slot(at(15)).free == 1
+    assert slots.find_slot(at(15)).free == 1
     [event] = _events(admin)
     assert event["extendedProps"]["statusLabel"] == "Device received"
     assert event["startEditable"] is False

@@ -9,10 +9,10 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import APPOINTMENT_SCHEDULED, Appointment, ShopSettings
-from fixmyphone.services import booking
+from fixmyphone.services import booking, slots
 
 from .. import factories
-from ..conftest import csrf_token, login, make_app
+from ..conftest import client_for, csrf_token, make_app
 from .conftest import slot_at
 
 RACERS = 6
@@ -35,7 +35,7 @@ def test_last_place_in_a_slot_is_never_overbooked(require_postgres, tmp_path):
         db.session.commit()
         contenders = []
         for r in racers:
-            client = login(app.test_client(), r.customer)
+            client, _ = client_for(app, r.customer)
             url = f"/account/repairs/{r.id}/book"
             contenders.append((client, url, csrf_token(client, url)))
         db.session.remove()
@@ -67,7 +67,7 @@ def test_last_place_in_a_slot_is_never_overbooked(require_postgres, tmp_path):
                 Appointment.start == start, Appointment.status == APPOINTMENT_SCHEDULED
             )
         )
-        capacity = booking.find_slot(start).capacity
+        capacity = slots.find_slot(start).capacity
         assert booked == capacity == 2
         assert db.session.scalar(sa.select(sa.func.count(Appointment.id))) == 2
         db.session.remove()
