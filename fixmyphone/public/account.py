@@ -10,10 +10,11 @@ from ..extensions import db
 from ..models import Message, ServiceRequest
 from ..services import accounts, audit, booking, profiles
 from ..services.errors import DomainError
+from ..services.next_steps import next_steps
 from ..workflow import OPEN_STATUSES
 from . import bp
 from .forms import NOTIFICATION_CHANNELS, PasswordChangeForm, ProfileForm, pref_name
-from .helpers import active_appointments, apply_errors, billing_summaries, next_steps
+from .helpers import apply_errors, billing_summaries
 
 HISTORY_PAGE_SIZE = 20
 
@@ -53,14 +54,15 @@ def account():
         .order_by(ServiceRequest.created_at.desc())
     ).all()
     summaries = billing_summaries(open_requests)
-    appointments = active_appointments(open_requests)
+    appointments = booking.active_appointments(open_requests)
     # An appointment left scheduled once the device is in the shop is no drop-off any more.
     upcoming = {
         r.id: appointments.get(r.id) if booking.drop_off_refusal(r) is None else None
         for r in open_requests
     }
     cards = [
-        (r, upcoming[r.id], next_steps(r, summaries[r.id], upcoming[r.id])) for r in open_requests
+        (r, upcoming[r.id], next_steps(r, summaries[r.id].balance, upcoming[r.id]))
+        for r in open_requests
     ]
     finished = db.session.scalar(
         sa.select(sa.func.count(ServiceRequest.id)).where(

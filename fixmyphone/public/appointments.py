@@ -13,7 +13,6 @@ from ..services import booking, repairs, slots
 from ..services.errors import DomainError
 from . import bp
 from .forms import BookingForm, CancelAppointmentForm
-from .helpers import appointment_deadline, cutoff_text, shop_today
 
 DAYS_PER_PAGE = 7
 
@@ -42,13 +41,13 @@ def _page_start(today: date, last: date) -> date:
 
 
 def _render(service_request: ServiceRequest, form: BookingForm, status: int = 200):
-    today = shop_today()
+    today = slots.shop_today()
     last = today + timedelta(days=_days_ahead() - 1)
     first = _page_start(today, last)
     count = min(DAYS_PER_PAGE, (last - first).days + 1)
     appointment = booking.drop_off_appointment(service_request)
     drop_off = booking.drop_off_actions(service_request, appointment)
-    deadline = appointment_deadline(appointment)
+    deadline = booking.change_deadline(appointment)
     previous_page = first - timedelta(days=DAYS_PER_PAGE) if first > today else None
     next_first = first + timedelta(days=count)
     return (
@@ -62,7 +61,7 @@ def _render(service_request: ServiceRequest, form: BookingForm, status: int = 20
             drop_off=drop_off,
             deadline=deadline,
             too_late=deadline is not None and utcnow() >= deadline,
-            cutoff_text=cutoff_text(),
+            cutoff_text=booking.cutoff_text(),
             previous_page=max(previous_page, today) if previous_page else None,
             next_page=next_first if next_first <= last else None,
             chosen=form.start.data,

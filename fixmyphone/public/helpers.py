@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Optional
 
 import sqlalchemy as sa
@@ -13,14 +12,12 @@ from flask_wtf import FlaskForm
 
 from ..extensions import db
 from ..models import (
-    APPOINTMENT_SCHEDULED,
     PAYMENT_SUCCEEDED,
-    Appointment,
     Invoice,
     Payment,
     ServiceRequest,
 )
-from ..services import billing, booking, slots
+from ..services import billing
 from ..services.errors import DomainError
 from . import bp
 
@@ -115,79 +112,3 @@ def billing_summaries(service_requests) -> dict[int, BillingSummary]:
 def billing_summary(service_request: ServiceRequest) -> BillingSummary:
     """Totals and documents of one request."""
     return billing_summaries([service_request])[service_request.id]
-
-
-def active_appointments(service_requests) -> dict[int, Appointment]:
-    """The scheduled appointment of each request that has one, in one query."""
-    ids = [r.id for r in service_requests]
-    if not ids:
-        return {}
-    rows = db.session.scalars(
-        sa.select(Appointment).where(
-            Appointment.service_request_id.in_(ids),
-            Appointment.status == APPOINTMENT_SCHEDULED,
-        )
-    )
-    return {a.service_request_id: a for a in rows}
-
-
-def cutoff() -> timedelta:
-    """How long before an appointment customers may still move or cancel it."""
-    return timedelta(minutes=current_app.config["BOOKING_CUTOFF_MINUTES"])
-
-
-def cutoff_text() -> str:
-    """The cut-off in words: '2 hours', '90 minutes'."""
-    minutes = current_app.config["BOOKING_CUTOFF_MINUTES"]
-    if minutes % 60 == 0:
-        hours = minutes // 60
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    return f"{minutes} minutes"
-
-
-@dataclass
-class NextStep:
-    """One thing the customer should do now, with an optional link."""
-
-    kind: str
-    text: str
-
-
-def next_steps(
-    service_request: ServiceRequest, summary: BillingSummary, appointment
-) -> list[NextStep]:
-    """What the customer must do next: decide a quote, book, bring the device, pay, pick up."""
-    steps: list[NextStep] = []
-    status = service_request.status
-    drop_off = booking.drop_off_actions(service_request, appointment)
-    if service_request.quote_status == "pending":
-        steps.append(NextStep("quote", "Approve or decline the estimate so we can go on."))
-    if drop_off.expects_device:
-        steps.append(NextStep("bring", "Bring your device to the shop at your appointment time."))
-    elif drop_off.can_book and service_request.quote_status != "pending":
-        steps.append(NextStep("book", "Book a time to drop your device off at the shop."))
-    if summary.balance > 0:
-        steps.append(NextStep("pay", "Pay the balance due, online or when you pick the device up."))
-    if status == "ready_for_pickup":
-        steps.append(NextStep("pickup", "Your device is ready: pick it up during opening hours."))
-    if status == "dispatched":
-        steps.append(NextStep("wait", "Your device is on its way back to you."))
-    if not steps and status not in ("completed", "closed", "canceled"):
-        steps.append(
-            NextStep("wait", "Nothing for now: we will let you know when anything changes.")
-        )
-    return steps
-
-
-def appointment_deadline(appointment) -> Optional[object]:
-    """The last moment the customer may move or cancel ``appointment``."""
-    if appointment is None:
-        return None
-    return appointment.start - cutoff()
-
-
-def shop_today():
-    """Today's date in the shop's time zone."""
-    from ..models import utcnow
-
-    return utcnow().astimezone(slots.shop_tz()).date()

@@ -11,9 +11,10 @@ from ..extensions import db, limiter
 from ..models import User, utcnow
 from ..services import accounts, booking, photos, repairs, slots
 from ..services.errors import DomainError, ValidationFailed
+from ..services.next_steps import next_steps
 from . import bp
 from .forms import RepairRequestForm
-from .helpers import apply_errors, billing_summary, next_steps
+from .helpers import apply_errors, billing_summary
 
 # Service field names → the form's "Your details" fields in sign-up mode.
 SIGNUP_ALIASES = {"email": "email", "password": "password", "full_name": "full_name"}
@@ -143,6 +144,6 @@ def request_submitted(request_id: int):
     return render_template(
         "public/request_submitted.html",
         r=service_request,
-        steps=next_steps(service_request, summary, appointment),
+        steps=next_steps(service_request, summary.balance, appointment),
         appointment=appointment,
     )

@@ -31,15 +31,10 @@ from ..services import (
     tracking,
 )
 from ..services.errors import DomainError
+from ..services.next_steps import next_steps
 from . import bp
 from .forms import CancelAppointmentForm, MessageForm, QuoteDecisionForm, TrackForm
-from .helpers import (
-    apply_errors,
-    appointment_deadline,
-    billing_summary,
-    cutoff_text,
-    next_steps,
-)
+from .helpers import apply_errors, billing_summary
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 NOT_FOUND = (
@@ -139,9 +134,9 @@ def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: 
         deposit=_deposit_due(service_request, summary),
         appointment=appointment,
         drop_off=booking.drop_off_actions(service_request, appointment),
-        deadline=appointment_deadline(appointment),
-        cutoff_text=cutoff_text(),
-        steps=next_steps(service_request, summary, appointment),
+        deadline=booking.change_deadline(appointment),
+        cutoff_text=booking.cutoff_text(),
+        steps=next_steps(service_request, summary.balance, appointment),
         estimate=estimates.customer_view(service_request),
         thread=thread,
         actions=actions,

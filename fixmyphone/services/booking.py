@@ -76,6 +76,20 @@ def active_appointment(request: ServiceRequest) -> Optional[Appointment]:
     )
 
 
+def active_appointments(requests) -> dict[int, Appointment]:
+    """The scheduled appointment of each request that has one, in one query."""
+    ids = [r.id for r in requests]
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        sa.select(Appointment).where(
+            Appointment.service_request_id.in_(ids),
+            Appointment.status == APPOINTMENT_SCHEDULED,
+        )
+    )
+    return {a.service_request_id: a for a in rows}
+
+
 # -- which appointment actions a repair's status leaves open
 
 # Before the device reaches the shop (``checked_in_at`` is set when the repair first starts).
@@ -258,14 +272,33 @@ def book(
     return appointment
 
 
+def cutoff() -> timedelta:
+    """How long before an appointment customers may still move or cancel it."""
+    return timedelta(minutes=current_app.config["BOOKING_CUTOFF_MINUTES"])
+
+
+def cutoff_text() -> str:
+    """The cut-off in words: '2 hours', '90 minutes'."""
+    minutes = current_app.config["BOOKING_CUTOFF_MINUTES"]
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minutes"
+
+
+def change_deadline(appointment: Optional[Appointment]) -> Optional[datetime]:
+    """The last moment the customer may move or cancel ``appointment`` online."""
+    if appointment is None:
+        return None
+    return appointment.start - cutoff()
+
+
 def _check_cutoff(appointment: Appointment, actor: User) -> None:
     if actor.is_staff:
         return
-    cutoff = timedelta(minutes=current_app.config["BOOKING_CUTOFF_MINUTES"])
-    if appointment.start - utcnow() < cutoff:
-        hours = cutoff.total_seconds() / 3600
+    if utcnow() > change_deadline(appointment):
         raise Forbidden(
-            f"Appointments can be changed up to {hours:g} hours before; please call the shop."
+            f"Appointments can be changed up to {cutoff_text()} before; please call the shop."
         )
 
 

@@ -45,6 +45,11 @@ def shop_tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["SHOP_TIMEZONE"])
 
 
+def shop_today() -> date:
+    """Today's date in the shop's time zone."""
+    return utcnow().astimezone(shop_tz()).date()
+
+
 def settings() -> ShopSettings:
     """The shop's settings row (defaults when none has been saved)."""
     row = db.session.scalar(sa.select(ShopSettings).limit(1))
