@@ -1,9 +1,17 @@
-"""The shop's data model: typed SQLAlchemy 2 models. Money is integer minor units, times UTC."""
+"""The shop's data model: typed SQLAlchemy 2 models. Money is integer minor units, times UTC.
+
+Grouped by domain: accounts, repairs, scheduling, inventory, money, messaging, audit. Each
+stored vocabulary (a status, a kind, a method...) is a ``StrEnum`` next to its table, and a
+CHECK constraint built from the enum (``one_of``) keeps the column to its values. Members are
+``str``: they compare equal to the stored strings and serialise as them.
+"""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime, time
+from enum import StrEnum
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -43,7 +51,18 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(UTC)
 
 
-# ---------------------------------------------------------------- indexes for substring search
+# ---------------------------------------------------------------- constraints and indexes
+
+
+def one_of_sql(column: str, values: Iterable[str]) -> str:
+    """The CHECK condition ``column IN ('a', 'b')`` (NULL passes, as SQL's IN has it)."""
+    return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
+
+
+def one_of(column: str, vocabulary: Iterable[str]) -> sa.CheckConstraint:
+    """A CHECK keeping ``column`` to a vocabulary's values, named ck_<table>_<column>_valid."""
+    return sa.CheckConstraint(one_of_sql(column, vocabulary), name=f"{column}_valid")
+
 
 POSTGRESQL_ONLY = {"only_on": "postgresql"}
 
@@ -76,31 +95,40 @@ sa.event.listen(
 )
 
 
-# ---------------------------------------------------------------- roles and accounts
+# ================================================================ accounts
 
-ROLE_CUSTOMER = "customer"
-ROLE_TECHNICIAN = "technician"
-ROLE_ADMIN = "admin"
-ROLE_SUPERADMIN = "superadmin"
-ROLES = (ROLE_CUSTOMER, ROLE_TECHNICIAN, ROLE_ADMIN, ROLE_SUPERADMIN)
-STAFF_ROLES = (ROLE_TECHNICIAN, ROLE_ADMIN, ROLE_SUPERADMIN)
-ADMIN_ROLES = (ROLE_ADMIN, ROLE_SUPERADMIN)
 
-DEVICE_TYPES = ("phone", "tablet", "smartwatch", "laptop", "other")
+class Role(StrEnum):
+    """What a user is to the shop."""
+
+    CUSTOMER = "customer"
+    TECHNICIAN = "technician"
+    ADMIN = "admin"
+    SUPERADMIN = "superadmin"
+
+
+ROLES = tuple(Role)
+STAFF_ROLES = (Role.TECHNICIAN, Role.ADMIN, Role.SUPERADMIN)
+ADMIN_ROLES = (Role.ADMIN, Role.SUPERADMIN)
+# Older names of the roles.
+ROLE_CUSTOMER = Role.CUSTOMER
+ROLE_TECHNICIAN = Role.TECHNICIAN
+ROLE_ADMIN = Role.ADMIN
+ROLE_SUPERADMIN = Role.SUPERADMIN
 
 
 class User(UserMixin, db.Model):
     """Anyone who logs in: customers, technicians, admins and super admins."""
 
     __tablename__ = "users"
-    __table_args__ = (sa.CheckConstraint(f"role IN {ROLES!r}", name="role_valid"),)
+    __table_args__ = (one_of("role", Role),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored lower-cased (see the validator), so the unique index is case-insensitive.
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     password_hash: Mapped[Optional[str]] = mapped_column(sa.String(256))
     full_name: Mapped[str] = mapped_column(sa.String(120))
-    role: Mapped[str] = mapped_column(sa.String(20), default=ROLE_CUSTOMER, index=True)
+    role: Mapped[str] = mapped_column(sa.String(20), default=Role.CUSTOMER, index=True)
     active: Mapped[bool] = mapped_column(default=True, index=True)
     # Bumped on deactivation and password change: stale sessions and tokens stop working.
     session_version: Mapped[int] = mapped_column(default=1)
@@ -147,7 +175,7 @@ class User(UserMixin, db.Model):
 
     @property
     def is_superadmin(self) -> bool:
-        return self.role == ROLE_SUPERADMIN
+        return self.role == Role.SUPERADMIN
 
     @property
     def first_name(self) -> str:
@@ -206,70 +234,23 @@ class TechnicianProfile(db.Model):
     )
 
 
-class Shift(db.Model):
-    """A weekly recurring shift: weekday 0 = Monday, times in the shop's time zone."""
+class RefreshToken(db.Model):
+    """A refresh token, stored hashed; tokens from one login share a family for reuse detection."""
 
-    __tablename__ = "shifts"
-    __table_args__ = (
-        sa.CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday_range"),
-        sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
-    )
+    __tablename__ = "refresh_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    technician_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("technician_profiles.user_id", ondelete="CASCADE"), index=True
-    )
-    weekday: Mapped[int] = mapped_column(sa.SmallInteger)
-    starts_at: Mapped[time] = mapped_column(sa.Time)
-    ends_at: Mapped[time] = mapped_column(sa.Time)
-
-    technician: Mapped[TechnicianProfile] = relationship(back_populates="shifts")
-
-
-class TimeOff(db.Model):
-    """A period a technician is away (holiday, sick leave)."""
-
-    __tablename__ = "time_off"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    technician_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("technician_profiles.user_id", ondelete="CASCADE"), index=True
-    )
-    starts: Mapped[datetime] = mapped_column(UTCDateTime)
-    ends: Mapped[datetime] = mapped_column(UTCDateTime)
-    reason: Mapped[Optional[str]] = mapped_column(sa.String(200))
-
-    technician: Mapped[TechnicianProfile] = relationship(back_populates="time_off")
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    family_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    parent_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("refresh_tokens.id"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
 
-# ---------------------------------------------------------------- the shop
-
-
-class OpeningHours(db.Model):
-    """When the shop opens on a weekday (0 = Monday), in the shop's time zone."""
-
-    __tablename__ = "opening_hours"
-
-    weekday: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, autoincrement=False)
-    opens_at: Mapped[Optional[time]] = mapped_column(sa.Time)
-    closes_at: Mapped[Optional[time]] = mapped_column(sa.Time)
-    closed: Mapped[bool] = mapped_column(default=False)
-
-
-class ShopSettings(db.Model):
-    """Single-row shop settings editable in the back office."""
-
-    __tablename__ = "shop_settings"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    slot_minutes: Mapped[int] = mapped_column(default=30)
-    # Bookings per slot when no technician shifts are defined at all.
-    default_slot_capacity: Mapped[int] = mapped_column(default=1)
-    booking_horizon_days: Mapped[int] = mapped_column(default=30)
-    notify_statuses: Mapped[list] = mapped_column(sa.JSON, default=list)
-
-
-# ---------------------------------------------------------------- repairs
+# ================================================================ repairs
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read over the phone
 
@@ -284,23 +265,69 @@ def new_tracking_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-# The estimate's state lives in the quote_* columns (a quote is an estimate of one line):
-# draft = lines changed since the customer last saw them; pending = sent, waiting for a decision.
-QUOTE_NONE, QUOTE_PENDING, QUOTE_APPROVED, QUOTE_DECLINED = (
-    "none",
-    "pending",
-    "approved",
-    "declined",
-)
-QUOTE_DRAFT = "draft"
+class DeviceType(StrEnum):
+    """The kind of device brought in."""
+
+    PHONE = "phone"
+    TABLET = "tablet"
+    SMARTWATCH = "smartwatch"
+    LAPTOP = "laptop"
+    OTHER = "other"
+
+
+DEVICE_TYPES = tuple(DeviceType)
+
+
+class RepairStatus(StrEnum):
+    """Where a repair is in the workflow (the API contract's keys, in its order); which move is
+    legal is workflow.py's business."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    AWAITING_PARTS = "awaiting_parts"
+    ON_HOLD = "on_hold"
+    QUALITY_CHECK = "quality_check"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+    SCHEDULED = "scheduled"
+    PAYMENT_PENDING = "payment_pending"
+    DELAYED = "delayed"
+    CLOSED = "closed"
+    DISPATCHED = "dispatched"
+
+
+class QuoteStatus(StrEnum):
+    """The estimate's state, kept in the quote_* columns (a quote is an estimate of one line)."""
+
+    NONE = "none"
+    # Lines changed since the customer last saw them.
+    DRAFT = "draft"
+    # Sent, waiting for the customer's decision.
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
+# Older names of the estimate's states.
+QUOTE_NONE = QuoteStatus.NONE
+QUOTE_DRAFT = QuoteStatus.DRAFT
+QUOTE_PENDING = QuoteStatus.PENDING
+QUOTE_APPROVED = QuoteStatus.APPROVED
+QUOTE_DECLINED = QuoteStatus.DECLINED
 
 
 class ServiceRequest(db.Model):
     """A repair: one device, one customer, moving through the workflow."""
 
     __tablename__ = "service_requests"
-    # The back office's search: one LIKE per word on search_text (see services/search.py).
-    __table_args__ = (trigram_index("service_requests", "search_text"),)
+    __table_args__ = (
+        # The back office's search: one LIKE per word on search_text (see services/search.py).
+        trigram_index("service_requests", "search_text"),
+        one_of("status", RepairStatus),
+        one_of("device_type", DeviceType),
+        one_of("quote_status", QuoteStatus),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(sa.String(12), unique=True, default=new_reference)
@@ -315,14 +342,14 @@ class ServiceRequest(db.Model):
     imei: Mapped[Optional[str]] = mapped_column(sa.String(15), index=True)
     issue_description: Mapped[str] = mapped_column(sa.Text)
     preferred_time: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(sa.String(20), default="pending", index=True)
+    status: Mapped[str] = mapped_column(sa.String(20), default=RepairStatus.PENDING, index=True)
     estimated_completion: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
 
     # Quote sent by staff and the customer's decision.
     quote_amount: Mapped[Optional[int]] = mapped_column(sa.Integer)
     quote_currency: Mapped[Optional[str]] = mapped_column(sa.String(3))
     quote_details: Mapped[Optional[str]] = mapped_column(sa.Text)
-    quote_status: Mapped[str] = mapped_column(sa.String(10), default=QUOTE_NONE)
+    quote_status: Mapped[str] = mapped_column(sa.String(10), default=QuoteStatus.NONE)
     quote_sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     quote_decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
@@ -381,6 +408,7 @@ class StatusChange(db.Model):
     """One move in a request's history: from, to, who, when and an optional note."""
 
     __tablename__ = "status_changes"
+    __table_args__ = (one_of("from_status", RepairStatus), one_of("to_status", RepairStatus))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_request_id: Mapped[int] = mapped_column(
@@ -416,10 +444,106 @@ class RequestPhoto(db.Model):
     service_request: Mapped[ServiceRequest] = relationship(back_populates="photos")
 
 
-APPOINTMENT_SCHEDULED = "scheduled"
-APPOINTMENT_CANCELED = "canceled"
-APPOINTMENT_COMPLETED = "completed"
-APPOINTMENT_NO_SHOW = "no_show"
+class LabourEntry(db.Model):
+    """Bench time on a repair: what was done, minutes worked and the amount charged for it."""
+
+    __tablename__ = "labour_entries"
+    __table_args__ = (
+        sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
+        sa.CheckConstraint("minutes >= 0", name="minutes_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_requests.id", ondelete="CASCADE"), index=True
+    )
+    technician_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    description: Mapped[str] = mapped_column(sa.String(300))
+    minutes: Mapped[int] = mapped_column(sa.Integer, default=0)
+    amount: Mapped[int] = mapped_column(sa.Integer, default=0)  # before tax, minor units
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    technician: Mapped[Optional[User]] = relationship()
+    service_request: Mapped[ServiceRequest] = relationship()
+
+
+# ================================================================ scheduling
+
+
+class OpeningHours(db.Model):
+    """When the shop opens on a weekday (0 = Monday), in the shop's time zone."""
+
+    __tablename__ = "opening_hours"
+
+    weekday: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, autoincrement=False)
+    opens_at: Mapped[Optional[time]] = mapped_column(sa.Time)
+    closes_at: Mapped[Optional[time]] = mapped_column(sa.Time)
+    closed: Mapped[bool] = mapped_column(default=False)
+
+
+class ShopSettings(db.Model):
+    """Single-row shop settings editable in the back office."""
+
+    __tablename__ = "shop_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slot_minutes: Mapped[int] = mapped_column(default=30)
+    # Bookings per slot when no technician shifts are defined at all.
+    default_slot_capacity: Mapped[int] = mapped_column(default=1)
+    booking_horizon_days: Mapped[int] = mapped_column(default=30)
+    notify_statuses: Mapped[list] = mapped_column(sa.JSON, default=list)
+
+
+class Shift(db.Model):
+    """A weekly recurring shift: weekday 0 = Monday, times in the shop's time zone."""
+
+    __tablename__ = "shifts"
+    __table_args__ = (
+        sa.CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday_range"),
+        sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    technician_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("technician_profiles.user_id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(sa.SmallInteger)
+    starts_at: Mapped[time] = mapped_column(sa.Time)
+    ends_at: Mapped[time] = mapped_column(sa.Time)
+
+    technician: Mapped[TechnicianProfile] = relationship(back_populates="shifts")
+
+
+class TimeOff(db.Model):
+    """A period a technician is away (holiday, sick leave)."""
+
+    __tablename__ = "time_off"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    technician_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("technician_profiles.user_id", ondelete="CASCADE"), index=True
+    )
+    starts: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[Optional[str]] = mapped_column(sa.String(200))
+
+    technician: Mapped[TechnicianProfile] = relationship(back_populates="time_off")
+
+
+class AppointmentStatus(StrEnum):
+    """A drop-off appointment's state; only a scheduled one holds a seat."""
+
+    SCHEDULED = "scheduled"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+    NO_SHOW = "no_show"
+
+
+# Older names of the appointment states.
+APPOINTMENT_SCHEDULED = AppointmentStatus.SCHEDULED
+APPOINTMENT_CANCELED = AppointmentStatus.CANCELED
+APPOINTMENT_COMPLETED = AppointmentStatus.COMPLETED
+APPOINTMENT_NO_SHOW = AppointmentStatus.NO_SHOW
 
 
 class Appointment(db.Model):
@@ -431,6 +555,7 @@ class Appointment(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("start", "seat", name="uq_appointments_start_seat"),
         sa.CheckConstraint('"end" > start', name="end_after_start"),
+        one_of("status", AppointmentStatus),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -442,7 +567,9 @@ class Appointment(db.Model):
     start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     end: Mapped[datetime] = mapped_column(UTCDateTime)
     seat: Mapped[Optional[int]] = mapped_column(sa.SmallInteger)
-    status: Mapped[str] = mapped_column(sa.String(20), default=APPOINTMENT_SCHEDULED, index=True)
+    status: Mapped[str] = mapped_column(
+        sa.String(20), default=AppointmentStatus.SCHEDULED, index=True
+    )
     cancel_reason: Mapped[Optional[str]] = mapped_column(sa.String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -452,7 +579,7 @@ class Appointment(db.Model):
     technician: Mapped[Optional[User]] = relationship(foreign_keys=[technician_id])
 
 
-# ---------------------------------------------------------------- inventory
+# ================================================================ inventory
 
 
 class Part(db.Model):
@@ -490,17 +617,29 @@ class Part(db.Model):
         return f"<Part {self.sku}>"
 
 
+class MovementKind(StrEnum):
+    """What a row of the stock ledger records (services/inventory.py writes them)."""
+
+    RECEIVE = "receive"
+    RETURN = "return"
+    ADJUST = "adjust"
+    RESERVE = "reserve"
+    RELEASE = "release"
+    CONSUME = "consume"
+    SALE = "sale"
+
+
 class StockMovement(db.Model):
     """The stock ledger: every change to a part's stock is one row."""
 
     __tablename__ = "stock_movements"
+    __table_args__ = (one_of("kind", MovementKind),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     part_id: Mapped[int] = mapped_column(sa.ForeignKey("parts.id"), index=True)
     service_request_id: Mapped[Optional[int]] = mapped_column(
         sa.ForeignKey("service_requests.id"), index=True
     )
-    # receive, adjust, reserve, release, consume, sale, return (services/inventory.py)
     kind: Mapped[str] = mapped_column(sa.String(20), index=True)
     # Signed: the change to on-hand stock; for reserve/release, the change to what is reserved.
     quantity: Mapped[int] = mapped_column(sa.Integer)
@@ -515,10 +654,19 @@ class StockMovement(db.Model):
     actor: Mapped[Optional[User]] = relationship()
 
 
+class RequestPartStatus(StrEnum):
+    """A part on a repair: held for it, used in it, or given back to stock."""
+
+    RESERVED = "reserved"
+    CONSUMED = "consumed"
+    RELEASED = "released"
+
+
 class RequestPart(db.Model):
     """A part reserved for or used in a repair."""
 
     __tablename__ = "request_parts"
+    __table_args__ = (one_of("status", RequestPartStatus),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_request_id: Mapped[int] = mapped_column(
@@ -527,41 +675,33 @@ class RequestPart(db.Model):
     part_id: Mapped[int] = mapped_column(sa.ForeignKey("parts.id"), index=True)
     quantity: Mapped[int] = mapped_column(sa.Integer, default=1)
     unit_price: Mapped[int] = mapped_column(sa.Integer, default=0)
-    # reserved, consumed, released
-    status: Mapped[str] = mapped_column(sa.String(20), default="reserved", index=True)
+    status: Mapped[str] = mapped_column(
+        sa.String(20), default=RequestPartStatus.RESERVED, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     part: Mapped[Part] = relationship()
     service_request: Mapped[ServiceRequest] = relationship()
 
 
-class LabourEntry(db.Model):
-    """Bench time on a repair: what was done, minutes worked and the amount charged for it."""
-
-    __tablename__ = "labour_entries"
-    __table_args__ = (
-        sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
-        sa.CheckConstraint("minutes >= 0", name="minutes_not_negative"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    service_request_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("service_requests.id", ondelete="CASCADE"), index=True
-    )
-    technician_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    description: Mapped[str] = mapped_column(sa.String(300))
-    minutes: Mapped[int] = mapped_column(sa.Integer, default=0)
-    amount: Mapped[int] = mapped_column(sa.Integer, default=0)  # before tax, minor units
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    technician: Mapped[Optional[User]] = relationship()
-    service_request: Mapped[ServiceRequest] = relationship()
+# ================================================================ money
 
 
-# ---------------------------------------------------------------- estimates and charges
+class LineKind(StrEnum):
+    """A line of an estimate or of the charges an approval makes."""
 
-LINE_PART, LINE_LABOUR, LINE_FEE, LINE_DISCOUNT = "part", "labour", "fee", "discount"
-LINE_KINDS = (LINE_PART, LINE_LABOUR, LINE_FEE, LINE_DISCOUNT)
+    PART = "part"
+    LABOUR = "labour"
+    FEE = "fee"
+    DISCOUNT = "discount"
+
+
+LINE_KINDS = tuple(LineKind)
+# Older names of the line kinds.
+LINE_PART = LineKind.PART
+LINE_LABOUR = LineKind.LABOUR
+LINE_FEE = LineKind.FEE
+LINE_DISCOUNT = LineKind.DISCOUNT
 
 
 class _BillableLine:
@@ -588,7 +728,7 @@ class _BillableLine:
 
 def _line_checks() -> tuple:
     return (
-        sa.CheckConstraint(f"kind IN {LINE_KINDS!r}", name="kind_valid"),
+        one_of("kind", LineKind),
         sa.CheckConstraint("quantity > 0", name="quantity_positive"),
         sa.CheckConstraint("unit_amount >= 0", name="unit_amount_not_negative"),
         sa.CheckConstraint("minutes IS NULL OR minutes > 0", name="minutes_positive"),
@@ -627,9 +767,6 @@ class RepairCharge(_BillableLine, db.Model):
     request_part: Mapped[Optional[RequestPart]] = relationship()
 
 
-# ---------------------------------------------------------------- money
-
-
 class InvoiceCounter(db.Model):
     """The last invoice number used in a year; locked while numbering so there are no gaps."""
 
@@ -639,14 +776,29 @@ class InvoiceCounter(db.Model):
     last_number: Mapped[int] = mapped_column(default=0)
 
 
+class InvoiceKind(StrEnum):
+    """An invoice, or a credit note correcting one."""
+
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
+class InvoiceStatus(StrEnum):
+    """A draft may change; an issued invoice never does."""
+
+    DRAFT = "draft"
+    ISSUED = "issued"
+
+
 class Invoice(db.Model):
     """An invoice (or a credit note correcting one); immutable once issued."""
 
     __tablename__ = "invoices"
+    __table_args__ = (one_of("kind", InvoiceKind), one_of("status", InvoiceStatus))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[Optional[str]] = mapped_column(sa.String(20), unique=True)
-    kind: Mapped[str] = mapped_column(sa.String(12), default="invoice")  # invoice | credit_note
+    kind: Mapped[str] = mapped_column(sa.String(12), default=InvoiceKind.INVOICE)
     credit_for_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
     # A walk-in sale at the counter has no repair, and its buyer may have no account.
     service_request_id: Mapped[Optional[int]] = mapped_column(
@@ -654,7 +806,7 @@ class Invoice(db.Model):
     )
     customer_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
     bill_to_name: Mapped[Optional[str]] = mapped_column(sa.String(120))
-    status: Mapped[str] = mapped_column(sa.String(10), default="draft", index=True)
+    status: Mapped[str] = mapped_column(sa.String(10), default=InvoiceStatus.DRAFT, index=True)
     currency: Mapped[str] = mapped_column(sa.String(3))
     subtotal: Mapped[int] = mapped_column(sa.Integer, default=0)
     tax: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -669,17 +821,33 @@ class Invoice(db.Model):
     customer: Mapped[Optional[User]] = relationship()
 
 
+class InvoiceLineKind(StrEnum):
+    """A line of an invoice: the estimate's kinds, plus what invoicing adds."""
+
+    PART = "part"
+    LABOUR = "labour"
+    FEE = "fee"
+    DISCOUNT = "discount"
+    # A deposit invoice's one line.
+    DEPOSIT = "deposit"
+    # What an earlier invoice of the repair already billed, taken off.
+    DEDUCTION = "deduction"
+    # A credit note's line.
+    CREDIT = "credit"
+
+
 class InvoiceLine(db.Model):
     """One line of an invoice: a part, labour, a fee, a discount or an earlier invoice deducted."""
 
     __tablename__ = "invoice_lines"
+    __table_args__ = (one_of("kind", InvoiceLineKind),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(
         sa.ForeignKey("invoices.id", ondelete="CASCADE"), index=True
     )
     part_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("parts.id"), index=True)
-    # part, labour, fee, discount, deposit, deduction (an earlier invoice), credit; NULL before 0004
+    # NULL on lines written before revision 0004.
     kind: Mapped[Optional[str]] = mapped_column(sa.String(10))
     description: Mapped[str] = mapped_column(sa.String(300))
     quantity: Mapped[int] = mapped_column(sa.Integer, default=1)
@@ -691,16 +859,43 @@ class InvoiceLine(db.Model):
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 
 
-PAYMENT_METHODS = ("stripe", "cash", "card_terminal", "bank_transfer")
-PAYMENT_PENDING, PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_CANCELED = (
-    "pending",
-    "succeeded",
-    "failed",
-    "canceled",
-)
-# Stripe reported an amount or currency other than the payment's: not counted until an
-# admin accepts the reported amount or rejects it (services/payment_review.py).
-PAYMENT_NEEDS_REVIEW = "needs_review"
+class PaymentMethod(StrEnum):
+    """How money was paid: online through Stripe, or at the counter."""
+
+    STRIPE = "stripe"
+    CASH = "cash"
+    CARD_TERMINAL = "card_terminal"
+    BANK_TRANSFER = "bank_transfer"
+
+
+PAYMENT_METHODS = tuple(PaymentMethod)
+
+
+class PaymentPurpose(StrEnum):
+    """What a payment is for: a deposit before the repair starts, or the balance."""
+
+    BALANCE = "balance"
+    DEPOSIT = "deposit"
+
+
+class PaymentStatus(StrEnum):
+    """A payment's state; only a succeeded payment counts."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    # Stripe reported an amount or currency other than the payment's: not counted until an
+    # admin accepts the reported amount or rejects it (services/payment_review.py).
+    NEEDS_REVIEW = "needs_review"
+
+
+# Older names of the payment states.
+PAYMENT_PENDING = PaymentStatus.PENDING
+PAYMENT_SUCCEEDED = PaymentStatus.SUCCEEDED
+PAYMENT_FAILED = PaymentStatus.FAILED
+PAYMENT_CANCELED = PaymentStatus.CANCELED
+PAYMENT_NEEDS_REVIEW = PaymentStatus.NEEDS_REVIEW
 
 
 class Payment(db.Model):
@@ -713,6 +908,9 @@ class Payment(db.Model):
         sa.CheckConstraint(
             "service_request_id IS NOT NULL OR invoice_id IS NOT NULL", name="paid_for_something"
         ),
+        one_of("method", PaymentMethod),
+        one_of("purpose", PaymentPurpose),
+        one_of("status", PaymentStatus),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -722,8 +920,8 @@ class Payment(db.Model):
     invoice_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
     customer_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
     method: Mapped[str] = mapped_column(sa.String(20), index=True)
-    purpose: Mapped[str] = mapped_column(sa.String(20), default="balance")  # balance | deposit
-    status: Mapped[str] = mapped_column(sa.String(20), default=PAYMENT_PENDING, index=True)
+    purpose: Mapped[str] = mapped_column(sa.String(20), default=PaymentPurpose.BALANCE)
+    status: Mapped[str] = mapped_column(sa.String(20), default=PaymentStatus.PENDING, index=True)
     amount: Mapped[int] = mapped_column(sa.Integer)
     currency: Mapped[str] = mapped_column(sa.String(3))
     stripe_checkout_session_id: Mapped[Optional[str]] = mapped_column(sa.String(255), unique=True)
@@ -748,17 +946,29 @@ class Payment(db.Model):
     refunds: Mapped[list[Refund]] = relationship(back_populates="payment")
 
 
+class RefundStatus(StrEnum):
+    """A refund's state; only a succeeded refund is money given back."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
 class Refund(db.Model):
     """Money given back against a payment, full or partial."""
 
     __tablename__ = "refunds"
-    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        one_of("status", RefundStatus),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payments.id"), index=True)
     amount: Mapped[int] = mapped_column(sa.Integer)
     currency: Mapped[str] = mapped_column(sa.String(3))
-    status: Mapped[str] = mapped_column(sa.String(20), default=PAYMENT_PENDING, index=True)
+    status: Mapped[str] = mapped_column(sa.String(20), default=RefundStatus.PENDING, index=True)
     reason: Mapped[Optional[str]] = mapped_column(sa.String(300))
     stripe_refund_id: Mapped[Optional[str]] = mapped_column(sa.String(255), unique=True)
     actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
@@ -767,21 +977,32 @@ class Refund(db.Model):
     payment: Mapped[Payment] = relationship(back_populates="refunds")
 
 
+class StripeEventStatus(StrEnum):
+    """A stored webhook event: waiting, applied, waiting for its row, or of no interest."""
+
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    # Its handler could not yet tell which of our rows it is about; replayed later.
+    DEFERRED = "deferred"
+    IGNORED = "ignored"
+
+
 class StripeEvent(db.Model):
     """A webhook event received from Stripe, kept by id so a redelivery changes nothing."""
 
     __tablename__ = "stripe_events"
+    __table_args__ = (one_of("status", StripeEventStatus),)
 
     id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     type: Mapped[str] = mapped_column(sa.String(100), index=True)
     created: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     payload: Mapped[dict] = mapped_column(sa.JSON)
-    status: Mapped[str] = mapped_column(sa.String(20), default="received")  # processed, ignored
+    status: Mapped[str] = mapped_column(sa.String(20), default=StripeEventStatus.RECEIVED)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
 
-# ---------------------------------------------------------------- communication
+# ================================================================ messaging
 
 
 class Message(db.Model):
@@ -804,13 +1025,32 @@ class Message(db.Model):
     service_request: Mapped[ServiceRequest] = relationship()
 
 
-NOTIFICATION_CHANNELS = ("email", "sms", "in_app")
+class NotificationChannel(StrEnum):
+    """How a notification reaches its person."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    IN_APP = "in_app"
+
+
+NOTIFICATION_CHANNELS = tuple(NotificationChannel)
+
+
+class NotificationStatus(StrEnum):
+    """pending -> sending -> sent | failed; in-app rows are sent once written, read later."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    READ = "read"
 
 
 class Notification(db.Model):
     """The outbox: written in the same transaction as the change it reports, then delivered."""
 
     __tablename__ = "notifications"
+    __table_args__ = (one_of("channel", NotificationChannel), one_of("status", NotificationStatus))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
@@ -823,8 +1063,9 @@ class Notification(db.Model):
     subject: Mapped[str] = mapped_column(sa.String(200))
     body: Mapped[str] = mapped_column(sa.Text)
     context: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    # pending -> sent | failed; in-app rows are "sent" once written and "read" later.
-    status: Mapped[str] = mapped_column(sa.String(10), default="pending", index=True)
+    status: Mapped[str] = mapped_column(
+        sa.String(10), default=NotificationStatus.PENDING, index=True
+    )
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[Optional[str]] = mapped_column(sa.Text)
     dedup_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
@@ -832,26 +1073,13 @@ class Notification(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     read_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
-    # Set when a delivery job claims the row (status "sending"); a stale claim is recovered.
+    # Set when a delivery job claims the row (status sending); a stale claim is recovered.
     claimed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
 
     user: Mapped[Optional[User]] = relationship()
 
 
-class RefreshToken(db.Model):
-    """A refresh token, stored hashed; tokens from one login share a family for reuse detection."""
-
-    __tablename__ = "refresh_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    family_id: Mapped[str] = mapped_column(sa.String(64), index=True)
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    parent_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("refresh_tokens.id"), index=True)
-    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+# ================================================================ audit
 
 
 class AuditLog(db.Model):

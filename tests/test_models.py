@@ -1,10 +1,17 @@
-"""Model hygiene: every foreign key is indexed; emails are unique case-insensitively."""
+"""Model hygiene: every foreign key is indexed; emails are unique case-insensitively; every
+stored vocabulary is kept to its values by the database."""
+
+import re
+from enum import StrEnum
 
 import pytest
 import sqlalchemy as sa
 
+from fixmyphone import models
 from fixmyphone.extensions import db
 from fixmyphone.models import User
+
+from .factories import ServiceRequestFactory
 
 
 def _indexed_columns(table: sa.Table) -> set[str]:
@@ -41,3 +48,29 @@ def test_roles_are_constrained(app):
     with pytest.raises(sa.exc.IntegrityError):
         db.session.commit()
     db.session.rollback()
+
+
+def test_repair_statuses_are_constrained(app):
+    request = ServiceRequestFactory()
+    db.session.commit()
+    request.status = "fixed"
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_every_vocabulary_is_kept_by_a_check_constraint():
+    vocabularies = [
+        value
+        for value in vars(models).values()
+        if isinstance(value, type) and issubclass(value, StrEnum) and value is not StrEnum
+    ]
+    checked = {
+        tuple(sorted(re.findall(r"'([^']*)'", str(check.sqltext))))
+        for table in db.metadata.sorted_tables
+        for check in table.constraints
+        if isinstance(check, sa.CheckConstraint)
+    }
+    unchecked = [v.__name__ for v in vocabularies if tuple(sorted(v)) not in checked]
+    assert len(vocabularies) >= 16
+    assert unchecked == []
