@@ -84,7 +84,7 @@ def deliver_notification(notification_id: int) -> bool:
     no retry can fix, marks it failed with the error.
     """
     from .services import delivery
-    from .services.notifications import int_setting, retry_intervals
+    from .services.notifications import retry_intervals
 
     _statements_commit_themselves()
     row = claim(notification_id)
@@ -100,7 +100,7 @@ def deliver_notification(notification_id: int) -> bool:
         return False
     except Exception as exc:
         attempts = row.attempts
-        if attempts >= int_setting("NOTIFY_MAX_ATTEMPTS"):
+        if attempts >= current_app.config["NOTIFY_MAX_ATTEMPTS"]:
             _record(row, status="failed", last_error=_error_text(exc))
             log.warning("notification %s failed after %s tries", notification_id, attempts)
         else:
@@ -135,11 +135,9 @@ def _record(row: Notification, **values) -> None:
 def sweep_outbox(now: Optional[datetime] = None) -> dict[str, int]:
     """Take back stale claims and re-deliver rows still pending after the grace period
     (Redis was down at commit, a worker died, an in-process retry is due)."""
-    from .services.notifications import int_setting
-
     now = now or utcnow()
-    max_attempts = int_setting("NOTIFY_MAX_ATTEMPTS")
-    stale_before = now - timedelta(seconds=int_setting("OUTBOX_CLAIM_TIMEOUT_SECONDS"))
+    max_attempts = current_app.config["NOTIFY_MAX_ATTEMPTS"]
+    stale_before = now - timedelta(seconds=current_app.config["OUTBOX_CLAIM_TIMEOUT_SECONDS"])
     recovered = failed = 0
     stale = db.session.scalars(
         sa.select(Notification).where(
@@ -168,7 +166,7 @@ def sweep_outbox(now: Optional[datetime] = None) -> dict[str, int]:
             recovered += not gave_up
     db.session.commit()
 
-    ready_before = now - timedelta(seconds=int_setting("OUTBOX_GRACE_SECONDS"))
+    ready_before = now - timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
     due_ids = db.session.scalars(
         sa.select(Notification.id)
         .where(

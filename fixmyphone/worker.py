@@ -17,7 +17,10 @@ from typing import Optional
 from flask import Flask
 from rq import SimpleWorker
 
+from .jobs import PERIODIC_JOBS
+from .observability import request_id_var
 from .queue import get_queue, redis_connection
+from .services.delivery import smtp_connections
 
 log = logging.getLogger(__name__)
 PERIODIC_KEY = "fixmyphone:periodic:{name}:{window}"
@@ -53,8 +56,6 @@ class AppWorker(SimpleWorker):
         super().set_state(state, pipeline=pipeline)
 
     def perform_job(self, job, queue, *args, **kwargs):  # noqa: D401
-        from .observability import request_id_var
-
         # Log lines of the job carry the id of the web request that enqueued it.
         token = request_id_var.set((job.meta or {}).get("request_id") or f"job-{job.id}")
         try:
@@ -65,8 +66,6 @@ class AppWorker(SimpleWorker):
 
     def teardown(self) -> None:
         """Close the SMTP connections kept open for deliveries when the worker stops."""
-        from .services.delivery import smtp_connections
-
         try:
             super().teardown()
         finally:
@@ -82,12 +81,7 @@ def make_worker(app: Flask, names: list[str]) -> AppWorker:
 
 def periodic_schedule(app: Flask) -> list[tuple[str, object, int]]:
     """(name, job function, interval in seconds) of every periodic job."""
-    from .jobs import PERIODIC_JOBS
-
-    with app.app_context():
-        from .services.notifications import int_setting
-
-        return [(name, func, int_setting(key)) for name, func, key in PERIODIC_JOBS]
+    return [(name, func, app.config[key]) for name, func, key in PERIODIC_JOBS]
 
 
 def tick_periodic(app: Flask, now: Optional[float] = None, owner: str = "") -> list[str]:

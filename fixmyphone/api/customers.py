@@ -17,7 +17,7 @@ CUSTOMER_ID = "<id:customer_id>"
 
 
 def _signup_limit() -> str:
-    return current_app.config.get("API_SIGNUP_RATE_LIMIT", "20 per hour")
+    return current_app.config["API_SIGNUP_RATE_LIMIT"]
 
 
 @blp.route("/user/create-customer", methods=["POST"])

@@ -8,12 +8,9 @@ from . import routes  # noqa: E402,F401
 
 
 def init_notifications(app: Flask) -> None:
-    """Notification settings from the environment, the blueprint at /notifications, and in
-    development the outbox page at /dev/outbox."""
+    """The blueprint at /notifications and, in development, the outbox page at /dev/outbox."""
     from ..services.dev_outbox import console_enabled
-    from ..services.notifications import init_settings
 
-    init_settings(app)
     app.register_blueprint(bp, url_prefix="/notifications")
     if console_enabled(app):
         from .dev import bp as dev_bp

@@ -11,7 +11,7 @@ from ipaddress import ip_address
 
 from flask import Blueprint, abort, render_template, request
 
-from ..services import dev_outbox
+from ..services import delivery, dev_outbox
 from ..services.delivery import linkify
 
 bp = Blueprint("dev_outbox", __name__)
@@ -35,6 +35,6 @@ def outbox():
     rows = dev_outbox.recent()
     return render_template(
         "dev/outbox.html",
-        rows=[(row, dev_outbox.rendered(row)) for row in rows],
+        rows=[(row, delivery.rendered(row)) for row in rows],
         linkify=linkify,
     )

@@ -20,7 +20,7 @@ DAYS_PER_PAGE = 7
 def _days_ahead() -> int:
     """How far ahead customers may book: the shop's horizon, capped by PUBLIC_BOOKING_DAYS."""
     horizon = slots.settings().booking_horizon_days or 30
-    return max(1, min(horizon, int(current_app.config.get("PUBLIC_BOOKING_DAYS", 28))))
+    return max(1, min(horizon, current_app.config["PUBLIC_BOOKING_DAYS"]))
 
 
 def free_days(first: date, days: int) -> list[tuple[date, list[slots.Slot]]]:

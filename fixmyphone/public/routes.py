@@ -52,7 +52,7 @@ SERVICES = (
 
 
 def _track_limit() -> str:
-    return current_app.config.get("TRACK_RATE_LIMIT", "10 per minute")
+    return current_app.config["TRACK_RATE_LIMIT"]
 
 
 def opening_hours() -> list[tuple[str, object]]:

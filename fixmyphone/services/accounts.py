@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 import secrets
 from typing import Optional
 
 import sqlalchemy as sa
-from flask import current_app, url_for
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .. import links
 from ..extensions import db
 from ..models import (
     ROLE_CUSTOMER,
@@ -25,6 +24,7 @@ from ..models import (
 )
 from . import audit, notifications
 from .errors import Conflict, ValidationFailed
+from .reset_tokens import make_reset_token, user_for_reset_token
 
 MIN_PASSWORD_LENGTH = 8
 # A phone number: an optional +, then 6 to 24 digits, spaces, brackets, dashes or dots, neither
@@ -189,53 +189,21 @@ def revoke_refresh_tokens(user: User) -> None:
 # ---------------------------------------------------------------- password reset
 
 
-def _reset_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
-
-
-def _password_fingerprint(user: User) -> str:
-    # Changes when the password changes, so a used link stops working (single use).
-    return hashlib.sha256((user.password_hash or "unset").encode()).hexdigest()[:16]
-
-
-def make_reset_token(user: User) -> str:
-    """A signed, expiring token that works until the password next changes."""
-    return _reset_serializer().dumps({"uid": user.id, "fp": _password_fingerprint(user)})
-
-
-def user_for_reset_token(token: str) -> Optional[User]:
-    """The user a reset token is for, or None if it is forged, expired or already used."""
-    max_age = current_app.config["PASSWORD_RESET_MAX_AGE"]
-    try:
-        data = _reset_serializer().loads(token, max_age=max_age)
-    except (BadSignature, SignatureExpired):
-        return None
-    user = db.session.get(User, data.get("uid"))
-    if user is None or not user.active or data.get("fp") != _password_fingerprint(user):
-        return None
-    return user
-
-
 def send_password_reset(user: User, *, welcome: bool = False, intro: Optional[str] = None) -> None:
     """Queue an email with a reset link (also used to invite walk-in customers and new staff,
     ``welcome``; ``intro`` says why the person gets it)."""
     token = make_reset_token(user)
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    link = base + url_for("auth.reset_password", token=token)
-    if welcome:
-        subject = f"Set your password for {current_app.config['SHOP_NAME']}"
-        intro = intro or "An account was created for you. Choose a password here:"
-    else:
-        subject = "Reset your password"
-        intro = "Someone asked to reset your password. If it was you, use this link:"
-    hours = current_app.config["PASSWORD_RESET_MAX_AGE"] // 3600 or 1
     notifications.notify(
         user,
         "password_reset",
-        subject,
-        f"Hello {user.first_name},\n\n{intro}\n{link}\n\nThe link works once, for {hours} hour(s).\n",
         dedup_key=f"password_reset:{user.id}:{token[-16:]}",
         channels=["email"],
+        values={
+            "welcome": welcome,
+            "intro": intro,
+            "link": links.reset_password_url(token),
+            "hours": current_app.config["PASSWORD_RESET_MAX_AGE"] // 3600 or 1,
+        },
     )
 
 

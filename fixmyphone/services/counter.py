@@ -15,7 +15,6 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import current_app
 
 from ..extensions import db
 from ..formatting import format_money
@@ -374,22 +373,15 @@ def email_receipt(payment: Payment, actor: User) -> Notification:
     customer = payment.customer
     if customer is None or not customer.email:
         raise Conflict("The buyer left no e-mail address: print the receipt instead.")
-    request = payment.service_request
-    what = f" for repair {request.reference}" if request is not None else ""
-    money = format_money(payment.amount, payment.currency)
     sent_at = utcnow()
     rows = notifications.notify(
         customer,
         "receipt_sent",
-        f"Your receipt from {current_app.config['SHOP_NAME']} ({money})",
-        (
-            f"Hello {customer.first_name},\n\nAs asked at the counter, here is the receipt of "
-            f"your payment of {money}{what}. It is attached to this e-mail.\n"
-        ),
         dedup_key=f"receipt_sent:{payment.id}:{sent_at:%Y%m%d%H%M%S}",
-        service_request=request,
+        service_request=payment.service_request,
         context={"attachments": [{"kind": "receipt", "payment_id": payment.id}]},
         channels=["email"],
+        values={"payment": payment},
     )
     if not rows:
         raise Conflict("The receipt was just sent; wait a moment before sending it again.")

@@ -3,20 +3,14 @@
 Messages are rendered at send time from the row (subject, body, context) with the templates
 in ``templates/email/`` and ``templates/notifications/sms.txt``.
 
-SMTP connections are kept open and reused across messages (one per concurrent sender): a
-worker pays the connect, EHLO, STARTTLS and login once, not per message. A connection the
-server has dropped is replaced and the message sent once more on the new one.
+SMTP connections are kept open and reused across messages (``smtp.smtp_connections``).
 """
 
 from __future__ import annotations
 
-import atexit
-import importlib
 import logging
 import re
 import smtplib
-import threading
-import time
 from email.charset import QP, Charset
 from email.errors import HeaderParseError
 from email.message import Message
@@ -32,9 +26,10 @@ from markupsafe import Markup, escape
 
 from ..extensions import db
 from ..models import Notification, ServiceRequest
-from . import dev_outbox, secret_links, sms
+from . import dev_outbox, documents, secret_links, sms
 from .errors import DomainError
-from .notifications import header_text, link_for, setting
+from .notifications import header_text, link_for
+from .smtp import smtp_connections
 
 log = logging.getLogger(__name__)
 
@@ -197,17 +192,16 @@ def attachments(row: Notification) -> list[tuple[str, bytes]]:
     wanted = (row.context or {}).get("attachments") or []
     if not wanted:
         return []
-    documents = importlib.import_module("fixmyphone.services.documents")
     files = []
     for item in wanted:
         try:
-            files.append(_attachment(documents, item))
+            files.append(_attachment(item))
         except DomainError as exc:  # the payment or invoice is gone: no retry can help
             raise PermanentDeliveryError(f"attachment {item}: {exc.message}") from exc
     return files
 
 
-def _attachment(documents: Any, item: dict) -> tuple[str, bytes]:
+def _attachment(item: dict) -> tuple[str, bytes]:
     kind = item.get("kind")
     if kind == "receipt":
         result = documents.render_receipt(item["payment_id"])
@@ -275,113 +269,10 @@ def send_email(row: Notification) -> None:
         raise
 
 
-class SmtpConnections:
-    """Open SMTP connections kept for reuse, one per sender at a time (thread-safe).
-
-    A connection is taken for one message and given back after it; one that failed in any
-    way but a refused recipient is closed instead. A connection idle for longer than
-    ``idle_check_seconds`` is checked with NOOP before use, and one the server dropped anyway
-    (SMTPServerDisconnected, or 421 "closing") is replaced and the message sent once more:
-    the server never accepted it on the dead connection.
-    """
-
-    idle_check_seconds = 30.0
-
-    def __init__(self) -> None:
-        self._idle: list[tuple[tuple, smtplib.SMTP, float]] = []
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _key(cfg) -> tuple:
-        names = ("SMTP_HOST", "SMTP_PORT", "SMTP_USE_TLS", "SMTP_USERNAME", "SMTP_PASSWORD")
-        return tuple(cfg.get(name) for name in names)
-
-    def _open(self, cfg) -> smtplib.SMTP:
-        smtp = smtplib.SMTP(cfg["SMTP_HOST"], cfg["SMTP_PORT"], timeout=15)
-        try:
-            if cfg.get("SMTP_USE_TLS"):
-                smtp.starttls()
-            if cfg.get("SMTP_USERNAME"):
-                smtp.login(cfg["SMTP_USERNAME"], cfg["SMTP_PASSWORD"] or "")
-        except BaseException:
-            _close(smtp)
-            raise
-        return smtp
-
-    def _take(self, key: tuple) -> smtplib.SMTP | None:
-        """An idle connection for ``key`` that still answers, or None."""
-        while True:
-            with self._lock:
-                index = next((i for i, item in enumerate(self._idle) if item[0] == key), None)
-                if index is None:
-                    return None
-                _key, smtp, used_at = self._idle.pop(index)
-            if time.monotonic() - used_at <= self.idle_check_seconds:
-                return smtp
-            try:
-                if smtp.noop()[0] == 250:
-                    return smtp
-            except (smtplib.SMTPException, OSError):
-                pass
-            _close(smtp)
-
-    def _give_back(self, key: tuple, smtp: smtplib.SMTP) -> None:
-        with self._lock:
-            self._idle.append((key, smtp, time.monotonic()))
-
-    def send(self, cfg, msg: Message) -> None:
-        """Send ``msg`` on a kept connection (opened when there is none)."""
-        key = self._key(cfg)
-        smtp = self._take(key)
-        reused = smtp is not None
-        if smtp is None:
-            smtp = self._open(cfg)
-        try:
-            try:
-                smtp.send_message(msg)
-            except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException) as exc:
-                dropped = isinstance(exc, smtplib.SMTPServerDisconnected) or exc.smtp_code == 421
-                if not (reused and dropped):
-                    raise
-                log.info("SMTP connection dropped by the server (%s); reconnecting", exc)
-                _close(smtp)
-                smtp = self._open(cfg)
-                smtp.send_message(msg)
-        except smtplib.SMTPRecipientsRefused:
-            self._give_back(key, smtp)  # smtplib reset the transaction; the connection is fine
-            raise
-        except BaseException:
-            _close(smtp)
-            raise
-        self._give_back(key, smtp)
-
-    def close_all(self) -> None:
-        """Say QUIT on every idle connection (a worker stopping, the process exiting)."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for _key, smtp, _used_at in idle:
-            _close(smtp)
-
-
-def _close(smtp: smtplib.SMTP) -> None:
-    try:
-        smtp.quit()
-    except (smtplib.SMTPException, OSError):
-        smtp.close()
-
-
-smtp_connections = SmtpConnections()
-atexit.register(smtp_connections.close_all)
-
-
 def sms_provider() -> sms.SmsProvider:
     """The configured SMS provider (in development, ``log`` prints to the console)."""
-    names = ("SMS_PROVIDER", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM")
-    config = {name: setting(name) for name in names}
-    config["TWILIO_API_BASE"] = setting("TWILIO_API_BASE")
-    if (config["SMS_PROVIDER"] or "log").strip().lower() == "log" and (
-        dev_outbox.console_enabled()
-    ):
+    config = current_app.config
+    if config["SMS_PROVIDER"].strip().lower() == "log" and dev_outbox.console_enabled():
         return sms.ConsoleSmsProvider()
     return sms.provider_from_config(config)
 
@@ -396,3 +287,20 @@ def send_sms(row: Notification, provider: Optional[sms.SmsProvider] = None) -> N
         if exc.permanent:
             raise PermanentDeliveryError(str(exc)) from exc
         raise
+
+
+def rendered(row: Notification) -> dict:
+    """How a row reads once delivered (for /dev/outbox): the text of its email or SMS, live
+    links included, or its stored text and why it could not be rendered."""
+    try:
+        if row.channel == "email":
+            files = [
+                f"{item.get('kind')} {item.get('payment_id') or item.get('invoice_id') or ''}"
+                for item in (row.context or {}).get("attachments") or []
+            ]
+            return {"text": render_text(row), "attachments": files, "error": None}
+        if row.channel == "sms":
+            return {"text": render_sms(row), "attachments": [], "error": None}
+        return {"text": secret_links.live(row, row.body), "attachments": [], "error": None}
+    except (PermanentDeliveryError, secret_links.LinkUnavailable) as exc:
+        return {"text": secret_links.readable(row.body), "attachments": [], "error": str(exc)}

@@ -67,21 +67,3 @@ def recent(limit: int = RECENT) -> list[Notification]:
             sa.select(Notification).order_by(Notification.id.desc()).limit(limit)
         ).all()
     )
-
-
-def rendered(row: Notification) -> dict:
-    """How a row reads once delivered: the text of its email or SMS, live links included."""
-    from . import delivery, secret_links
-
-    try:
-        if row.channel == "email":
-            files = [
-                f"{item.get('kind')} {item.get('payment_id') or item.get('invoice_id') or ''}"
-                for item in (row.context or {}).get("attachments") or []
-            ]
-            return {"text": delivery.render_text(row), "attachments": files, "error": None}
-        if row.channel == "sms":
-            return {"text": delivery.render_sms(row), "attachments": [], "error": None}
-        return {"text": secret_links.live(row, row.body), "attachments": [], "error": None}
-    except (delivery.PermanentDeliveryError, secret_links.LinkUnavailable) as exc:
-        return {"text": secret_links.readable(row.body), "attachments": [], "error": str(exc)}

@@ -445,27 +445,12 @@ def send_estimate(request: ServiceRequest, actor: User) -> int:
 
 
 def _tell_customer(request: ServiceRequest, view: EstimateView) -> None:
-    cur = view.totals.currency
-    rows = "\n".join(
-        f"- {line.description}"
-        + (f" × {line.quantity}" if line.quantity > 1 else "")
-        + (f" ({line.hours})" if line.hours else "")
-        + f": {format_money(line.net, cur)}"
-        for line in view.totals.lines
-    )
-    tax = f"Tax: {format_money(view.totals.tax, cur)}\n" if view.totals.tax else ""
     notifications.notify(
         request.customer,
         "quote_sent",
-        f"{request.reference}: your estimate is ready",
-        (
-            f"Hello {request.customer.first_name},\n\nHere is our estimate for your repair:\n"
-            f"{rows}\nSubtotal: {format_money(view.totals.subtotal, cur)}\n{tax}"
-            f"Total: {format_money(view.totals.total, cur)}\n\n"
-            f"Approve or decline it here: {notifications.tracking_url(request)}\n"
-        ),
         dedup_key=f"quote:{request.id}:{request.estimate_version}",
         service_request=request,
+        values={"totals": view.totals},
     )
 
 

@@ -331,13 +331,9 @@ def check_low_stock(part: Part) -> int:
             notifications.notify(
                 admin,
                 "low_stock",
-                f"Low stock: {part.sku} {part.name}",
-                (
-                    f"{part.name} ({part.sku}) is low: {part.available} available, "
-                    f"reorder level {part.reorder_level}.\n"
-                ),
                 dedup_key=f"low_stock:{part.id}:{day}:{admin.id}",
                 channels=["in_app", "email"],
+                values={"part": part},
                 context={"part_id": part.id, "sku": part.sku},
             )
         )

@@ -481,19 +481,13 @@ def _issue(invoice: Invoice) -> None:
 
 
 def _tell_customer(invoice: Invoice, request: ServiceRequest) -> None:
-    total = format_money(invoice.total, invoice.currency)
     notifications.notify(
         request.customer,
         "invoice_issued",
-        f"{request.reference}: invoice {invoice.number} ({total})",
-        (
-            f"Hello {request.customer.first_name},\n\nYour invoice {invoice.number} for repair "
-            f"{request.reference} is attached. Total: {total}.\n\nPay online or at pickup: "
-            f"{notifications.tracking_url(request)}\n"
-        ),
         dedup_key=f"invoice_issued:{invoice.id}",
         service_request=request,
         context={"attachments": [{"kind": "invoice", "invoice_id": invoice.id}]},
+        values={"invoice": invoice},
     )
 
 

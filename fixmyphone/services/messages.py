@@ -48,13 +48,9 @@ def post_message(
         notifications.notify(
             request.customer,
             "message_received",
-            f"{request.reference}: new message from the shop",
-            (
-                f"Hello {request.customer.first_name},\n\n{body}\n\n"
-                f"Reply here: {notifications.tracking_url(request)}\n"
-            ),
             dedup_key=f"message:{message.id}",
             service_request=request,
+            values={"message": message},
         )
     elif not from_staff:
         notify_staff_of_message(request, message)
@@ -65,12 +61,11 @@ def notify_staff_of_message(request: ServiceRequest, message: Message) -> None:
     """A customer wrote: alert the admins and the assigned technician (in the back office)."""
     notifications.alert_staff(
         "customer_message",
-        f"{request.reference}: new message from {request.customer.full_name}",
-        message.body,
         dedup_key=f"customer_message:{message.id}",
         service_request=request,
         technician=request.technician,
         channels=("in_app",),
+        values={"message": message},
     )
 
 

@@ -121,7 +121,7 @@ def notify(
     rows = []
     for channel in channels if channels is not None else channels_for(user, event):
         key = f"{dedup_key}:{channel}"[:200]
-        if db.session.scalar(sa.select(Notification.id).filter_by(dedup_key=key).limit(1)):
+        if db.session.query(Notification.id).filter_by(dedup_key=key).first():
             continue
         row = Notification(
             user=user,

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 
+from .. import links
 from ..extensions import db
 from ..formatting import format_money
 from ..models import (
@@ -88,24 +89,21 @@ def hold(
     )
     db.session.flush()
     request = payment.service_request
-    what = request.reference if request is not None else f"Payment {payment.id}"
     notifications.alert_staff(
         HELD,
-        f"{what}: Stripe payment to check (expected {expected}, reported {got})",
-        (
-            f"Stripe reported a payment for {what} that does not match it: expected {expected}, "
-            f"Stripe reported {got} ({source}). It is not counted in the balance. Open Payments "
-            "in the back office to accept the reported amount or reject the payment."
-        ),
         dedup_key=f"{HELD}:{payment.id}:{amount}:{currency}",
         service_request=request,
         channels=("in_app", "email"),
         context={
             "payment_id": payment.id,
             # Open leads to the held payments in the back office, where they are resolved.
-            "link": notifications.external_url(
-                "admin_payments.index_view", flt1_status_equals=PAYMENT_NEEDS_REVIEW
-            ),
+            "link": links.payments_url(PAYMENT_NEEDS_REVIEW),
+        },
+        values={
+            "what": request.reference if request is not None else f"Payment {payment.id}",
+            "expected": expected,
+            "got": got,
+            "source": source,
         },
     )
     return True

@@ -337,20 +337,13 @@ def mark_succeeded(payment: Payment, actor: Optional[User] = None) -> bool:
     request = payment.service_request
     if request is None or payment.customer is None:
         return True  # a walk-in sale: the buyer takes the receipt at the counter
-    amount = format_money(payment.amount, payment.currency)
     notifications.notify(
         payment.customer,
         "payment_received",
-        f"{request.reference}: payment of {amount} received",
-        (
-            f"Hello {payment.customer.first_name},\n\nThank you: we received your payment of "
-            f"{amount} for repair {request.reference} ({request.brand} {request.model}). "
-            f"Your receipt is attached.\n\nFollow the repair here: "
-            f"{notifications.tracking_url(request)}\n"
-        ),
         dedup_key=f"payment_received:{payment.id}",
         service_request=request,
         context={"attachments": [{"kind": "receipt", "payment_id": payment.id}]},
+        values={"payment": payment},
     )
     return True
 
@@ -420,11 +413,6 @@ def record_offline_payment(
         payment,
         after={"amount": amount, "method": method, "reference": reference},
     )
-    money = format_money(amount, payment.currency)
-    if request is not None:
-        title = what = request.reference
-    else:
-        title, what = f"Sale {invoice.number}", f"counter sale {invoice.number}"
     admins = db.session.scalars(
         sa.select(User).where(User.role.in_(ADMIN_ROLES), User.active.is_(True))
     ).all()
@@ -432,17 +420,16 @@ def record_offline_payment(
         notifications.notify(
             admin,
             "payment_to_verify",
-            f"{title}: {METHOD_LABELS[method]} payment of {money} to verify",
-            (
-                f"{actor.full_name} recorded a {METHOD_LABELS[method].lower()} payment of "
-                f"{money} for {what}"
-                + (f" (reference {reference})" if reference else "")
-                + ". Check it and verify it in the back office."
-            ),
             dedup_key=f"payment_to_verify:{payment.id}:{admin.id}",
             service_request=request,
             context={"payment_id": payment.id},
             channels=["in_app"],
+            values={
+                "payment": payment,
+                "method": METHOD_LABELS[method],
+                "recorded_by": actor,
+                "invoice": invoice,
+            },
         )
     return payment
 
@@ -565,17 +552,12 @@ def confirm_refund(row: Refund) -> bool:
     request = payment.service_request
     if request is None or payment.customer is None:
         return True  # a walk-in sale: the money is handed back at the counter
-    amount = format_money(row.amount, row.currency)
     notifications.notify(
         payment.customer,
         "refund_issued",
-        f"{request.reference}: refund of {amount}",
-        (
-            f"Hello {payment.customer.first_name},\n\nWe refunded {amount} for repair "
-            f"{request.reference}. Card refunds can take 5-10 days to show on your statement.\n"
-        ),
         dedup_key=f"refund_issued:{row.id}",
         service_request=request,
+        values={"refund": row},
     )
     return True
 

@@ -22,8 +22,6 @@ from .errors import NotFound, ValidationFailed
 from .repairs import can_view
 
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
-DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-DEFAULT_MAX_PHOTOS = 5
 
 
 @dataclass(frozen=True)
@@ -37,12 +35,12 @@ class PhotoUpload:
 
 def max_bytes() -> int:
     """The largest photo accepted, in bytes (config PHOTO_MAX_BYTES)."""
-    return int(current_app.config.get("PHOTO_MAX_BYTES") or DEFAULT_MAX_BYTES)
+    return current_app.config["PHOTO_MAX_BYTES"]
 
 
 def max_photos() -> int:
     """How many photos one request may carry (config PHOTO_MAX_COUNT)."""
-    return int(current_app.config.get("PHOTO_MAX_COUNT") or DEFAULT_MAX_PHOTOS)
+    return current_app.config["PHOTO_MAX_COUNT"]
 
 
 def sniff_image_type(head: bytes) -> Optional[str]:

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 import sqlalchemy as sa
+from flask import current_app
 
 from ..extensions import db
-from ..formatting import format_money, local_time
+from ..formatting import local_time
 from ..models import (
     APPOINTMENT_SCHEDULED,
     PAYMENT_PENDING,
@@ -29,7 +30,6 @@ from ..models import (
 )
 from ..queue import enqueue_after_commit, get_queue, redis_connection, uses_rq
 from . import notifications
-from .notifications import list_setting
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ def parse_offset(text: str) -> timedelta:
 
 def reminder_offsets() -> list[timedelta]:
     """The configured appointment reminder offsets, largest first (APPOINTMENT_REMINDERS)."""
-    return sorted({parse_offset(v) for v in list_setting("APPOINTMENT_REMINDERS")}, reverse=True)
+    offsets = current_app.config["APPOINTMENT_REMINDERS"]
+    return sorted({parse_offset(v) for v in offsets}, reverse=True)
 
 
 def offset_label(offset: timedelta) -> str:
@@ -90,24 +91,15 @@ def send_appointment_reminder(
     if due_offset(appointment.start, now) != offset:
         return []
     request = appointment.service_request
-    when = local_time(appointment.start)
-    body = (
-        f"Hello {request.customer.first_name},\n\n"
-        f"A reminder of your drop-off appointment for repair {request.reference} "
-        f"({request.brand} {request.model}): {when}.\n\n"
-        f"Need to change it? {notifications.tracking_url(request)}\n"
-    )
     return notifications.notify(
         request.customer,
         "appointment_reminder",
-        f"{request.reference}: reminder, your appointment is {when}",
-        body,
         dedup_key=(
             f"appointment_reminder:{appointment.id}:"
             f"{appointment.start.isoformat()}:{offset_label(offset)}"
         ),
         service_request=request,
-        context={"when": when, "start": appointment.start.isoformat()},
+        context={"when": local_time(appointment.start), "start": appointment.start.isoformat()},
     )
 
 
@@ -140,13 +132,11 @@ def appointment_changed(appointment: Appointment) -> None:
 
     Without Redis there is nothing to schedule: the periodic sweep sends due reminders.
     """
-    from flask import current_app
-
-    from .. import jobs
-
     if uses_rq(current_app):
         db.session.flush()
-        enqueue_after_commit(jobs.schedule_appointment_reminders, appointment.id, queue="high")
+        enqueue_after_commit(
+            "fixmyphone.jobs.schedule_appointment_reminders", appointment.id, queue="high"
+        )
 
 
 def scheduled_job_ids(appointment_id: int) -> list[str]:
@@ -157,10 +147,9 @@ def scheduled_job_ids(appointment_id: int) -> list[str]:
 
 def schedule_reminders(appointment_id: int, now: Optional[datetime] = None) -> list[str]:
     """Cancel the appointment's reminder jobs and schedule new ones for its current start."""
+    # loaded on first use: rq takes ~0.1 s to import, and only a worker with Redis gets here
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
-
-    from .. import jobs
 
     now = now or utcnow()
     conn = redis_connection()
@@ -182,7 +171,7 @@ def schedule_reminders(appointment_id: int, now: Optional[datetime] = None) -> l
             continue  # too late for this one; the sweep covers the window it is in.
         job = queue.enqueue_at(
             due,
-            jobs.send_appointment_reminder,
+            "fixmyphone.jobs.send_appointment_reminder",
             appointment.id,
             int(offset.total_seconds()),
             appointment.start.isoformat(),
@@ -200,7 +189,7 @@ def schedule_reminders(appointment_id: int, now: Optional[datetime] = None) -> l
 
 def pickup_days() -> list[int]:
     """Days after "ready" at which an uncollected device is reminded (PICKUP_REMINDER_DAYS)."""
-    return sorted({int(v) for v in list_setting("PICKUP_REMINDER_DAYS")})
+    return sorted(set(current_app.config["PICKUP_REMINDER_DAYS"]))
 
 
 def sweep_pickup_reminders(now: Optional[datetime] = None) -> int:
@@ -225,13 +214,6 @@ def sweep_pickup_reminders(now: Optional[datetime] = None) -> int:
             notifications.notify(
                 request.customer,
                 "pickup_reminder",
-                f"{request.reference}: your device is waiting for you",
-                (
-                    f"Hello {request.customer.first_name},\n\n"
-                    f"Your {request.brand} {request.model} (repair {request.reference}) has been "
-                    f"ready for pickup for {waited.days} days. Please collect it during opening "
-                    f"hours.\n\nDetails: {notifications.tracking_url(request)}\n"
-                ),
                 dedup_key=(
                     f"pickup_reminder:{request.id}:{request.ready_at.isoformat()}:{threshold}d"
                 ),
@@ -261,12 +243,6 @@ def check_overdue_repairs(now: Optional[datetime] = None) -> int:
         written += len(
             notifications.alert_staff(
                 "repair_overdue",
-                f"{request.reference} is overdue",
-                (
-                    f"Repair {request.reference} ({request.brand} {request.model}, "
-                    f"{request.status}) was estimated to be done by {local_time(estimate)}.\n"
-                    "Update the estimate or tell the customer."
-                ),
                 # A new estimate that passes alerts again; the same one only once.
                 dedup_key=f"overdue:{request.id}:{estimate.isoformat()}",
                 service_request=request,
@@ -285,27 +261,22 @@ def remind_payment_to_verify(
     reminder for one nobody has checked after ``PAYMENT_VERIFY_REMINDER_HOURS``.
     """
     now = now or utcnow()
-    request = payment.service_request
-    hours = int((now - payment.created_at).total_seconds() // 3600)
     return notifications.alert_staff(
         "payment_to_verify",
-        f"{request.reference}: payment still to verify",
-        (
-            f"A {payment.method.replace('_', ' ')} payment of "
-            f"{format_money(payment.amount, payment.currency)} for {request.reference} "
-            f"has been waiting for verification for {hours} hours."
-            + (f"\nReference: {payment.reference}" if payment.reference else "")
-        ),
         dedup_key=f"payment_to_verify_reminder:{payment.id}",
-        service_request=request,
+        service_request=payment.service_request,
         context={"payment_id": payment.id},
+        values={
+            "payment": payment,
+            "hours": int((now - payment.created_at).total_seconds() // 3600),
+        },
     )
 
 
 def check_payments_awaiting_verification(now: Optional[datetime] = None) -> int:
     """Remind the admins, once per payment, of counter payments left unverified too long."""
     now = now or utcnow()
-    hours = notifications.int_setting("PAYMENT_VERIFY_REMINDER_HOURS")
+    hours = current_app.config["PAYMENT_VERIFY_REMINDER_HOURS"]
     waiting = db.session.scalars(
         sa.select(Payment).where(
             Payment.status == PAYMENT_PENDING,

@@ -16,10 +16,11 @@ from ..models import (
     StatusChange,
     User,
     new_reference,
+    utcnow,
 )
-from ..workflow import label, record_initial
+from ..workflow import label, move_status, record_initial
 from . import audit, notifications
-from .errors import NotFound, ValidationFailed
+from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 IMEI_MESSAGE = "An IMEI is 15 digits with a valid check digit (dial *#06# to see it)."
 
@@ -115,12 +116,6 @@ def create_service_request(
     notifications.notify(
         customer,
         "request_received",
-        f"We received your repair request {request.reference}",
-        (
-            f"Hello {customer.first_name},\n\nThanks for choosing us. Your reference is "
-            f"{request.reference}. Book a drop-off slot or follow the repair here: "
-            f"{notifications.tracking_url(request)}\n"
-        ),
         dedup_key=f"request_received:{request.id}",
         service_request=request,
     )
@@ -291,8 +286,6 @@ def can_move(user: User, request: ServiceRequest) -> bool:
 
 def assign_technician(request: ServiceRequest, technician: Optional[User], actor: User) -> None:
     """Give a repair to a technician (or take it back with None)."""
-    from .errors import Conflict
-
     if technician is not None and (technician.role != "technician" or not technician.active):
         raise Conflict(f"{technician.full_name} is not an active technician.")
     before = {"technician_id": request.technician_id}
@@ -352,8 +345,6 @@ def record_intake(
     notes: Optional[str] = None,
 ) -> dict:
     """Store the intake checklist filled in when the device is handed over."""
-    from ..models import utcnow
-
     errors = {
         key: [f"Choose one of: {', '.join(INTAKE_STATES)}."]
         for key in INTAKE_PARTS
@@ -402,8 +393,6 @@ def update_device(
     The assigned technician or an admin may; the same rules as when the request was opened;
     every change is audited. True when something changed.
     """
-    from .errors import Forbidden
-
     if not can_move(actor, request):
         raise Forbidden("Only the assigned technician or an admin can change the device details.")
     device = _checked_device(device_type, brand, model, imei, issue_description, {})
@@ -432,9 +421,6 @@ def move_by(
     public: bool = True,
 ):
     """A staff member moves a repair: only the assigned technician or an admin may."""
-    from ..workflow import move_status
-    from .errors import Forbidden
-
     if not can_move(actor, request):
         raise Forbidden("Only the assigned technician or an admin can move this repair.")
     return move_status(

@@ -18,12 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from flask import current_app, url_for
+from flask import current_app
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError, RoutingException
 
+from .. import links
 from ..extensions import db
 from ..models import Notification, ServiceRequest, User
+from .reset_tokens import make_reset_token
 
 URL_RE = re.compile(r"https?://[^\s<>\"']+")
 # ⟦link:endpoint⟧, or ⟦link:endpoint;name=value...⟧ for a page that also takes other arguments.
@@ -57,8 +59,6 @@ def _tracking_token(row: Notification) -> str:
 
 
 def _reset_token(row: Notification) -> str:
-    from .accounts import make_reset_token
-
     user = db.session.get(User, row.user_id) if row.user_id else None
     if user is None or not user.active:
         raise LinkUnavailable("the account of this notification is gone or deactivated")
@@ -177,20 +177,11 @@ def live(row: Notification, text: str) -> str:
             tokens[endpoint] = link.token_for(row)
         args = dict(part.split("=", 1) for part in match.group(2).split(";") if part)
         try:
-            return _base() + _path(endpoint, token=tokens[endpoint], **args)
+            return links.external_url(endpoint, token=tokens[endpoint], **args)
         except BuildError as exc:
             raise LinkUnavailable(f"no such page any more: {endpoint}") from exc
 
     return MARK_RE.sub(build, text)
-
-
-def _path(endpoint: str, **values: str) -> str:
-    from flask import has_request_context
-
-    if has_request_context():
-        return url_for(endpoint, **values)
-    with current_app.test_request_context("/"):
-        return url_for(endpoint, **values)
 
 
 def token_endpoints() -> set[str]:

@@ -119,15 +119,15 @@ def _error_detail(exc: urllib.error.HTTPError) -> str:
 
 
 def provider_from_config(config) -> SmsProvider:
-    """The provider the configuration names (``SMS_PROVIDER``)."""
-    name = (config.get("SMS_PROVIDER") or "log").strip().lower()
+    """The provider the app's configuration names (``SMS_PROVIDER``)."""
+    name = config["SMS_PROVIDER"].strip().lower()
     if name == "log":
         return LogSmsProvider()
     if name == "twilio":
         return TwilioSmsProvider(
-            config.get("TWILIO_ACCOUNT_SID") or "",
-            config.get("TWILIO_AUTH_TOKEN") or "",
-            config.get("TWILIO_FROM") or "",
-            api_base=config.get("TWILIO_API_BASE") or "https://api.twilio.com",
+            config["TWILIO_ACCOUNT_SID"] or "",
+            config["TWILIO_AUTH_TOKEN"] or "",
+            config["TWILIO_FROM"] or "",
+            api_base=config["TWILIO_API_BASE"],
         )
     raise SmsError(f"Unknown SMS_PROVIDER {name!r}; use 'log' or 'twilio'.", permanent=True)

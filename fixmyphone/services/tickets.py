@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import current_app
 
+from ..links import tracking_url
 from ..models import ServiceRequest
-from .notifications import tracking_url
 
 
 def job_ticket_pdf(request: ServiceRequest) -> bytes:

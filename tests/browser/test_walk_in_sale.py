@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from fixmyphone.extensions import db
 from fixmyphone.models import Invoice, Part, Payment, ServiceRequest, StockMovement
 from fixmyphone.services import estimates, inventory, repairs
-from fixmyphone.services.notifications import tracking_url
+from fixmyphone.links import tracking_url
 
 from .. import factories
 

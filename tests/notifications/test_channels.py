@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import email
 import logging
-import sys
 import types
 from email import policy
 
@@ -84,10 +83,11 @@ def test_a_refused_recipient_fails_without_retries(app, smtp_sink):
 
 
 def test_attachments_are_rendered_at_send_time(app, smtp_sink, monkeypatch):
-    documents = types.ModuleType("fixmyphone.services.documents")
-    documents.render_receipt = lambda payment_id: b"%PDF-1.4 receipt " + str(payment_id).encode()
-    documents.render_invoice = lambda invoice_id: ("INV-2026-0001.pdf", b"%PDF-1.4 invoice")
-    monkeypatch.setitem(sys.modules, "fixmyphone.services.documents", documents)
+    documents = types.SimpleNamespace(
+        render_receipt=lambda payment_id: b"%PDF-1.4 receipt " + str(payment_id).encode(),
+        render_invoice=lambda invoice_id: ("INV-2026-0001.pdf", b"%PDF-1.4 invoice"),
+    )
+    monkeypatch.setattr(delivery, "documents", documents)
     request = ServiceRequestFactory()
     notifications.notify(
         request.customer,
@@ -215,12 +215,17 @@ def test_an_unreachable_twilio_is_a_transient_error(app):
 
 
 def test_the_provider_follows_the_configuration(app):
-    assert isinstance(sms.provider_from_config({}), sms.LogSmsProvider)
-    assert isinstance(sms.provider_from_config({"SMS_PROVIDER": "log"}), sms.LogSmsProvider)
+    def provider(**settings):
+        unset = {"SMS_PROVIDER": "log", "TWILIO_API_BASE": "https://api.twilio.com"}
+        unset.update(TWILIO_ACCOUNT_SID=None, TWILIO_AUTH_TOKEN=None, TWILIO_FROM=None)
+        return sms.provider_from_config({**unset, **settings})
+
+    assert isinstance(provider(), sms.LogSmsProvider)
+    assert isinstance(provider(SMS_PROVIDER="log"), sms.LogSmsProvider)
     with pytest.raises(sms.SmsError):
-        sms.provider_from_config({"SMS_PROVIDER": "carrier-pigeon"})
+        provider(SMS_PROVIDER="carrier-pigeon")
     with pytest.raises(sms.SmsError) as caught:
-        sms.provider_from_config({"SMS_PROVIDER": "twilio"})
+        provider(SMS_PROVIDER="twilio")  # without its credentials
     assert caught.value.permanent
 
 

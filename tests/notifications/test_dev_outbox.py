@@ -9,7 +9,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from fixmyphone import create_app
+from fixmyphone import create_app, links
 from fixmyphone.config import Config, ProductionConfig, TestConfig
 from fixmyphone.extensions import db
 from fixmyphone.models import Notification
@@ -119,7 +119,7 @@ def test_production_has_no_outbox_page_and_logs_no_body(tmp_path, caplog, capsys
             request.customer,
             "status_changed",
             "Ready",
-            f"Secret body. Track: {notifications.tracking_url(request)}",
+            f"Secret body. Track: {links.tracking_url(request)}",
             dedup_key="p",
             service_request=request,
             channels=["email"],

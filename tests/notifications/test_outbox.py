@@ -175,7 +175,7 @@ def test_a_sent_row_is_never_sent_again(app, sent):
 
 @pytest.fixture
 def app_settings():
-    return {"NOTIFY_MAX_ATTEMPTS": 3, "NOTIFY_RETRY_INTERVALS": "10,60"}
+    return {"NOTIFY_MAX_ATTEMPTS": 3, "NOTIFY_RETRY_INTERVALS": [10, 60]}
 
 
 def test_transient_failures_retry_then_fail_and_resend_delivers(app, sent, admin):

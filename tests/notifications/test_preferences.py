@@ -96,12 +96,12 @@ def test_the_shop_chooses_which_statuses_notify(app, sent):
 
 
 def test_the_config_is_the_fallback_policy(app, sent):
-    app.config["NOTIFY_STATUSES"] = "in_progress, ready_for_pickup"
+    app.config["NOTIFY_STATUSES"] = ["in_progress", "ready_for_pickup"]
     assert moves_notified([]) == ["in_progress", "ready_for_pickup"]
 
 
 def test_the_shop_setting_wins_over_the_config(app, sent):
-    app.config["NOTIFY_STATUSES"] = "in_progress"
+    app.config["NOTIFY_STATUSES"] = ["in_progress"]
     assert moves_notified(["quality_check"]) == ["quality_check"]
 
 

@@ -60,9 +60,9 @@ def test_each_moment_belongs_to_at_most_one_reminder(app, before_start, expected
 
 
 def test_offsets_are_configurable(app):
-    app.config["APPOINTMENT_REMINDERS"] = "90m, 2d"
+    app.config["APPOINTMENT_REMINDERS"] = ["90m", "2d"]
     assert reminders.reminder_offsets() == [timedelta(days=2), timedelta(minutes=90)]
-    app.config["APPOINTMENT_REMINDERS"] = "soon"
+    app.config["APPOINTMENT_REMINDERS"] = ["soon"]
     with pytest.raises(ValueError):
         reminders.reminder_offsets()
 

@@ -55,7 +55,7 @@ def test_delivery_is_enqueued_on_rq_with_retries_and_drained_by_a_worker(rq_app,
 
 @pytest.mark.redis
 def test_rq_retries_then_the_row_fails_and_resend_delivers(rq_app, sent):
-    rq_app.config.update(NOTIFY_MAX_ATTEMPTS=2, NOTIFY_RETRY_INTERVALS="0")
+    rq_app.config.update(NOTIFY_MAX_ATTEMPTS=2, NOTIFY_RETRY_INTERVALS=[0])
     customer = CustomerFactory()
     admin = UserFactory(role="admin")
     sent.error = ConnectionError("smtp down")
