@@ -7,10 +7,15 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from .backup import backup, restore
+from .benchdata import bench_data
 from .extensions import db
+from .jobs import run_periodic
 from .models import ROLE_SUPERADMIN, User
+from .seed import DEMO_LOGINS, DEMO_PASSWORD, seed
 from .services import accounts
 from .services.errors import DomainError
+from .worker import run_worker
 
 
 @click.command("create-superadmin")
@@ -44,8 +49,6 @@ def create_superadmin(email: str | None, password: str | None, full_name: str) -
 )
 def seed_demo(if_empty: bool) -> None:
     """Fill an empty database with a realistic demo shop and print the demo logins."""
-    from .seed import DEMO_LOGINS, DEMO_PASSWORD, seed
-
     if db.session.scalar(sa.select(sa.func.count()).select_from(User)):
         if not if_empty:
             raise click.ClickException("The database already has users; seed-demo runs only once.")
@@ -69,8 +72,6 @@ def seed_demo(if_empty: bool) -> None:
 )
 def worker(queues: str | None, burst: bool, no_periodic: bool) -> None:
     """Run an RQ worker (with the scheduler) inside the app's configuration."""
-    from .worker import run_worker
-
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run in-process.")
     names = queues.split(",") if queues else current_app.config["RQ_QUEUES"]
@@ -80,8 +81,6 @@ def worker(queues: str | None, burst: bool, no_periodic: bool) -> None:
 @click.command("sweep")
 def sweep() -> None:
     """Run the periodic jobs once, here: outbox sweep, reminders, staff checks (for cron)."""
-    from .jobs import run_periodic
-
     for name, result in run_periodic().items():
         click.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in result.items()))
 
@@ -90,8 +89,5 @@ def init_commands(app: Flask) -> None:
     """Register the CLI commands."""
     for command in (create_superadmin, seed_demo, worker, sweep):
         app.cli.add_command(command)
-    from .backup import backup, restore
-    from .benchdata import bench_data
-
     for command in (backup, restore, bench_data):
         app.cli.add_command(command)

@@ -57,7 +57,7 @@ def wants_json() -> bool:
     return request.path == "/api" or request.path.startswith("/api/")
 
 
-def _http_error(exc: HTTPException):
+def http_error(exc: HTTPException):
     status = exc.code or 500
     if status >= 500:
         db.session.rollback()
@@ -161,7 +161,7 @@ def _bad_value(exc: Exception):
         loggable_path(request.path),
         type(getattr(exc, "orig", None) or exc).__name__,
     )
-    return _http_error(BadRequest("A value in the request is out of range or not allowed."))
+    return http_error(BadRequest("A value in the request is out of range or not allowed."))
 
 
 def _database_error(exc: StatementError):
@@ -174,7 +174,7 @@ def _database_error(exc: StatementError):
 
 def init_errors(app: Flask) -> None:
     """Install the handlers."""
-    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(StatementError, _database_error)
     app.register_error_handler(OverflowError, _bad_value)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app, jsonify
 
 from .extensions import csrf, db
+from .queue import redis_connection
 
 bp = Blueprint("health", __name__)
 csrf.exempt(bp)
@@ -33,8 +36,6 @@ def readyz():
         checks["migrations"] = _migrations_state()
         ok = ok and checks["migrations"] == "ok"
     if current_app.config.get("REDIS_URL"):
-        from .queue import redis_connection
-
         try:
             redis_connection().ping()
             checks["redis"] = "ok"
@@ -47,9 +48,6 @@ def readyz():
 
 
 def _migrations_state() -> str:
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
     migrate = current_app.extensions["migrate"]
     script = ScriptDirectory.from_config(migrate.migrate.get_config(migrate.directory))
     with db.engine.connect() as conn:

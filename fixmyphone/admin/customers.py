@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash
+from flask import flash, g
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
+from markupsafe import Markup
 from wtforms import StringField
 
 from ..extensions import db
@@ -14,12 +15,10 @@ from ..formatting import local_time
 from ..models import ROLE_CUSTOMER, Message, Payment, ServiceRequest, User
 from ..services import accounts, profiles, staff
 from ..services.errors import DomainError
-from .base import SecuredModelView
+from .base import SecuredModelView, snapshot
 
 
 def _name_link(view, context, model, name):
-    from markupsafe import Markup
-
     url = view.get_url(".customer_page", user_id=model.id)
     return Markup('<a href="{}">{}</a>').format(url, model.full_name)
 
@@ -88,10 +87,6 @@ class CustomerView(SecuredModelView):
         return user
 
     def update_model(self, form, model) -> bool:
-        from flask import g
-
-        from .base import snapshot
-
         g.admin_before = snapshot(model)
         try:
             profiles.update_profile(

@@ -6,7 +6,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app, flash
+from flask import current_app, flash, g
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
@@ -120,8 +120,6 @@ class StaffAccountsBase(SecuredModelView):
         return created[0]
 
     def update_model(self, form, model) -> bool:
-        from flask import g
-
         g.admin_before = snapshot(model)
 
         def change():

@@ -11,10 +11,9 @@ from flask import Blueprint as FlaskBlueprint
 from flask import Flask, current_app, render_template, request, url_for
 
 from ..extensions import csrf
+from . import appointments, auth, customers, repairs
 from .base import BEARER, Api
-
-# JSON bodies are small; photo uploads (elsewhere) keep the app-wide limit.
-DEFAULT_MAX_BODY = 100 * 1024
+from .fields import IdConverter, id_parameter_schema
 
 # The docs page: everything from this origin, no inline script. The one hash is the <style>
 # element the vendored Swagger UI 5.35.0 bundle injects (re-check it when upgrading).
@@ -45,9 +44,7 @@ def _is_api_path() -> bool:
 def limit_body_size() -> None:
     """A smaller body limit for API requests (413 beyond it)."""
     if _is_api_path():
-        request.max_content_length = current_app.config.get(
-            "API_MAX_CONTENT_LENGTH", DEFAULT_MAX_BODY
-        )
+        request.max_content_length = current_app.config["API_MAX_CONTENT_LENGTH"]
 
 
 def cors_headers(response):
@@ -71,9 +68,6 @@ def cors_headers(response):
 
 def register_api(app: Flask) -> None:
     """Mount the API blueprints, the OpenAPI document and the docs page on the app."""
-    from . import appointments, auth, customers, repairs
-    from .fields import IdConverter, id_parameter_schema
-
     api = Api(
         app,
         spec_kwargs={

@@ -12,6 +12,7 @@ from flask import g, request
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import BadRequest
 
+from ..errors import http_error
 from ..services import tokens
 
 BEARER = "bearerAuth"
@@ -80,9 +81,7 @@ class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error):
-        from ..errors import _http_error
-
-        return _http_error(error)
+        return http_error(error)
 
     def _register_responses(self):
         for status in http.HTTPStatus:

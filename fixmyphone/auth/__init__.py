@@ -5,14 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from ..extensions import db, login_manager
+from ..models import User
 
 bp = Blueprint("auth", __name__)
 
 
 def init_login(app: Flask) -> None:
     """Configure Flask-Login: sessions carry the user's session version."""
-    from ..models import User
-
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."

@@ -19,6 +19,7 @@ from ..models import (
 )
 from ..services import billing
 from ..services.errors import DomainError
+from ..services.messages import unread_for_customer
 from . import bp
 
 
@@ -43,8 +44,6 @@ def customer_globals() -> dict:
     """Unread shop messages for the header badge (customers only, one count query)."""
 
     def unread_messages() -> int:
-        from ..services.messages import unread_for_customer
-
         if not current_user.is_authenticated or current_user.is_staff:
             return 0
         return unread_for_customer(current_user)

@@ -33,6 +33,7 @@ from typing import Optional
 from flask import Flask, current_app
 
 from ..models import User
+from ..queue import redis_connection
 from . import accounts
 from .errors import DomainError
 
@@ -212,8 +213,6 @@ class RedisStore:
         self._app = app
 
     def _redis(self):
-        from ..queue import redis_connection
-
         return redis_connection(self._app)
 
     def get(self, key: str) -> Optional[dict]:

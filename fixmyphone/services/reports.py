@@ -9,8 +9,10 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Optional
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
 
 from ..extensions import db
 from ..models import (
@@ -42,8 +44,6 @@ def _dialect() -> str:
 
 
 def _shop_zone() -> str:
-    from flask import current_app
-
     return current_app.config["SHOP_TIMEZONE"]
 
 
@@ -58,8 +58,6 @@ def _bucket(column, grouping: str, period: Optional[Period] = None):
         return sa.func.to_char(sa.func.date_trunc(grouping, local), "YYYY-MM-DD")
     # SQLite has no time zones: shift by the zone's offset in the middle of the period
     # (exact except for the hours around a daylight-saving change).
-    from zoneinfo import ZoneInfo
-
     moment = period.start + (period.end - period.start) / 2 if period else datetime.now(UTC)
     offset = moment.astimezone(ZoneInfo(_shop_zone())).utcoffset() or timedelta(0)
     shift = f"{int(offset.total_seconds() // 60):+d} minutes"

@@ -29,6 +29,7 @@ from ..models import (
     StockMovement,
     TechnicianProfile,
     User,
+    normalise_email,
 )
 from . import accounts, audit, repairs
 from .errors import Conflict, Forbidden, ValidationFailed
@@ -221,8 +222,6 @@ def change_role(actor: User, target: User, role: str) -> None:
 def update_staff(actor: User, target: User, *, full_name: str, email: str) -> None:
     """Change a staff member's name or email."""
     check_can_manage(actor, target)
-    from ..models import normalise_email
-
     email_n = normalise_email(email)
     if not accounts.EMAIL_RE.match(email_n):
         raise ValidationFailed("Enter a valid email address.", fields={"email": ["Invalid."]})

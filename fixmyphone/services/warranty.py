@@ -10,6 +10,7 @@ from flask import current_app
 from ..models import ServiceRequest, User, utcnow
 from . import audit
 from .errors import Conflict
+from .repairs import create_service_request
 
 COVERED_STATUSES = ("completed", "closed")
 
@@ -38,8 +39,6 @@ def under_warranty(request: ServiceRequest, now: Optional[datetime] = None) -> b
 
 def open_claim(original: ServiceRequest, issue_description: str, actor: User) -> ServiceRequest:
     """Open a warranty rework: a new request linked to the original, labour and parts free."""
-    from .repairs import create_service_request
-
     if original.is_warranty_claim and original.warranty_of is not None:
         original = original.warranty_of  # a rework of a rework counts against the first repair
     if not under_warranty(original):
