@@ -1,12 +1,17 @@
 """Configuration from the environment, with safe defaults."""
 
 import importlib
+import re
+from pathlib import Path
 
 import pytest
 
 from fixmyphone import config as config_module
 from fixmyphone import create_app
 from fixmyphone.config import normalise_database_url
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+GUNICORN = README.with_name("gunicorn.conf.py")
 
 
 @pytest.mark.parametrize(
@@ -87,5 +92,47 @@ def test_production_requires_a_secret_key(monkeypatch, tmp_path):
         values = {"SECRET_KEY": "s3cret"}
         cfg.ProductionConfig.finalise(values)
         assert cfg.ProductionConfig.SESSION_COOKIE_SECURE is True
+    finally:
+        importlib.reload(config_module)
+
+
+def _table_names(readme: str, heading: str) -> list[str]:
+    """The names in the first column of the tables under a README heading."""
+    section = readme.split(heading, 1)[1].split("\n#", 1)[0]
+    return re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", section, flags=re.MULTILINE)
+
+
+def test_the_readme_lists_every_setting_and_only_those():
+    names = _table_names(README.read_text(), "### Environment variables\n")
+    assert len(names) == len(set(names)), "a setting is listed twice"
+    outside = {"PORT"} | set(re.findall(r'environ\.get\("([A-Z_]+)"', GUNICORN.read_text()))
+    assert set(names) - outside == config_module.ENVIRONMENT_NAMES
+    assert outside <= set(names)
+
+
+def test_every_setting_is_a_config_attribute():
+    # Read under another name, or before a configuration class is chosen.
+    elsewhere = {"DATABASE_URL", "FIXMYPHONE_CONFIG", "FIXMYPHONE_INSTANCE"}
+    for name in config_module.ENVIRONMENT_NAMES - elsewhere:
+        assert hasattr(config_module.Config, name), name
+
+
+def test_list_settings_are_parsed_once(monkeypatch, tmp_path):
+    cfg = _reload_config(
+        monkeypatch,
+        tmp_path,
+        NOTIFY_RETRY_INTERVALS="10, 60",
+        APPOINTMENT_REMINDERS="2d,90m",
+        NOTIFY_STATUSES="",
+        JOBS_INLINE="yes",
+        FIXMYPHONE_CONFIG="testing",
+    )
+    try:
+        assert cfg.Config.NOTIFY_RETRY_INTERVALS == [10, 60]
+        assert cfg.Config.APPOINTMENT_REMINDERS == ["2d", "90m"]
+        assert cfg.Config.NOTIFY_STATUSES == []
+        assert cfg.Config.PICKUP_REMINDER_DAYS == [3, 7]
+        assert cfg.Config.JOBS_INLINE is True
+        assert cfg.config_from_environment() is cfg.TestConfig
     finally:
         importlib.reload(config_module)
