@@ -127,8 +127,8 @@ class RedactUrlsFilter(logging.Filter):
 
 def init_observability(app: Flask) -> None:
     """Give every request an id (from X-Request-ID when sane), log it, echo it back."""
-    if app.config.get("LOG_JSON") is not None and not app.testing:
-        configure_logging(bool(app.config["LOG_JSON"]), app.config.get("LOG_LEVEL", "INFO"))
+    if app.config["LOG_JSON"] is not None and not app.testing:
+        configure_logging(bool(app.config["LOG_JSON"]), app.config["LOG_LEVEL"])
     werkzeug_log = logging.getLogger("werkzeug")
     if not any(isinstance(f, RedactUrlsFilter) for f in werkzeug_log.filters):
         werkzeug_log.addFilter(RedactUrlsFilter())

@@ -159,7 +159,7 @@ def _refuse_split_headers(app: Flask) -> None:
 def init_security(app: Flask) -> None:
     """Trust ``PROXY_COUNT`` reverse proxies' X-Forwarded-* headers (none by default) and add
     the security headers."""
-    proxies = app.config.get("PROXY_COUNT", 0)
+    proxies = app.config["PROXY_COUNT"]
     if proxies:
         # The client address (rate limits, logs) is the one the last trusted proxy saw.
         app.wsgi_app = ProxyFix(

@@ -49,7 +49,7 @@ def limit_body_size() -> None:
 
 def cors_headers(response):
     """CORS for origins on the CORS_ORIGINS allow-list; nothing for any other origin."""
-    allowed = current_app.config.get("CORS_ORIGINS") or []
+    allowed = current_app.config["CORS_ORIGINS"]
     if not allowed or not _is_api_path():
         return response
     response.vary.add("Origin")

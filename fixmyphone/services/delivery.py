@@ -244,7 +244,7 @@ def send_email(row: Notification) -> None:
     """
     cfg = current_app.config
     msg = render_email(row)
-    if not cfg.get("SMTP_HOST"):
+    if not cfg["SMTP_HOST"]:
         if dev_outbox.console_enabled():
             dev_outbox.print_email(row, msg)
         else:

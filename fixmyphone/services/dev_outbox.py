@@ -26,7 +26,7 @@ RECENT = 50
 def console_enabled(app: Optional[Flask] = None) -> bool:
     """True in development with ``DEV_OUTBOX`` on; never in a production configuration."""
     config = (app or current_app).config
-    return bool(config.get("DEV_OUTBOX")) and config.get("ENV_NAME") != "production"
+    return config["DEV_OUTBOX"] and config["ENV_NAME"] != "production"
 
 
 def text_part(msg: Message) -> str:

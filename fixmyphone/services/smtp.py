@@ -35,14 +35,14 @@ class SmtpConnections:
     @staticmethod
     def _key(cfg) -> tuple:
         names = ("SMTP_HOST", "SMTP_PORT", "SMTP_USE_TLS", "SMTP_USERNAME", "SMTP_PASSWORD")
-        return tuple(cfg.get(name) for name in names)
+        return tuple(cfg[name] for name in names)
 
     def _open(self, cfg) -> smtplib.SMTP:
         smtp = smtplib.SMTP(cfg["SMTP_HOST"], cfg["SMTP_PORT"], timeout=15)
         try:
-            if cfg.get("SMTP_USE_TLS"):
+            if cfg["SMTP_USE_TLS"]:
                 smtp.starttls()
-            if cfg.get("SMTP_USERNAME"):
+            if cfg["SMTP_USERNAME"]:
                 smtp.login(cfg["SMTP_USERNAME"], cfg["SMTP_PASSWORD"] or "")
         except BaseException:
             _close(smtp)
