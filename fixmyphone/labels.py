@@ -1,19 +1,37 @@
-"""Stored values in people's words: the one function every screen, export header and audit
-note uses to show a status, a payment method or state, a role, a channel, a ledger kind...
+"""Stored values in people's words: the one place that turns a status, a payment method or
+state, a role, a channel, a ledger kind... into what people read, on every screen, export
+header and audit note.
 
-``label(kind, value)`` looks the value up in the words its owner keeps (the workflow's
-statuses, the payments service's methods, the staff service's roles, ...) and falls back to a
-readable form of the machine value ("some_value" -> "Some value"), so a value nobody has
-worded yet still never shows as ``some_value``.
+``label(kind, value)`` looks the value up in the words below (keyed by the models' enums) and
+falls back to a readable form of the machine value ("some_value" -> "Some value"), so a value
+nobody has worded yet still never shows as ``some_value``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-# The kinds of stored values, each with the module-level words that own it. Read late: the
-# services format money with templating, which registers this module's filter.
+from .formatting import format_money
+from .models import (
+    AppointmentStatus,
+    DeviceType,
+    InvoiceKind,
+    InvoiceLineKind,
+    InvoiceStatus,
+    MovementKind,
+    NotificationChannel,
+    NotificationStatus,
+    PaymentMethod,
+    PaymentStatus,
+    QuoteStatus,
+    RefundStatus,
+    RepairStatus,
+    Role,
+)
+
+# The kinds of stored values.
 STATUS = "status"
 PAYMENT_METHOD = "payment_method"
 PAYMENT_STATE = "payment_state"
@@ -29,93 +47,103 @@ INVOICE_KIND = "invoice_kind"
 INVOICE_STATE = "invoice_state"
 LINE_KIND = "line_kind"
 
-REFUND_WORDS = {
-    "pending": "Pending",
-    "succeeded": "Refunded",
-    "failed": "Failed",
-    "canceled": "Canceled",
+# A repair's statuses, in the workflow's order, as the API contract words them.
+STATUS_WORDS: dict[str, str] = {
+    RepairStatus.PENDING: "Pending",
+    RepairStatus.IN_PROGRESS: "In Progress",
+    RepairStatus.AWAITING_PARTS: "Awaiting Parts",
+    RepairStatus.ON_HOLD: "On Hold",
+    RepairStatus.QUALITY_CHECK: "Quality Check",
+    RepairStatus.READY_FOR_PICKUP: "Ready for Pickup",
+    RepairStatus.COMPLETED: "Completed",
+    RepairStatus.CANCELED: "Canceled",
+    RepairStatus.SCHEDULED: "Scheduled",
+    RepairStatus.PAYMENT_PENDING: "Payment Pending",
+    RepairStatus.DELAYED: "Delayed",
+    RepairStatus.CLOSED: "Closed",
+    RepairStatus.DISPATCHED: "Dispatched",
 }
-NOTIFICATION_WORDS = {
-    "pending": "Waiting to be sent",
-    "sending": "Sending",
-    "sent": "Sent",
-    "failed": "Failed",
-    "read": "Read",
-}
-INVOICE_KIND_WORDS = {"invoice": "Invoice", "credit_note": "Credit note"}
-INVOICE_STATE_WORDS = {"draft": "Draft", "issued": "Issued", "void": "Void", "paid": "Paid"}
-LINE_WORDS = {"part": "Part", "labour": "Labour", "fee": "Fee", "discount": "Discount"}
-
-
-def _statuses() -> Mapping[str, str]:
-    from .workflow import STATUSES
-
-    return STATUSES
-
-
-def _methods() -> Mapping[str, str]:
-    from .services.payments import METHOD_LABELS
-
-    return METHOD_LABELS
-
-
-def _payment_states() -> Mapping[str, str]:
-    from .services.payments import STATUS_LABELS
-
-    return STATUS_LABELS
-
-
-def _roles() -> Mapping[str, str]:
-    from .services.staff import ROLE_LABELS
-
-    return ROLE_LABELS
-
-
-def _appointments() -> Mapping[str, str]:
-    from .services.booking import APPOINTMENT_LABELS
-
-    return APPOINTMENT_LABELS
-
-
-def _channels() -> Mapping[str, str]:
-    from .public.forms import CHANNEL_LABELS
-
-    return CHANNEL_LABELS
-
-
-def _movements() -> Mapping[str, str]:
-    from .services.inventory import MOVEMENT_LABELS
-
-    return MOVEMENT_LABELS
-
-
-def _devices() -> Mapping[str, str]:
-    from .public.forms import DEVICE_LABELS
-
-    return DEVICE_LABELS
-
-
-def _quotes() -> Mapping[str, str]:
-    from .services.estimates import STATUS_LABELS
-
-    return STATUS_LABELS
-
-
-WORDS: dict[str, Callable[[], Mapping[str, str]]] = {
-    STATUS: _statuses,
-    PAYMENT_METHOD: _methods,
-    PAYMENT_STATE: _payment_states,
-    REFUND_STATE: lambda: REFUND_WORDS,
-    ROLE: _roles,
-    APPOINTMENT_STATE: _appointments,
-    CHANNEL: _channels,
-    NOTIFICATION_STATE: lambda: NOTIFICATION_WORDS,
-    MOVEMENT: _movements,
-    DEVICE: _devices,
-    QUOTE_STATE: _quotes,
-    INVOICE_KIND: lambda: INVOICE_KIND_WORDS,
-    INVOICE_STATE: lambda: INVOICE_STATE_WORDS,
-    LINE_KIND: lambda: LINE_WORDS,
+WORDS: dict[str, Mapping[str, str]] = {
+    STATUS: STATUS_WORDS,
+    PAYMENT_METHOD: {
+        PaymentMethod.STRIPE: "Card (online)",
+        PaymentMethod.CASH: "Cash",
+        PaymentMethod.CARD_TERMINAL: "Card terminal",
+        PaymentMethod.BANK_TRANSFER: "Bank transfer",
+    },
+    # The counter words a pending payment as waiting for verification itself.
+    PAYMENT_STATE: {
+        PaymentStatus.PENDING: "Pending",
+        PaymentStatus.SUCCEEDED: "Received",
+        PaymentStatus.FAILED: "Failed",
+        PaymentStatus.CANCELED: "Canceled",
+        PaymentStatus.NEEDS_REVIEW: "Needs review",
+    },
+    REFUND_STATE: {
+        RefundStatus.PENDING: "Pending",
+        RefundStatus.SUCCEEDED: "Refunded",
+        RefundStatus.FAILED: "Failed",
+        RefundStatus.CANCELED: "Canceled",
+    },
+    ROLE: {
+        Role.CUSTOMER: "Customer",
+        Role.TECHNICIAN: "Technician",
+        Role.ADMIN: "Admin",
+        Role.SUPERADMIN: "Super admin",
+    },
+    APPOINTMENT_STATE: {
+        AppointmentStatus.SCHEDULED: "Scheduled",
+        AppointmentStatus.COMPLETED: "Device received",
+        AppointmentStatus.CANCELED: "Canceled",
+        AppointmentStatus.NO_SHOW: "No show",
+    },
+    CHANNEL: {
+        NotificationChannel.EMAIL: "Email",
+        NotificationChannel.SMS: "SMS",
+        NotificationChannel.IN_APP: "In the app",
+    },
+    NOTIFICATION_STATE: {
+        NotificationStatus.PENDING: "Waiting to be sent",
+        NotificationStatus.SENDING: "Sending",
+        NotificationStatus.SENT: "Sent",
+        NotificationStatus.FAILED: "Failed",
+        NotificationStatus.READ: "Read",
+    },
+    MOVEMENT: {
+        MovementKind.RECEIVE: "Received",
+        MovementKind.RETURN: "Returned to stock",
+        MovementKind.ADJUST: "Count corrected",
+        MovementKind.RESERVE: "Reserved for a repair",
+        MovementKind.RELEASE: "Reservation ended",
+        MovementKind.CONSUME: "Used in a repair",
+        MovementKind.SALE: "Sold at the counter",
+    },
+    DEVICE: {
+        DeviceType.PHONE: "Phone",
+        DeviceType.TABLET: "Tablet",
+        DeviceType.SMARTWATCH: "Smartwatch",
+        DeviceType.LAPTOP: "Laptop",
+        DeviceType.OTHER: "Something else",
+    },
+    QUOTE_STATE: {
+        QuoteStatus.NONE: "No estimate yet",
+        QuoteStatus.DRAFT: "Draft: not sent to the customer",
+        QuoteStatus.PENDING: "Sent: waiting for the customer",
+        QuoteStatus.APPROVED: "Approved by the customer",
+        QuoteStatus.DECLINED: "Declined by the customer",
+    },
+    INVOICE_KIND: {InvoiceKind.INVOICE: "Invoice", InvoiceKind.CREDIT_NOTE: "Credit note"},
+    INVOICE_STATE: {InvoiceStatus.DRAFT: "Draft", InvoiceStatus.ISSUED: "Issued"},
+    # Estimate lines and charges use the first four.
+    LINE_KIND: {
+        InvoiceLineKind.PART: "Part",
+        InvoiceLineKind.LABOUR: "Labour",
+        InvoiceLineKind.FEE: "Fee",
+        InvoiceLineKind.DISCOUNT: "Discount",
+        InvoiceLineKind.DEPOSIT: "Deposit",
+        InvoiceLineKind.DEDUCTION: "Deduction",
+        InvoiceLineKind.CREDIT: "Credit",
+    },
 }
 
 
@@ -130,12 +158,15 @@ def label(kind: str, value: Any) -> str:
     """A stored value of ``kind`` in people's words (see ``WORDS``); unknown -> readable."""
     if value is None or value == "":
         return "—"
-    words = WORDS.get(kind)
-    if words is not None:
-        found = words().get(value)
-        if found:
-            return found
-    return fallback(value)
+    found = WORDS.get(kind, {}).get(value)
+    return found or fallback(value)
+
+
+def options(kind: str, values: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """(value, words) pairs for a choice or a filter: every worded value of ``kind`` in its
+    order, or ``values`` in theirs."""
+    chosen = WORDS.get(kind, {}) if values is None else values
+    return [(value, label(kind, value)) for value in chosen]
 
 
 def formatter(kind: str, column: str) -> Callable[..., str]:
@@ -186,12 +217,8 @@ def field_value(object_type: str, field: str, value: Any, currency: str | None =
     if kind is not None and isinstance(value, str):
         return label(kind, value)
     if isinstance(value, int) and (field in _MONEY_FIELDS or field.endswith("_amount")):
-        from .formatting import format_money
-
         return format_money(value, currency)
     if isinstance(value, (dict, list)):
-        import json
-
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
 

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Flask, current_app
 
-from . import workflow
+from . import labels, workflow
 from .formatting import decimal_amount, format_money, local_time
-
-
-# Stored values in words, for templates (the services own the words; imported late because
-# the services format money with this module).
-def _payment_method(method: str) -> str:
-    from .services.payments import method_label
-
-    return method_label(method)
-
-
-def _payment_status(status: str) -> str:
-    from .services.payments import status_label
-
-    return status_label(status)
-
-
-def _appointment_status(status: str) -> str:
-    from .services.booking import APPOINTMENT_LABELS
-
-    return APPOINTMENT_LABELS.get(status, status.replace("_", " ").capitalize())
 
 
 def _label(value, kind: str) -> str:
     """``{{ payment.method|label("payment_method") }}``: a stored value in words."""
-    from .labels import label
-
-    return label(kind, value)
+    return labels.label(kind, value)
 
 
 def init_templating(app: Flask) -> None:
@@ -40,11 +20,12 @@ def init_templating(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["decimal_amount"] = decimal_amount
     app.jinja_env.filters["localtime"] = local_time
-    app.jinja_env.filters["status_label"] = workflow.label
+    # Stored values in words (labels.py holds them all).
     app.jinja_env.filters["label"] = _label
-    app.jinja_env.filters["payment_method"] = _payment_method
-    app.jinja_env.filters["payment_status"] = _payment_status
-    app.jinja_env.filters["appointment_status"] = _appointment_status
+    app.jinja_env.filters["status_label"] = partial(labels.label, labels.STATUS)
+    app.jinja_env.filters["payment_method"] = partial(labels.label, labels.PAYMENT_METHOD)
+    app.jinja_env.filters["payment_status"] = partial(labels.label, labels.PAYMENT_STATE)
+    app.jinja_env.filters["appointment_status"] = partial(labels.label, labels.APPOINTMENT_STATE)
 
     @app.context_processor
     def shop_globals():
