@@ -72,7 +72,7 @@ def seed_demo(if_empty: bool) -> None:
 )
 def worker(queues: str | None, burst: bool, no_periodic: bool) -> None:
     """Run an RQ worker (with the scheduler) inside the app's configuration."""
-    if not current_app.config.get("REDIS_URL"):
+    if not current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run in-process.")
     names = queues.split(",") if queues else current_app.config["RQ_QUEUES"]
     run_worker(current_app._get_current_object(), names, burst=burst, periodic=not no_periodic)

@@ -54,7 +54,7 @@ def format_money(
         return "—"
     code = _currency(currency)
     if locale is None:
-        locale = current_app.config.get("SHOP_LOCALE") if has_app_context() else None
+        locale = current_app.config["SHOP_LOCALE"] if has_app_context() else None
     return format_currency(to_decimal(amount, code), code.upper(), locale=locale or DEFAULT_LOCALE)
 
 

@@ -35,7 +35,7 @@ def readyz():
     if checks["database"] == "ok":
         checks["migrations"] = _migrations_state()
         ok = ok and checks["migrations"] == "ok"
-    if current_app.config.get("REDIS_URL"):
+    if current_app.config["REDIS_URL"]:
         try:
             redis_connection().ping()
             checks["redis"] = "ok"

@@ -77,8 +77,8 @@ def billing_context(req: ServiceRequest) -> dict:
         "priced_parts": db.session.scalars(
             sa.select(Part).where(Part.on_hand - Part.reserved > 0).order_by(Part.name).limit(500)
         ).all(),
-        "labour_rate": int(current_app.config.get("LABOUR_RATE") or 0),
-        "tax_rate_bp": int(current_app.config.get("TAX_RATE_BP") or 0),
+        "labour_rate": current_app.config["LABOUR_RATE"],
+        "tax_rate_bp": current_app.config["TAX_RATE_BP"],
     }
 
 

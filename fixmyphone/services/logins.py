@@ -239,6 +239,6 @@ def _store():
     app = current_app._get_current_object()
     store = app.extensions.get("fixmyphone_login_throttle")
     if store is None:
-        store = RedisStore(app) if app.config.get("REDIS_URL") else MemoryStore()
+        store = RedisStore(app) if app.config["REDIS_URL"] else MemoryStore()
         app.extensions["fixmyphone_login_throttle"] = store
     return store
