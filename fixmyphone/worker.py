@@ -20,7 +20,7 @@ from rq import SimpleWorker
 from .jobs import PERIODIC_JOBS
 from .observability import request_id_var
 from .queue import get_queue, redis_connection
-from .services.delivery import smtp_connections
+from .services.smtp import smtp_connections
 
 log = logging.getLogger(__name__)
 PERIODIC_KEY = "fixmyphone:periodic:{name}:{window}"
