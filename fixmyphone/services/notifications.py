@@ -108,7 +108,9 @@ def notify(
     """Write one outbox row per channel and deliver each after commit.
 
     The words come from the event's template (``compose``): the caller passes ``context``,
-    kept with the row for the e-mail templates, and ``values`` for the words only.
+    kept with the row for the e-mail templates, and ``values`` for the words only. (Words
+    given as ``subject`` and ``body`` are the outbox's own tests' business: no service writes
+    them, tests/notifications/test_messages.py checks.)
     ``dedup_key`` names the event occurrence; a row with the same key and channel is never
     written twice, so a retried caller cannot notify a customer twice. Reset and tracking
     links in the text are stored as placeholders and made live when the message is sent
