@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Optional
 
@@ -9,44 +10,72 @@ import sqlalchemy as sa
 
 from . import labels, signals
 from .extensions import db
-from .models import ServiceRequest, StatusChange, User, utcnow
+from .models import RepairStatus, ServiceRequest, StatusChange, User, utcnow
 from .services.errors import Conflict
 
-STATUSES: dict[str, str] = {
-    "pending": "Pending",
-    "in_progress": "In Progress",
-    "awaiting_parts": "Awaiting Parts",
-    "on_hold": "On Hold",
-    "quality_check": "Quality Check",
-    "ready_for_pickup": "Ready for Pickup",
-    "completed": "Completed",
-    "canceled": "Canceled",
-    "scheduled": "Scheduled",
-    "payment_pending": "Payment Pending",
-    "delayed": "Delayed",
-    "closed": "Closed",
-    "dispatched": "Dispatched",
-}
+# The statuses in the API contract's order, with their words (labels.py holds the words).
+STATUSES: Mapping[str, str] = labels.STATUS_WORDS
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "pending": ("scheduled", "in_progress", "on_hold", "canceled"),
-    "scheduled": ("in_progress", "delayed", "on_hold", "canceled"),
-    "in_progress": ("awaiting_parts", "on_hold", "delayed", "quality_check", "canceled"),
-    "awaiting_parts": ("in_progress", "delayed", "on_hold", "canceled"),
-    "on_hold": ("pending", "scheduled", "in_progress", "canceled"),
-    "delayed": ("in_progress", "awaiting_parts", "on_hold", "canceled"),
-    "quality_check": ("in_progress", "payment_pending", "ready_for_pickup", "dispatched"),
-    "payment_pending": ("ready_for_pickup", "dispatched", "on_hold", "canceled"),
-    "ready_for_pickup": ("completed",),
-    "dispatched": ("completed",),
-    "completed": ("closed",),
-    "canceled": ("closed",),
-    "closed": (),
+    RepairStatus.PENDING: (
+        RepairStatus.SCHEDULED,
+        RepairStatus.IN_PROGRESS,
+        RepairStatus.ON_HOLD,
+        RepairStatus.CANCELED,
+    ),
+    RepairStatus.SCHEDULED: (
+        RepairStatus.IN_PROGRESS,
+        RepairStatus.DELAYED,
+        RepairStatus.ON_HOLD,
+        RepairStatus.CANCELED,
+    ),
+    RepairStatus.IN_PROGRESS: (
+        RepairStatus.AWAITING_PARTS,
+        RepairStatus.ON_HOLD,
+        RepairStatus.DELAYED,
+        RepairStatus.QUALITY_CHECK,
+        RepairStatus.CANCELED,
+    ),
+    RepairStatus.AWAITING_PARTS: (
+        RepairStatus.IN_PROGRESS,
+        RepairStatus.DELAYED,
+        RepairStatus.ON_HOLD,
+        RepairStatus.CANCELED,
+    ),
+    RepairStatus.ON_HOLD: (
+        RepairStatus.PENDING,
+        RepairStatus.SCHEDULED,
+        RepairStatus.IN_PROGRESS,
+        RepairStatus.CANCELED,
+    ),
+    RepairStatus.DELAYED: (
+        RepairStatus.IN_PROGRESS,
+        RepairStatus.AWAITING_PARTS,
+        RepairStatus.ON_HOLD,
+        RepairStatus.CANCELED,
+    ),
+    RepairStatus.QUALITY_CHECK: (
+        RepairStatus.IN_PROGRESS,
+        RepairStatus.PAYMENT_PENDING,
+        RepairStatus.READY_FOR_PICKUP,
+        RepairStatus.DISPATCHED,
+    ),
+    RepairStatus.PAYMENT_PENDING: (
+        RepairStatus.READY_FOR_PICKUP,
+        RepairStatus.DISPATCHED,
+        RepairStatus.ON_HOLD,
+        RepairStatus.CANCELED,
+    ),
+    RepairStatus.READY_FOR_PICKUP: (RepairStatus.COMPLETED,),
+    RepairStatus.DISPATCHED: (RepairStatus.COMPLETED,),
+    RepairStatus.COMPLETED: (RepairStatus.CLOSED,),
+    RepairStatus.CANCELED: (RepairStatus.CLOSED,),
+    RepairStatus.CLOSED: (),
 }
 
-INITIAL_STATUS = "pending"
+INITIAL_STATUS = RepairStatus.PENDING
 # Statuses where the repair is finished from the shop's point of view.
-FINAL_STATUSES = frozenset({"completed", "canceled", "closed"})
+FINAL_STATUSES = frozenset({RepairStatus.COMPLETED, RepairStatus.CANCELED, RepairStatus.CLOSED})
 OPEN_STATUSES = frozenset(STATUSES) - FINAL_STATUSES
 
 
@@ -146,17 +175,20 @@ def move_status(
     previous = request.status
     now = utcnow()
     _claim_move(request, previous, target)
-    first_check_in = target == "in_progress" and request.checked_in_at is None
+    first_check_in = target == RepairStatus.IN_PROGRESS and request.checked_in_at is None
     request.status = target
     if estimated_completion is not None:
         request.estimated_completion = estimated_completion
     if first_check_in:
         request.checked_in_at = now
-    if target in ("ready_for_pickup", "dispatched") and request.ready_at is None:
+    if (
+        target in (RepairStatus.READY_FOR_PICKUP, RepairStatus.DISPATCHED)
+        and request.ready_at is None
+    ):
         request.ready_at = now
-    if target == "completed":
+    if target == RepairStatus.COMPLETED:
         request.completed_at = now
-    if target in ("completed", "canceled"):
+    if target in (RepairStatus.COMPLETED, RepairStatus.CANCELED):
         # A device passcode is only kept while the repair needs it.
         request.passcode_encrypted = None
     entry = StatusChange(
