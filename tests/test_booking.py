@@ -6,7 +6,7 @@ import pytest
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Appointment, OpeningHours, Shift, ShopSettings, TimeOff
-from fixmyphone.services import booking
+from fixmyphone.services import booking, drop_off
 from fixmyphone.services import slots as slot_engine
 from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
 from fixmyphone.workflow import move_status
@@ -193,7 +193,7 @@ def test_drop_off_actions_follow_the_status(app, status, checked_in, can_book, r
     request = ServiceRequestFactory(status=status)
     if checked_in:
         request.checked_in_at = datetime.now(UTC)
-    actions = booking.drop_off_actions(request, None)
+    actions = drop_off.drop_off_actions(request, None)
     assert (actions.can_book, actions.can_change) == (can_book, False)
     if refusal is None:
         assert actions.refusal is None
@@ -229,8 +229,8 @@ def test_no_move_or_cancel_once_the_device_is_in_or_the_repair_is_over(
     appointment = _stale_appointment(status, **changes)
     request = appointment.service_request
     staff = UserFactory(role="admin")
-    assert booking.drop_off_actions(request, appointment).can_change is False
-    assert booking.drop_off_appointment(request) is None
+    assert drop_off.drop_off_actions(request, appointment).can_change is False
+    assert drop_off.drop_off_appointment(request) is None
     for actor in (request.customer, staff):
         with pytest.raises(Conflict, match=message):
             booking.reschedule(appointment, at(11), actor)
@@ -383,8 +383,8 @@ def test_the_sql_list_of_bookable_repairs_agrees_with_the_rule(shop):
     by_rule = {
         r.id
         for r in requests
-        if booking.drop_off_actions(r, booking.active_appointment(r)).can_book
+        if drop_off.drop_off_actions(r, drop_off.active_appointment(r)).can_book
     }
-    by_sql = set(db.session.scalars(sa.select(ServiceRequest.id).where(booking.bookable_clause())))
+    by_sql = set(db.session.scalars(sa.select(ServiceRequest.id).where(drop_off.bookable_clause())))
     assert by_sql == by_rule
     assert len(by_rule) == 3  # pending, on_hold and scheduled (its appointment gone), not in yet

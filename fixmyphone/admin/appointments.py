@@ -21,16 +21,16 @@ from markupsafe import Markup
 from ..errors import error_response
 from ..extensions import db
 from ..formatting import local_time
-from ..labels import APPOINTMENT_STATE, label
+from ..labels import APPOINTMENT_STATE, label, options
 from ..models import (
-    APPOINTMENT_CANCELED,
     Appointment,
+    AppointmentStatus,
     OpeningHours,
     ServiceRequest,
     TechnicianProfile,
     User,
 )
-from ..services import booking, repairs, search, slots
+from ..services import booking, drop_off, repairs, search, slots
 from ..services.errors import DomainError, NotFound, ValidationFailed
 from .base import SecuredModelView, commit_or_flash, refusal_text
 from .filters import DateFromFilter, DateToFilter
@@ -141,9 +141,7 @@ class AppointmentView(SecuredModelView):
 
     def __init__(self, **kwargs):
         self.column_filters = [
-            FilterEqual(
-                Appointment.status, "Status", options=list(booking.APPOINTMENT_LABELS.items())
-            ),
+            FilterEqual(Appointment.status, "Status", options=options(APPOINTMENT_STATE)),
             DateFromFilter(Appointment.start, "Day"),
             DateToFilter(Appointment.start, "Day"),
         ]
@@ -248,7 +246,7 @@ class AppointmentView(SecuredModelView):
             .order_by(Appointment.start, Appointment.id)
         )
         if request.args.get("canceled") != "1":
-            query = query.filter(Appointment.status != APPOINTMENT_CANCELED)
+            query = query.filter(Appointment.status != AppointmentStatus.CANCELED)
         who = request.args.get("technician", "")
         if who == "none":
             query = query.filter(Appointment.technician_id.is_(None))
@@ -259,11 +257,11 @@ class AppointmentView(SecuredModelView):
     def _event(self, appt: Appointment, colours: dict[int, str]) -> dict:
         tz = slots.shop_tz()
         req = appt.service_request
-        actions = booking.drop_off_actions(req, appt)
+        actions = drop_off.drop_off_actions(req, appt)
         local_start, local_end = appt.start.astimezone(tz), appt.end.astimezone(tz)
         colour = colours.get(appt.technician_id, "none") if appt.technician_id else "none"
         title = f"{req.reference} · {appt.customer.full_name}"
-        if appt.status == APPOINTMENT_CANCELED:
+        if appt.status == AppointmentStatus.CANCELED:
             title = f"Canceled: {title}"
         return {
             "id": str(appt.id),
@@ -285,7 +283,7 @@ class AppointmentView(SecuredModelView):
                 "when": f"{local_start:%a %d %b, %H:%M}–{local_end:%H:%M}",
                 "local": f"{local_start:%Y-%m-%dT%H:%M}",
                 "canChange": actions.can_change,
-                "refusal": actions.refusal if appt.status != APPOINTMENT_CANCELED else None,
+                "refusal": actions.refusal if appt.status != AppointmentStatus.CANCELED else None,
                 "moveUrl": self.get_url(".reschedule", appointment_id=appt.id),
                 "cancelUrl": self.get_url(".cancel", appointment_id=appt.id),
             },
@@ -297,7 +295,7 @@ class AppointmentView(SecuredModelView):
         words = (request.args.get("q") or "").split()[:4]
         stmt = (
             sa.select(ServiceRequest)
-            .where(repairs.visible_to(current_user), booking.bookable_clause())
+            .where(repairs.visible_to(current_user), drop_off.bookable_clause())
             .options(sa.orm.joinedload(ServiceRequest.customer))
             .order_by(ServiceRequest.created_at.desc())
             .limit(20)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from ..database import read_only
 from ..extensions import db
 from ..models import ServiceRequest
-from ..services import billing, booking, estimates, messages, repairs, totals
+from ..services import billing, drop_off, estimates, messages, repairs, totals
 from ..services.errors import Forbidden
 from ..workflow import label
 from .base import Blueprint, caller
@@ -127,7 +127,7 @@ def list_requests(args):
 def get_request(request_id):
     """One request with its technician and current appointment."""
     request = repairs.get_for(caller(), request_id)
-    appointment = booking.active_appointment(request)
+    appointment = drop_off.active_appointment(request)
     return {
         **request_body(request),
         "customer": {"id": request.customer.id, "full_name": request.customer.full_name},

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required, login_user
 
 from ..extensions import db
 from ..models import Message, ServiceRequest
-from ..services import accounts, audit, booking, profiles
+from ..services import accounts, audit, drop_off, profiles
 from ..services.errors import DomainError
 from ..services.next_steps import next_steps
 from ..workflow import OPEN_STATUSES
@@ -54,10 +54,10 @@ def account():
         .order_by(ServiceRequest.created_at.desc())
     ).all()
     summaries = billing_summaries(open_requests)
-    appointments = booking.active_appointments(open_requests)
+    appointments = drop_off.active_appointments(open_requests)
     # An appointment left scheduled once the device is in the shop is no drop-off any more.
     upcoming = {
-        r.id: appointments.get(r.id) if booking.drop_off_refusal(r) is None else None
+        r.id: appointments.get(r.id) if drop_off.drop_off_refusal(r) is None else None
         for r in open_requests
     }
     cards = [

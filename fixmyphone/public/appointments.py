@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from ..extensions import db
 from ..models import ServiceRequest, utcnow
-from ..services import booking, repairs, slots
+from ..services import booking, drop_off, repairs, slots
 from ..services.errors import DomainError
 from . import bp
 from .forms import BookingForm, CancelAppointmentForm
@@ -45,8 +45,8 @@ def _render(service_request: ServiceRequest, form: BookingForm, status: int = 20
     last = today + timedelta(days=_days_ahead() - 1)
     first = _page_start(today, last)
     count = min(DAYS_PER_PAGE, (last - first).days + 1)
-    appointment = booking.drop_off_appointment(service_request)
-    drop_off = booking.drop_off_actions(service_request, appointment)
+    appointment = drop_off.drop_off_appointment(service_request)
+    actions = drop_off.drop_off_actions(service_request, appointment)
     deadline = booking.change_deadline(appointment)
     previous_page = first - timedelta(days=DAYS_PER_PAGE) if first > today else None
     next_first = first + timedelta(days=count)
@@ -56,9 +56,9 @@ def _render(service_request: ServiceRequest, form: BookingForm, status: int = 20
             r=service_request,
             form=form,
             # Slots only where booking or moving is open (else the page says why not).
-            days=free_days(first, count) if drop_off.can_book or drop_off.can_change else [],
+            days=free_days(first, count) if actions.can_book or actions.can_change else [],
             appointment=appointment,
-            drop_off=drop_off,
+            drop_off=actions,
             deadline=deadline,
             too_late=deadline is not None and utcnow() >= deadline,
             cutoff_text=booking.cutoff_text(),
@@ -91,7 +91,7 @@ def book(request_id: int):
     if start is None:
         form.start.errors = ["Choose one of the free times below."]
         return _render(service_request, form, 422)
-    appointment = booking.active_appointment(service_request)
+    appointment = drop_off.active_appointment(service_request)
     try:
         if appointment is None:
             appointment = booking.book(service_request, start, current_user)
@@ -112,7 +112,7 @@ def book(request_id: int):
 def cancel_appointment(request_id: int):
     """Cancel the drop-off appointment (up to the cut-off before it)."""
     service_request = repairs.get_for(current_user, request_id)
-    appointment = booking.active_appointment(service_request)
+    appointment = drop_off.active_appointment(service_request)
     form = CancelAppointmentForm()
     if appointment is None:
         flash("This repair has no appointment to cancel.", "error")

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required, login_user
 
 from ..extensions import db, limiter
 from ..models import User, utcnow
-from ..services import accounts, booking, photos, repairs, slots
+from ..services import accounts, drop_off, photos, repairs, slots
 from ..services.errors import DomainError, ValidationFailed
 from ..services.next_steps import next_steps
 from . import bp
@@ -140,7 +140,7 @@ def request_submitted(request_id: int):
     """Thanks: the reference, what happens next, and a link to book a drop-off slot."""
     service_request = repairs.get_for(current_user, request_id)
     summary = billing_summary(service_request)
-    appointment = booking.drop_off_appointment(service_request)
+    appointment = drop_off.drop_off_appointment(service_request)
     return render_template(
         "public/request_submitted.html",
         r=service_request,

@@ -23,6 +23,7 @@ from ..services import (
     billing,
     booking,
     documents,
+    drop_off,
     estimates,
     messages,
     payments,
@@ -108,7 +109,7 @@ def _deposit_due(service_request: ServiceRequest, summary) -> Optional[int]:
 def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: int = 200, **forms):
     viewer = _viewer_for_token(service_request) if via_token else current_user
     summary = billing_summary(service_request)
-    appointment = booking.drop_off_appointment(service_request)
+    appointment = drop_off.drop_off_appointment(service_request)
     if via_token:
         actions = {
             "quote": url_for("public.token_quote", token=service_request.tracking_token),
@@ -133,7 +134,7 @@ def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: 
         # A booking deposit, when the shop takes them and nothing is invoiced yet.
         deposit=_deposit_due(service_request, summary),
         appointment=appointment,
-        drop_off=booking.drop_off_actions(service_request, appointment),
+        drop_off=drop_off.drop_off_actions(service_request, appointment),
         deadline=booking.change_deadline(appointment),
         cutoff_text=booking.cutoff_text(),
         steps=next_steps(service_request, summary.balance, appointment),

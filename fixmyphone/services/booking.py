@@ -1,16 +1,14 @@
-"""The slot engine and appointments: free slots from opening hours, shifts and bookings.
+"""Appointments: booking, moving and canceling drop-offs in the free slots.
 
 Over-booking is prevented by the database: each booking takes a numbered seat in its slot and
 (start, seat) is unique, so of two customers racing for the last seat exactly one insert wins.
 
-A drop-off appointment only makes sense before the device reaches the shop: ``drop_off_actions``
-is the one place that says which appointment actions a repair's status leaves open, for the
-customer's pages, the back-office calendar and the checks in ``book``/``reschedule``/``cancel``.
+Which appointment actions a repair's status leaves open is ``drop_off``'s to say; the slots
+themselves come from ``slots``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Optional
 
@@ -20,19 +18,18 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import (
-    APPOINTMENT_CANCELED,
-    APPOINTMENT_COMPLETED,
-    APPOINTMENT_NO_SHOW,
-    APPOINTMENT_SCHEDULED,
     Appointment,
+    AppointmentStatus,
+    RepairStatus,
     ServiceRequest,
     Shift,
     TimeOff,
     User,
     utcnow,
 )
-from ..workflow import FINAL_STATUSES, can_move, label, move_status
+from ..workflow import move_status
 from . import audit, notifications, reminders
+from .drop_off import active_appointment, check_drop_off_open, is_bookable, not_bookable
 from .errors import Conflict, DomainError, Forbidden, ValidationFailed
 from .slots import Slot, find_slot, on_duty, shop_tz
 
@@ -64,125 +61,6 @@ def _check_slot(start: datetime) -> Slot:
     if slot.free <= 0:
         raise Conflict("That slot is full; please choose another time.")
     return slot
-
-
-def active_appointment(request: ServiceRequest) -> Optional[Appointment]:
-    """The request's scheduled appointment, if any."""
-    return db.session.scalar(
-        sa.select(Appointment).where(
-            Appointment.service_request_id == request.id,
-            Appointment.status == APPOINTMENT_SCHEDULED,
-        )
-    )
-
-
-def active_appointments(requests) -> dict[int, Appointment]:
-    """The scheduled appointment of each request that has one, in one query."""
-    ids = [r.id for r in requests]
-    if not ids:
-        return {}
-    rows = db.session.scalars(
-        sa.select(Appointment).where(
-            Appointment.service_request_id.in_(ids),
-            Appointment.status == APPOINTMENT_SCHEDULED,
-        )
-    )
-    return {a.service_request_id: a for a in rows}
-
-
-# -- which appointment actions a repair's status leaves open
-
-# Before the device reaches the shop (``checked_in_at`` is set when the repair first starts).
-BEFORE_DROP_OFF = frozenset({"pending", "scheduled", "on_hold", "delayed"})
-# Of those, the statuses a repair can be booked in from.
-BOOKABLE_STATUSES = tuple(
-    s for s in sorted(BEFORE_DROP_OFF) if s == "scheduled" or can_move(s, "scheduled")
-)
-# An appointment's states in words.
-APPOINTMENT_LABELS = {
-    APPOINTMENT_SCHEDULED: "Scheduled",
-    APPOINTMENT_COMPLETED: "Device received",
-    APPOINTMENT_CANCELED: "Canceled",
-    APPOINTMENT_NO_SHOW: "No show",
-}
-
-
-@dataclass(frozen=True)
-class DropOffActions:
-    """What can be done about a repair's drop-off appointment now, and why not when nothing."""
-
-    can_book: bool  # no appointment yet and the status lets the repair be booked in
-    can_change: bool  # the scheduled appointment may be moved or canceled
-    refusal: Optional[str]  # why booking, moving and canceling are closed (None when open)
-
-    @property
-    def expects_device(self) -> bool:
-        """The customer still has to bring the device at the appointment time."""
-        return self.can_change
-
-
-def drop_off_refusal(request: ServiceRequest) -> Optional[str]:
-    """Why no drop-off can be booked, moved or canceled for this repair now; None if it can."""
-    if request.status in FINAL_STATUSES:
-        return (
-            f"{request.reference} is {label(request.status).lower()}: its drop-off "
-            "appointment can no longer be booked, moved or canceled."
-        )
-    if request.checked_in_at is not None or request.status not in BEFORE_DROP_OFF:
-        return (
-            f"The device for {request.reference} is already in the shop: there is no "
-            "drop-off appointment to book, move or cancel."
-        )
-    return None
-
-
-def drop_off_actions(
-    request: ServiceRequest, appointment: Optional[Appointment] = None
-) -> DropOffActions:
-    """The appointment actions open for ``request`` (with its scheduled ``appointment``)."""
-    refusal = drop_off_refusal(request)
-    scheduled = appointment is not None and appointment.status == APPOINTMENT_SCHEDULED
-    if refusal is None and not scheduled and not _bookable(request):
-        refusal = _not_bookable(request)
-    return DropOffActions(
-        can_book=refusal is None and not scheduled,
-        can_change=refusal is None and scheduled,
-        refusal=refusal,
-    )
-
-
-def _bookable(request: ServiceRequest) -> bool:
-    return request.status == "scheduled" or can_move(request.status, "scheduled")
-
-
-def _not_bookable(request: ServiceRequest) -> str:
-    return f"A repair that is {label(request.status).lower()} cannot be booked in."
-
-
-def bookable_clause() -> sa.ColumnElement[bool]:
-    """``drop_off_actions(...).can_book`` as SQL, for lists of repairs to book in."""
-    booked = sa.select(Appointment.service_request_id).where(
-        Appointment.status == APPOINTMENT_SCHEDULED
-    )
-    return sa.and_(
-        ServiceRequest.status.in_(BOOKABLE_STATUSES),
-        ServiceRequest.checked_in_at.is_(None),
-        ServiceRequest.id.not_in(booked),
-    )
-
-
-def drop_off_appointment(request: ServiceRequest) -> Optional[Appointment]:
-    """The scheduled appointment the customer still has to come to: None once the device is in
-    the shop or the repair is finished (an old appointment left scheduled then means nothing)."""
-    if drop_off_refusal(request) is not None:
-        return None
-    return active_appointment(request)
-
-
-def _check_drop_off_open(request: ServiceRequest) -> None:
-    refusal = drop_off_refusal(request)
-    if refusal is not None:
-        raise Conflict(refusal)
 
 
 # -- who takes the device in
@@ -228,7 +106,7 @@ def _check_technician(technician: User, slot: Slot, appointment: Optional[Appoin
             raise Conflict(f"{name} is not on shift at {_local(slot.start)}.")
     taken = sa.select(Appointment.id).where(
         Appointment.technician_id == technician.id,
-        Appointment.status == APPOINTMENT_SCHEDULED,
+        Appointment.status == AppointmentStatus.SCHEDULED,
         Appointment.start == slot.start,
     )
     if appointment is not None and appointment.id is not None:
@@ -242,11 +120,11 @@ def book(
 ) -> Appointment:
     """Book a drop-off slot for a request (optionally with the technician who takes the device
     in) and move the request to ``scheduled``."""
-    _check_drop_off_open(request)
+    check_drop_off_open(request)
     if active_appointment(request) is not None:
         raise Conflict("This repair already has an appointment; reschedule it instead.")
-    if not _bookable(request):
-        raise Conflict(_not_bookable(request))
+    if not is_bookable(request):
+        raise Conflict(not_bookable(request))
     slot = _check_slot(start)
     if technician is not None:
         _check_technician(technician, slot, None)
@@ -256,11 +134,13 @@ def book(
         technician_id=technician.id if technician is not None else None,
         start=slot.start,
         end=slot.end,
-        status=APPOINTMENT_SCHEDULED,
+        status=AppointmentStatus.SCHEDULED,
     )
     _take_seat(appointment, slot)
-    if request.status != "scheduled":
-        move_status(request, "scheduled", actor, f"Drop-off booked for {_local(slot.start)}")
+    if request.status != RepairStatus.SCHEDULED:
+        move_status(
+            request, RepairStatus.SCHEDULED, actor, f"Drop-off booked for {_local(slot.start)}"
+        )
     audit.record(
         actor,
         "appointment_booked",
@@ -310,9 +190,9 @@ def reschedule(
 ) -> Appointment:
     """Move an appointment to another free slot (same no-overbooking guarantee), and/or hand it
     to another technician (``None`` leaves it unassigned, ``KEEP`` keeps the current one)."""
-    if appointment.status != APPOINTMENT_SCHEDULED:
+    if appointment.status != AppointmentStatus.SCHEDULED:
         raise Conflict("Only a scheduled appointment can be moved.")
-    _check_drop_off_open(appointment.service_request)
+    check_drop_off_open(appointment.service_request)
     _check_cutoff(appointment, actor)
     old_start, old_technician = appointment.start, appointment.technician_id
     keeping = technician is KEEP
@@ -359,14 +239,14 @@ def reschedule(
 
 def cancel(appointment: Appointment, actor: User, reason: Optional[str] = None) -> Appointment:
     """Cancel an appointment, free its seat, and put the repair on hold until rebooked."""
-    if appointment.status != APPOINTMENT_SCHEDULED:
+    if appointment.status != AppointmentStatus.SCHEDULED:
         raise Conflict("This appointment is not scheduled.")
-    _check_drop_off_open(appointment.service_request)
+    check_drop_off_open(appointment.service_request)
     _check_cutoff(appointment, actor)
-    _close(appointment, APPOINTMENT_CANCELED, reason)
+    _close(appointment, AppointmentStatus.CANCELED, reason)
     request = appointment.service_request
-    if request.status == "scheduled":
-        move_status(request, "on_hold", actor, "Appointment canceled", notify=False)
+    if request.status == RepairStatus.SCHEDULED:
+        move_status(request, RepairStatus.ON_HOLD, actor, "Appointment canceled", notify=False)
     audit.record(actor, "appointment_canceled", appointment, after={"reason": reason})
     _notify(appointment, "appointment_canceled")
     return appointment
@@ -391,16 +271,16 @@ def on_repair_moved(
     """Once the device is checked in the drop-off took place (the appointment is completed);
     when the repair is canceled its appointment is too. Either way the seat is freed, so a
     device brought in early does not keep a place in a later slot."""
-    if target not in ("in_progress", "canceled"):
+    if target not in (RepairStatus.IN_PROGRESS, RepairStatus.CANCELED):
         return
     appointment = active_appointment(request) if request.id is not None else None
     if appointment is None:
         return
-    if target == "canceled":
-        _close(appointment, APPOINTMENT_CANCELED, "The repair was canceled.")
+    if target == RepairStatus.CANCELED:
+        _close(appointment, AppointmentStatus.CANCELED, "The repair was canceled.")
         audit.record(actor, "appointment_canceled", appointment, after={"reason": "repair"})
     elif first_check_in:
-        _close(appointment, APPOINTMENT_COMPLETED)
+        _close(appointment, AppointmentStatus.COMPLETED)
         audit.record(actor, "appointment_completed", appointment, after={"checked_in": True})
 
 

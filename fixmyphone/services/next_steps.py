@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..models import Appointment, ServiceRequest
 from ..workflow import FINAL_STATUSES
-from . import booking
+from . import drop_off
 
 
 @dataclass
@@ -26,12 +26,12 @@ def next_steps(
     drop-off ``appointment``."""
     steps: list[NextStep] = []
     status = service_request.status
-    drop_off = booking.drop_off_actions(service_request, appointment)
+    actions = drop_off.drop_off_actions(service_request, appointment)
     if service_request.quote_status == "pending":
         steps.append(NextStep("quote", "Approve or decline the estimate so we can go on."))
-    if drop_off.expects_device:
+    if actions.expects_device:
         steps.append(NextStep("bring", "Bring your device to the shop at your appointment time."))
-    elif drop_off.can_book and service_request.quote_status != "pending":
+    elif actions.can_book and service_request.quote_status != "pending":
         steps.append(NextStep("book", "Book a time to drop your device off at the shop."))
     if balance > 0:
         steps.append(NextStep("pay", "Pay the balance due, online or when you pick the device up."))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Appointment, ShopSettings, utcnow
-from fixmyphone.services import booking
+from fixmyphone.services import booking, drop_off
 
 from .. import factories
 from .conftest import post_form, slot_at
@@ -75,7 +75,7 @@ def test_book_a_slot(customer_client, open_shop, repair):
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/account/repairs/{repair.id}")
     db.session.refresh(repair)
-    appointment = booking.active_appointment(repair)
+    appointment = drop_off.active_appointment(repair)
     assert appointment.start == start and repair.status == "scheduled"
     page = customer_client.get(f"/account/repairs/{repair.id}").get_data(as_text=True)
     assert "You are booked in" in page
