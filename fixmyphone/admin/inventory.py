@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from ..extensions import db
 from ..formatting import decimal_amount, format_money, local_time
+from ..labels import MOVEMENT, options
 from ..models import Part, StockMovement
 from ..services import inventory
 from ..services.errors import DomainError
@@ -251,9 +252,7 @@ class StockMovementView(SecuredModelView):
 
     def __init__(self, **kwargs):
         self.column_filters = [
-            FilterEqual(
-                StockMovement.kind, "Movement", options=list(inventory.MOVEMENT_LABELS.items())
-            )
+            FilterEqual(StockMovement.kind, "Movement", options=options(MOVEMENT))
         ]
         super().__init__(StockMovement, **kwargs)
 

@@ -14,11 +14,14 @@ from typing import Optional
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..labels import MOVEMENT, label
 from ..models import (
-    ROLE_ADMIN,
-    ROLE_SUPERADMIN,
+    ADMIN_ROLES,
+    MovementKind,
     Part,
+    RepairStatus,
     RequestPart,
+    RequestPartStatus,
     ServiceRequest,
     StockMovement,
     User,
@@ -27,29 +30,25 @@ from ..models import (
 from . import audit, exports, notifications
 from .errors import Conflict, ValidationFailed
 
-RESERVED, CONSUMED, RELEASED = "reserved", "consumed", "released"
+# Older name of a reservation's state (services/estimates.py reads it).
+RESERVED = RequestPartStatus.RESERVED
 
 # The ledger's one sign convention. ``StockMovement.quantity`` is the signed change to on-hand
 # stock (receive +, return +, consume -, sale -, adjust +/-); reserve and release leave on-hand
 # stock alone and record the signed change to what is reserved (reserve +, release -). A part
 # fitted from its reservation is two rows: the reservation released, then the part consumed.
-ON_HAND_SIGNS = {"receive": 1, "return": 1, "consume": -1, "sale": -1, "adjust": 1}
-RESERVED_SIGNS = {"reserve": 1, "release": -1}
-MOVEMENT_LABELS = {
-    "receive": "Received",
-    "return": "Returned to stock",
-    "adjust": "Count corrected",
-    "reserve": "Reserved for a repair",
-    "release": "Reservation ended",
-    "consume": "Used in a repair",
-    "sale": "Sold at the counter",
+ON_HAND_SIGNS = {
+    MovementKind.RECEIVE: 1,
+    MovementKind.RETURN: 1,
+    MovementKind.CONSUME: -1,
+    MovementKind.SALE: -1,
+    MovementKind.ADJUST: 1,
 }
+RESERVED_SIGNS = {MovementKind.RESERVE: 1, MovementKind.RELEASE: -1}
 
 
 def movement_label(kind: str) -> str:
     """A ledger row's kind in words."""
-    from ..labels import MOVEMENT, label
-
     return label(MOVEMENT, kind)
 
 
@@ -98,7 +97,7 @@ def _ledger(
     sign convention above is applied here, once."""
     if kind in RESERVED_SIGNS:
         signed = RESERVED_SIGNS[kind] * abs(quantity)
-    elif kind == "adjust":
+    elif kind == MovementKind.ADJUST:
         signed = quantity
     else:
         signed = ON_HAND_SIGNS[kind] * abs(quantity)
@@ -120,7 +119,7 @@ def receive(part: Part, quantity: int, actor: Optional[User], note: Optional[str
     """Add delivered stock."""
     _positive(quantity)
     after = _apply(part, sa.true(), on_hand=Part.on_hand + quantity)
-    return _ledger(part, "receive", quantity, after, actor, note=note)
+    return _ledger(part, MovementKind.RECEIVE, quantity, after, actor, note=note)
 
 
 def adjust(part: Part, delta: int, actor: Optional[User], note: Optional[str] = None):
@@ -130,7 +129,7 @@ def adjust(part: Part, delta: int, actor: Optional[User], note: Optional[str] = 
     after = _apply(part, Part.on_hand + delta >= Part.reserved, on_hand=Part.on_hand + delta)
     if after is None:
         raise Conflict(f"{part.sku}: not enough unreserved stock to remove {-delta}.")
-    movement = _ledger(part, "adjust", delta, after, actor, note=note)
+    movement = _ledger(part, MovementKind.ADJUST, delta, after, actor, note=note)
     check_low_stock(part)
     return movement
 
@@ -140,7 +139,12 @@ def reserve_part(
 ) -> RequestPart:
     """Set stock aside for a repair (only what is available: on hand minus reserved)."""
     return _take_from_stock(
-        request, part, quantity, actor, status=RESERVED, reserved=Part.reserved + quantity
+        request,
+        part,
+        quantity,
+        actor,
+        status=RequestPartStatus.RESERVED,
+        reserved=Part.reserved + quantity,
     )
 
 
@@ -166,8 +170,15 @@ def _take_from_stock(
         status=status,
     )
     db.session.add(line)
-    reserving = status == RESERVED
-    _ledger(part, "reserve" if reserving else "consume", quantity, after, actor, request)
+    reserving = status == RequestPartStatus.RESERVED
+    _ledger(
+        part,
+        MovementKind.RESERVE if reserving else MovementKind.CONSUME,
+        quantity,
+        after,
+        actor,
+        request,
+    )
     db.session.flush()
     audit.record(
         actor,
@@ -184,7 +195,7 @@ def _claim_line(line: RequestPart, new_status: str) -> None:
     db.session.flush()
     result = db.session.execute(
         sa.update(RequestPart)
-        .where(RequestPart.id == line.id, RequestPart.status == RESERVED)
+        .where(RequestPart.id == line.id, RequestPart.status == RequestPartStatus.RESERVED)
         .values(status=new_status)
         .execution_options(synchronize_session=False)
     )
@@ -195,7 +206,7 @@ def _claim_line(line: RequestPart, new_status: str) -> None:
 
 def consume_part(line: RequestPart, actor: Optional[User]) -> StockMovement:
     """The reserved part went into the device: it leaves the stock and the reservation."""
-    _claim_line(line, CONSUMED)
+    _claim_line(line, RequestPartStatus.CONSUMED)
     q = line.quantity
     after = _apply(
         line.part,
@@ -209,14 +220,14 @@ def consume_part(line: RequestPart, actor: Optional[User]) -> StockMovement:
     reference = line.service_request.reference
     _ledger(
         line.part,
-        "release",
+        MovementKind.RELEASE,
         q,
         (after[0] + q, after[1]),
         actor,
         line.service_request,
         f"Fitted in {reference}",
     )
-    movement = _ledger(line.part, "consume", q, after, actor, line.service_request)
+    movement = _ledger(line.part, MovementKind.CONSUME, q, after, actor, line.service_request)
     audit.record(
         actor,
         "part_consumed",
@@ -231,7 +242,12 @@ def use_part(
 ) -> RequestPart:
     """Take a part straight from the shelf into a repair (no earlier reservation)."""
     return _take_from_stock(
-        request, part, quantity, actor, status=CONSUMED, on_hand=Part.on_hand - quantity
+        request,
+        part,
+        quantity,
+        actor,
+        status=RequestPartStatus.CONSUMED,
+        on_hand=Part.on_hand - quantity,
     )
 
 
@@ -246,7 +262,7 @@ def sell(part: Part, quantity: int, actor: Optional[User], note: Optional[str] =
         raise Conflict(
             f"{part.name} ({part.sku}): only {part.available} in stock, {quantity} asked."
         )
-    movement = _ledger(part, "sale", quantity, after, actor, note=note)
+    movement = _ledger(part, MovementKind.SALE, quantity, after, actor, note=note)
     audit.record(actor, "part_sold", part, after={"part": part.sku, "quantity": quantity})
     check_low_stock(part)
     return movement
@@ -254,7 +270,7 @@ def sell(part: Part, quantity: int, actor: Optional[User], note: Optional[str] =
 
 def release_part(line: RequestPart, actor: Optional[User], note: Optional[str] = None):
     """Give a reservation back to the shelf (repair canceled or part not needed)."""
-    _claim_line(line, RELEASED)
+    _claim_line(line, RequestPartStatus.RELEASED)
     q = line.quantity
     after = _apply(line.part, Part.reserved >= q, reserved=Part.reserved - q)
     if after is None:
@@ -262,14 +278,14 @@ def release_part(line: RequestPart, actor: Optional[User], note: Optional[str] =
     audit.record(
         actor, "part_released", line.service_request, after={"part": line.part.sku, "quantity": q}
     )
-    return _ledger(line.part, "release", q, after, actor, line.service_request, note)
+    return _ledger(line.part, MovementKind.RELEASE, q, after, actor, line.service_request, note)
 
 
 def on_repair_moved(
     request: ServiceRequest, *, target: str, actor: Optional[User], **_: object
 ) -> None:
     """A canceled repair gives its reserved parts back to the shelf."""
-    if target == "canceled":
+    if target == RepairStatus.CANCELED:
         release_all(request, actor)
 
 
@@ -279,7 +295,8 @@ def release_all(request: ServiceRequest, actor: Optional[User]) -> int:
         return 0
     lines = db.session.scalars(
         sa.select(RequestPart).where(
-            RequestPart.service_request_id == request.id, RequestPart.status == RESERVED
+            RequestPart.service_request_id == request.id,
+            RequestPart.status == RequestPartStatus.RESERVED,
         )
     ).all()
     for line in lines:
@@ -323,7 +340,7 @@ def check_low_stock(part: Part) -> int:
         return 0
     day = utcnow().date().isoformat()
     admins = db.session.scalars(
-        sa.select(User).where(User.role.in_((ROLE_ADMIN, ROLE_SUPERADMIN)), User.active)
+        sa.select(User).where(User.role.in_(ADMIN_ROLES), User.active)
     ).all()
     written = 0
     for admin in admins:

@@ -39,6 +39,7 @@ from fixmyphone.models import (
     ROLES,
     Appointment,
     Invoice,
+    MovementKind,
     Notification,
     OpeningHours,
     Part,
@@ -50,7 +51,6 @@ from fixmyphone.models import (
 from fixmyphone.services import (
     accounts,
     billing,
-    inventory,
     payment_review,
     payments,
     repairs,
@@ -81,7 +81,7 @@ VOCABULARY = sorted(
             APPOINTMENT_COMPLETED,
             APPOINTMENT_NO_SHOW,
             *NOTIFICATION_CHANNELS,
-            *inventory.MOVEMENT_LABELS,
+            *MovementKind,
         )
         if "_" in word
     }
