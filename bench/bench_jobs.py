@@ -2,7 +2,8 @@
 jobs/s, with a fake SMTP sink).
 
 Run: .venv/bin/python bench/bench_jobs.py [--jobs 10000] [--workers 2]
-Uses its own PostgreSQL database and Redis db 13 (both emptied), and a local SMTP sink.
+Uses its own PostgreSQL database and Redis db 13 (both emptied), and a local SMTP sink
+(aiosmtpd, in a thread of this process).
 
 All jobs are enqueued (with the options the app uses for a delivery) before the workers
 start. The rate is measured from the moment the first worker takes a job to the last row
@@ -15,56 +16,33 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from common import ROOT, bench_app, machine
+from aiosmtpd.controller import Controller
+from common import ROOT, bench_app, free_port, machine
 
 VENV_BIN = Path(sys.executable).parent
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
-class Sink(socketserver.StreamRequestHandler):
-    """The least an SMTP server must say; counts messages and their distinct subjects."""
+class Sink:
+    """An aiosmtpd handler that counts messages and their distinct subjects."""
 
-    def handle(self):
-        w = self.wfile.write
-        w(b"220 sink\r\n")
-        while line := self.rfile.readline():
-            cmd = line.strip().upper()
-            if cmd.startswith(b"EHLO"):
-                w(b"250-sink\r\n250 8BITMIME\r\n")
-            elif cmd == b"DATA":
-                w(b"354 go\r\n")
-                while (data := self.rfile.readline()) not in (b".\r\n", b""):
-                    if data.startswith(b"Subject: "):
-                        subject = data
-                with self.server.lock:
-                    self.server.count += 1
-                    self.server.subjects.add(subject)
-                w(b"250 ok\r\n")
-            elif cmd == b"QUIT":
-                w(b"221 bye\r\n")
-                return
-            else:
-                w(b"250 ok\r\n")
-
-
-class SinkServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self):
         self.count = 0
         self.subjects: set[bytes] = set()
-        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        headers = envelope.original_content.split(b"\r\n\r\n", 1)[0]
+        subject = next((h for h in headers.split(b"\r\n") if h.startswith(b"Subject: ")), b"")
+        self.count += 1  # one event-loop thread handles every session: no lock needed
+        self.subjects.add(subject)
+        return "250 OK"
 
 
 def main() -> None:
@@ -73,8 +51,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     load = os.getloadavg()[0]
-    sink = SinkServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink = Sink()
+    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
+    smtp.start()
     name = f"fmp_bench_jobs_{os.getpid()}"
     url = f"postgresql://postgres@127.0.0.1:5432/{name}"
     env = {
@@ -84,7 +63,7 @@ def main() -> None:
         "SECRET_KEY": "bench",
         "FIXMYPHONE_INSTANCE": tempfile.mkdtemp(),
         "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(sink.server_address[1]),
+        "SMTP_PORT": str(smtp.port),
         "SMTP_USE_TLS": "false",
     }
     subprocess.run(["psql", ADMIN_URL, "-qc", f"CREATE DATABASE {name}"], check=True)
@@ -103,7 +82,7 @@ def main() -> None:
             url,
             REDIS_URL=REDIS_URL,
             SMTP_HOST="127.0.0.1",
-            SMTP_PORT=sink.server_address[1],
+            SMTP_PORT=smtp.port,
             SMTP_USE_TLS=False,
         )
         from fixmyphone import jobs
@@ -195,6 +174,7 @@ def main() -> None:
     finally:
         for proc in workers:
             proc.kill()
+        smtp.stop()
         subprocess.run(["psql", ADMIN_URL, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import statistics
 import sys
 import time
@@ -28,6 +29,13 @@ def bench_app(database_url: str | None = None, **overrides):
         settings["SQLALCHEMY_DATABASE_URI"]
     )
     return create_app(Config, **settings)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def timed(fn, repeat: int = 20, warmup: int = 3) -> dict[str, float]:

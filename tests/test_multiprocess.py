@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from urllib.error import HTTPError
 import pytest
 import sqlalchemy as sa
 
-from .notifications.conftest import SmtpSink
+from .notifications.conftest import SmtpSink, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -56,12 +55,6 @@ with app.app_context():
     db.session.add(Part(sku="LAST-1", name="Last screen", on_hand=1, reserved=0, price=9000, cost=4000))
     db.session.commit()
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_http(url: str, timeout: float = 30) -> None:
@@ -105,8 +98,7 @@ def _signed(payload: dict) -> tuple[bytes, dict]:
 
 @pytest.fixture
 def topology(require_postgres, require_redis, tmp_path):
-    sink = SmtpSink()
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink = SmtpSink().start()
     env = {
         **os.environ,
         "DATABASE_URL": require_postgres,
@@ -136,7 +128,7 @@ def topology(require_postgres, require_redis, tmp_path):
     logs.mkdir()
     try:
         for n in range(2):
-            port = _free_port()
+            port = free_port()
             log = open(logs / f"web{n}.log", "w")  # noqa: SIM115
             procs.append(
                 subprocess.Popen(
@@ -178,8 +170,7 @@ def topology(require_postgres, require_redis, tmp_path):
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        sink.shutdown()
-        sink.server_close()
+        sink.stop()
 
 
 def test_two_web_processes_and_two_workers_keep_the_shop_consistent(topology):

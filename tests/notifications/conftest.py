@@ -1,18 +1,18 @@
-"""Fixtures for the notification tests: a recorder in place of the channels, a tiny SMTP
-sink and a fake Twilio API, both on local ports."""
+"""Fixtures for the notification tests: a recorder in place of the channels, an SMTP sink
+(aiosmtpd) and a fake Twilio API, both on local ports."""
 
 from __future__ import annotations
 
 import email
 import json
 import socket
-import socketserver
 import threading
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from fixmyphone.services import delivery
 
@@ -45,102 +45,92 @@ def sent(monkeypatch) -> Sent:
 # ---------------------------------------------------------------- SMTP sink
 
 
-class _SmtpHandler(socketserver.StreamRequestHandler):
-    def reply(self, text: str) -> None:
-        self.wfile.write(text.encode() + b"\r\n")
-
-    def handle(self) -> None:
-        server = self.server
-        with server.lock:
-            server.connections += 1
-            server.open_sockets.add(self.connection)
-        try:
-            self.converse(server)
-        finally:
-            with server.lock:
-                server.open_sockets.discard(self.connection)
-
-    def converse(self, server) -> None:
-        self.reply("220 sink.test ESMTP")
-        mail_from, rcpts = None, []
-        while True:
-            line = self.rfile.readline()
-            if not line:
-                return
-            command = line.decode("utf-8", "replace").strip()
-            upper = command.upper()
-            if upper.startswith("EHLO"):
-                self.wfile.write(b"250-sink.test\r\n250 8BITMIME\r\n")
-            elif upper.startswith("HELO"):
-                self.reply("250 sink.test")
-            elif upper.startswith("MAIL FROM:"):
-                mail_from, rcpts = command[10:].strip(), []
-                self.reply("250 OK")
-            elif upper.startswith("RCPT TO:"):
-                address = command[8:].strip().strip("<>")
-                if address in server.refuse:
-                    self.reply("550 No such user")
-                else:
-                    rcpts.append(address)
-                    self.reply("250 OK")
-            elif upper == "DATA":
-                self.reply("354 End data with <CR><LF>.<CR><LF>")
-                data = []
-                while True:
-                    chunk = self.rfile.readline()
-                    if chunk in (b".\r\n", b".\n", b""):
-                        break
-                    data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
-                message = email.message_from_bytes(b"".join(data), policy=policy.default)
-                server.messages.append({"from": mail_from, "to": rcpts, "message": message})
-                self.reply("250 OK queued")
-            elif upper in ("RSET", "NOOP"):
-                self.reply("250 OK")
-            elif upper == "QUIT":
-                server.quits += 1
-                self.reply("221 Bye")
-                return
-            else:
-                self.reply("502 Command not implemented")
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 (aiosmtpd 1.4's Controller cannot listen on port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
-class SmtpSink(socketserver.ThreadingTCPServer):
-    """An SMTP server on 127.0.0.1 that keeps every message it receives."""
+class SmtpSink:
+    """aiosmtpd's SMTP server on 127.0.0.1, in a thread, keeping every message it receives.
 
-    daemon_threads = True
-    allow_reuse_address = True
+    ``messages`` holds ``{"from", "to", "message"}`` dicts (the message parsed with the modern
+    email policy); a recipient in ``refuse`` is answered 550. Its methods named ``handle_*``
+    are aiosmtpd's handler hooks.
+    """
 
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), _SmtpHandler)
         self.messages: list[dict] = []
         self.refuse: set[str] = set()
-        self.connections = 0  # SMTP sessions opened by clients
         self.quits = 0  # sessions the client ended with QUIT
-        self.open_sockets: set[socket.socket] = set()
-        self.lock = threading.Lock()
+        self._sessions: list = []  # aiosmtpd's protocol object of each greeted connection
+        self._lock = threading.Lock()
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
 
     @property
     def port(self) -> int:
-        return self.server_address[1]
+        return self.controller.port
+
+    @property
+    def connections(self) -> int:
+        """SMTP sessions opened by clients (each greets with EHLO or HELO once)."""
+        return len(self._sessions)
+
+    def start(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
 
     def drop_connections(self) -> None:
         """Hang up on every client, as a server does after its idle timeout."""
-        with self.lock:
-            sockets = list(self.open_sockets)
-        for sock in sockets:
-            sock.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            transports = [s.transport for s in self._sessions if s.transport is not None]
+        for transport in transports:
+            if not transport.is_closing():
+                transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+
+    def _greeted(self, server, session, hostname: str) -> None:
+        session.host_name = hostname
+        with self._lock:
+            if server not in self._sessions:
+                self._sessions.append(server)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        self._greeted(server, session, hostname)
+        return responses
+
+    async def handle_HELO(self, server, session, envelope, hostname):  # noqa: N802
+        self._greeted(server, session, hostname)
+        return f"250 {server.hostname}"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.refuse:
+            return "550 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        message = email.message_from_bytes(envelope.original_content, policy=policy.default)
+        self.messages.append(
+            {"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": message}
+        )
+        return "250 OK queued"
+
+    async def handle_QUIT(self, server, session, envelope):  # noqa: N802
+        self.quits += 1
+        return "221 Bye"
 
 
 @pytest.fixture
 def smtp_sink():
-    sink = SmtpSink()
-    thread = threading.Thread(target=sink.serve_forever, daemon=True)
-    thread.start()
+    sink = SmtpSink().start()
     delivery.smtp_connections.close_all()
     yield sink
     delivery.smtp_connections.close_all()  # no kept connection outlives its sink
-    sink.shutdown()
-    sink.server_close()
+    sink.stop()
 
 
 # ---------------------------------------------------------------- fake Twilio
