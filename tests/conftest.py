@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+from contextvars import ContextVar
 
 import pytest
 import sqlalchemy as sa
-from flask.globals import _cv_app
+from flask import has_app_context
 from flask.testing import FlaskClient
 
 from fixmyphone import create_app
@@ -22,6 +23,7 @@ from . import factories
 from .services import require_postgres, require_redis  # noqa: F401  (re-exported fixtures)
 
 _SCHEMAS_MADE: set[str] = set()
+_SERVING: ContextVar[bool] = ContextVar("serving", default=False)  # inside a ShopClient request
 
 
 @pytest.fixture(scope="session")
@@ -38,15 +40,17 @@ class ShopClient(FlaskClient):
     sees what the test set up) and expired after it (so the test sees what the request did)."""
 
     def open(self, *args, **kwargs):
-        outer = _cv_app.get(None)
-        if outer is not None:
+        from_test = has_app_context() and not _SERVING.get()  # not a redirect being followed
+        if from_test:
             db.session.commit()
-        token = _cv_app.set(None)
+        serving = _SERVING.set(True)
         try:
-            return super().open(*args, **kwargs)
+            # The request finds this fresh app context and uses it instead of the test's.
+            with self.application.app_context():
+                return super().open(*args, **kwargs)
         finally:
-            _cv_app.reset(token)
-            if outer is not None:
+            _SERVING.reset(serving)
+            if from_test:
                 db.session.expire_all()
 
 
@@ -115,6 +119,11 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def count_rows(model, *where) -> int:
+    """How many rows of ``model`` the database holds (matching ``where``, if given)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+
 CSRF_RE = re.compile(
     r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
 )
@@ -128,15 +137,34 @@ def csrf_token(client, path: str) -> str:
     return match.group(1) or match.group(2)
 
 
-def login(client, user, password: str = factories.PASSWORD):
-    """Log a user in through the real login form."""
-    token = csrf_token(client, "/account/login")
-    response = client.post(
-        "/account/login",
-        data={"email": user.email, "password": password, "csrf_token": token},
-    )
+def client_for(app, who, *, client=None, password=factories.PASSWORD, remember=False):
+    """The one way a test logs in: through the real login form, as ``who``.
+
+    ``who`` is a user, or a role for a new user of that role ("anonymous": nobody logs in).
+    Returns ``(client, user)``: a fresh test client (or ``client``, if given) and the user.
+    """
+    client = app.test_client() if client is None else client
+    user = _new_user(who) if isinstance(who, str) else who
+    if user is None:
+        return client, None
+    form = {"email": user.email, "password": password}
+    if remember:
+        form["remember"] = "y"
+    if app.config.get("WTF_CSRF_ENABLED", True):
+        form["csrf_token"] = csrf_token(client, "/account/login")
+    response = client.post("/account/login", data=form)
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
-    return client
+    return client, user
+
+
+def _new_user(role: str):
+    if role == "anonymous":
+        return None
+    if role == "customer":
+        return factories.CustomerFactory()
+    if role == "technician":
+        return factories.TechnicianFactory()
+    return factories.UserFactory(role=role)
 
 
 @pytest.fixture
@@ -159,27 +187,25 @@ def superadmin(app):
     return factories.UserFactory(role="superadmin")
 
 
-def _logged_in(app, user):
-    db.session.commit()
-    client = app.test_client()
-    return login(client, user)
-
-
 @pytest.fixture
 def customer_client(app, customer):
-    return _logged_in(app, customer)
+    client, _ = client_for(app, customer)
+    return client
 
 
 @pytest.fixture
 def technician_client(app, technician):
-    return _logged_in(app, technician)
+    client, _ = client_for(app, technician)
+    return client
 
 
 @pytest.fixture
 def admin_client(app, admin_user):
-    return _logged_in(app, admin_user)
+    client, _ = client_for(app, admin_user)
+    return client
 
 
 @pytest.fixture
 def superadmin_client(app, superadmin):
-    return _logged_in(app, superadmin)
+    client, _ = client_for(app, superadmin)
+    return client

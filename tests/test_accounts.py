@@ -3,12 +3,13 @@
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Notification, User
 from fixmyphone.services import accounts, delivery
 
-from .conftest import csrf_token, login
+from .conftest import client_for, count_rows, csrf_token
 from .factories import PASSWORD, CustomerFactory, UserFactory
 
 
@@ -29,7 +30,7 @@ def test_sign_up_creates_a_customer_and_logs_them_in(client):
     response = register(client)
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/account")
-    user = db.session.query(User).one()
+    user = db.session.scalars(sa.select(User)).one()
     assert (user.email, user.role, user.customer_profile.phone) == (
         "nia@example.com",
         "customer",
@@ -58,7 +59,7 @@ def test_sign_up_shows_errors_next_to_fields_and_keeps_input(client, field, valu
     assert response.status_code == 200
     assert message in html
     assert 'value="Nia Newcomer"' in html or field == "full_name"
-    assert db.session.query(User).count() == 0
+    assert count_rows(User) == 0
 
 
 def test_email_is_unique_case_insensitively(client):
@@ -66,7 +67,7 @@ def test_email_is_unique_case_insensitively(client):
     db.session.commit()
     response = register(client, email="TAKEN@example.com")
     assert "already exists" in response.get_data(as_text=True)
-    assert db.session.query(User).count() == 1
+    assert count_rows(User) == 1
 
 
 def test_login_form_requires_csrf(client, customer):
@@ -76,9 +77,9 @@ def test_login_form_requires_csrf(client, customer):
     assert client.get("/account").status_code == 302  # still anonymous
 
 
-def test_login_and_logout(client, customer):
+def test_login_and_logout(app, client, customer):
     db.session.commit()
-    login(client, customer)
+    client_for(app, customer, client=client)
     assert client.get("/account").status_code == 200
     token = csrf_token(client, "/account")
     response = client.post("/account/logout", data={"csrf_token": token})
@@ -128,7 +129,7 @@ def test_next_parameter_only_redirects_within_the_site(client, customer):
 
 def test_deactivated_user_cannot_log_in_and_is_logged_out(app, client, customer, admin_user):
     db.session.commit()
-    login(client, customer)
+    client_for(app, customer, client=client)
     accounts.deactivate(customer, admin_user)
     db.session.commit()
     assert client.get("/account").status_code == 302  # the live session ended
@@ -139,23 +140,25 @@ def test_deactivated_user_cannot_log_in_and_is_logged_out(app, client, customer,
     assert "Wrong email or password, or the account is deactivated" in response.get_data(
         as_text=True
     )
-    assert db.session.query(AuditLog).filter_by(action="user_deactivated").count() == 1
+    assert count_rows(AuditLog, AuditLog.action == "user_deactivated") == 1
     accounts.reactivate(customer, admin_user)
     db.session.commit()
-    login(client.application.test_client(), customer)
+    client_for(app, customer)
 
 
 def _reset_link(user_email):
-    row = (
-        db.session.query(Notification).filter_by(event="password_reset", recipient=user_email).one()
-    )
+    row = db.session.scalars(
+        sa.select(Notification).where(
+            Notification.event == "password_reset", Notification.recipient == user_email
+        )
+    ).one()
     # The stored body holds a placeholder; the link is made when the email is rendered.
     assert "/account/reset/" not in row.body
     text = delivery.render_text(row)
     return re.search(r"http://shop\.test(/account/reset/\S+)", text).group(1)
 
 
-def test_password_reset_by_single_use_link(client, customer):
+def test_password_reset_by_single_use_link(app, client, customer):
     db.session.commit()
     token = csrf_token(client, "/account/forgot")
     response = client.post(
@@ -168,7 +171,7 @@ def test_password_reset_by_single_use_link(client, customer):
         path, data={"password": "brand-new-pass", "confirm": "brand-new-pass", "csrf_token": token}
     )
     assert response.status_code == 302 and response.headers["Location"].endswith("/account/login")
-    login(client.application.test_client(), customer, password="brand-new-pass")
+    client_for(app, customer, password="brand-new-pass")
     # The same link no longer works.
     response = client.get(path)
     assert response.status_code == 302 and response.headers["Location"].endswith("/account/forgot")
@@ -182,7 +185,7 @@ def test_forgot_password_does_not_reveal_unknown_emails(client):
         follow_redirects=True,
     )
     assert "If an account exists" in response.get_data(as_text=True)
-    assert db.session.query(Notification).count() == 0
+    assert count_rows(Notification) == 0
 
 
 def test_reset_link_expires(app, client, customer, monkeypatch):
@@ -200,7 +203,9 @@ def test_password_reset_email_is_in_the_outbox_and_logged(client, customer, capl
     caplog.set_level("INFO")
     token = csrf_token(client, "/account/forgot")
     client.post("/account/forgot", data={"email": customer.email, "csrf_token": token})
-    row = db.session.query(Notification).filter_by(event="password_reset").one()
+    row = db.session.scalars(
+        sa.select(Notification).where(Notification.event == "password_reset")
+    ).one()
     assert row.channel == "email" and row.status == "sent"
     # The log says that it was not sent, to whom and what, never the body or its link.
     assert f"notification={row.id} to={customer.email}" in caplog.text
@@ -287,13 +292,7 @@ def test_passwords_are_hashed_with_scrypt_outside_tests(app):
 
 def _login_remembered(app, user, password=PASSWORD):
     """A browser logged in with "Keep me logged in"; returns it and its two cookies."""
-    browser = app.test_client()
-    token = csrf_token(browser, "/account/login")
-    response = browser.post(
-        "/account/login",
-        data={"email": user.email, "password": password, "remember": "y", "csrf_token": token},
-    )
-    assert response.status_code == 302
+    browser, _ = client_for(app, user, password=password, remember=True)
     session_cookie = browser.get_cookie("session")
     remember_cookie = browser.get_cookie("remember_token")
     assert session_cookie is not None and remember_cookie is not None
@@ -327,7 +326,7 @@ def test_logout_ends_the_session_and_remember_cookie_on_the_server(app, customer
         assert "/account/login" in replay.headers["Location"]
     assert db.session.get(User, customer.id).session_version == version + 1
     # The owner logs in again as usual.
-    login(app.test_client(), customer)
+    client_for(app, customer)
 
 
 def test_password_change_ends_every_other_login_web_and_api(app, customer):
@@ -337,7 +336,7 @@ def test_password_change_ends_every_other_login_web_and_api(app, customer):
     pair = api.post(
         "/api/auth/login", json={"email": customer.email, "password": PASSWORD}
     ).get_json()
-    browser = login(app.test_client(), customer)
+    browser, _ = client_for(app, customer)
     response = browser.post(
         "/account/password",
         data={
@@ -389,7 +388,7 @@ def test_role_change_ends_every_login_web_and_api(app, technician, superadmin):
     api = app.test_client()
     bearer = {"Authorization": f"Bearer {pair.access_token}"}
     assert api.get("/api/service-request", headers=bearer).status_code == 401
-    assert db.session.query(RefreshToken).filter(RefreshToken.revoked_at.is_(None)).count() == 0
+    assert count_rows(RefreshToken, RefreshToken.revoked_at.is_(None)) == 0
 
 
 def test_deactivation_ends_remembered_logins_too(app, customer, admin_user):

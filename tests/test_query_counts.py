@@ -7,7 +7,7 @@ import pytest
 from fixmyphone.extensions import db
 from fixmyphone.models import Message, Payment, StatusChange, utcnow
 
-from .conftest import login
+from .conftest import client_for
 from .factories import CustomerFactory, ServiceRequestFactory, TechnicianFactory, UserFactory
 from .querycount import count_queries
 
@@ -74,7 +74,7 @@ def _counts(app, path_for, who):
         customer, long_one = _shop(rows)
         user = customer if who == "customer" else UserFactory(role="admin")
         db.session.commit()
-        client = login(app.test_client(), user)
+        client, _ = client_for(app, user)
         path = path_for(long_one)
         client.get(path)  # warm caches (templates, admin filters)
         with count_queries() as log:

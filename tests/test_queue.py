@@ -6,13 +6,15 @@ from fixmyphone.extensions import db
 from fixmyphone.models import User
 from fixmyphone.queue import enqueue_after_commit
 
+from .conftest import count_rows
+
 CALLS = []
 
 
 def remember(value):
     CALLS.append(value)
     # A job runs in its own session and can see what was committed.
-    CALLS.append(db.session.query(User).count())
+    CALLS.append(count_rows(User))
 
 
 def explode(_value):

@@ -15,6 +15,8 @@ from fixmyphone.services import profiles, repairs
 from fixmyphone.services.search import SEPARATOR, like_pattern, matches, text_for
 from tests import factories
 
+from .conftest import client_for
+
 
 def _found(term: str) -> set[int]:
     """Ids of the repairs the search box finds for ``term`` (words ANDed, as the list does)."""
@@ -129,8 +131,6 @@ def test_a_changed_email_reaches_the_customers_requests(app):
 
 
 def test_the_admin_list_finds_a_renamed_customers_requests(app):
-    from tests.admin.conftest import client_for
-
     client, _ = client_for(app, "admin")
     ada = _customer()
     request = factories.ServiceRequestFactory(customer=ada)

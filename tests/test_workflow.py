@@ -1,6 +1,7 @@
 """The status machine: every allowed move works, every other is refused."""
 
 import pytest
+import sqlalchemy as sa
 
 from fixmyphone import workflow
 from fixmyphone.extensions import db
@@ -8,6 +9,7 @@ from fixmyphone.models import AuditLog, Invoice, Notification, Payment, StatusCh
 from fixmyphone.services import billing
 from fixmyphone.workflow import STATUSES, TRANSITIONS, IllegalTransition, UnpaidBalance, move_status
 
+from .conftest import count_rows
 from .factories import ServiceRequestFactory, UserFactory
 
 CONTRACT_LABELS = {
@@ -78,9 +80,9 @@ def test_every_allowed_move_is_recorded(app, current, target):
         "a note",
     )
     assert entry.created_at is not None
-    audit = db.session.query(AuditLog).filter_by(action="status_changed").one()
+    audit = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "status_changed")).one()
     assert audit.before == {"status": current} and audit.after["status"] == target
-    assert db.session.query(Notification).filter_by(event="status_changed").count() >= 1
+    assert count_rows(Notification, Notification.event == "status_changed") >= 1
 
 
 @pytest.mark.parametrize(("current", "target"), REFUSED)
@@ -91,7 +93,7 @@ def test_every_other_move_is_refused_with_the_allowed_ones(app, current, target)
     assert request.status == current
     allowed = TRANSITIONS[current]
     assert (", ".join(allowed) if allowed else "none") in exc.value.message
-    assert db.session.query(StatusChange).filter_by(to_status=target).count() == (
+    assert count_rows(StatusChange, StatusChange.to_status == target) == (
         1 if target == "pending" else 0
     )
 
@@ -148,7 +150,7 @@ def test_completion_and_cancel_erase_the_device_passcode(app):
 def test_internal_moves_do_not_notify_the_customer(app):
     request = ServiceRequestFactory()
     move_status(request, "in_progress", None, "bench note", public=False)
-    assert db.session.query(Notification).filter_by(event="status_changed").count() == 0
+    assert count_rows(Notification, Notification.event == "status_changed") == 0
 
 
 def test_label_falls_back_to_the_key():
@@ -174,4 +176,4 @@ def test_a_concurrent_move_of_the_same_request_loses_cleanly(app):
     assert request.status == "pending"
     with pytest.raises(ConcurrentMove, match="just moved to on_hold"):
         move_status(request, "in_progress", None)
-    assert db.session.query(StatusChange).filter_by(to_status="in_progress").count() == 0
+    assert count_rows(StatusChange, StatusChange.to_status == "in_progress") == 0

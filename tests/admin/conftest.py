@@ -6,26 +6,9 @@ import pytest
 
 from fixmyphone.extensions import db
 from tests import factories
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token
 
 ROLES = ("anonymous", "customer", "technician", "admin", "superadmin")
-
-
-def client_for(app, role: str, user=None):
-    """A test client logged in as a new user of ``role`` (or not at all)."""
-    client = app.test_client()
-    if role == "anonymous":
-        return client, None
-    if user is None:
-        if role == "customer":
-            user = factories.CustomerFactory()
-        elif role == "technician":
-            user = factories.TechnicianFactory()
-        else:
-            user = factories.UserFactory(role=role)
-    db.session.commit()
-    login(client, user)
-    return client, user
 
 
 def post_action(client, list_url: str, action: str, ids, **fields):

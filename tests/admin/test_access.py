@@ -6,8 +6,9 @@ import pytest
 
 from fixmyphone.extensions import db
 from tests import factories
+from tests.conftest import client_for
 
-from .conftest import ROLES, client_for
+from .conftest import ROLES
 
 # url template -> the lowest role that may open it
 URLS = {

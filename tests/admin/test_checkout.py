@@ -23,9 +23,7 @@ from fixmyphone.models import (
 from fixmyphone.services import billing, counter, delivery, inventory, invoices, payments, sales
 from fixmyphone.services.errors import Conflict, NotFound, ValidationFailed
 from tests import factories
-from tests.conftest import csrf_token
-
-from .conftest import client_for
+from tests.conftest import client_for, csrf_token
 
 HOME = "/admin/checkout/"
 
@@ -196,7 +194,7 @@ def test_roles_customers_are_refused_and_anonymous_users_log_in(app):
     anonymous, _ = client_for(app, "anonymous")
     response = anonymous.get(page(req))
     assert response.status_code == 302 and "/account/login" in response.headers["Location"]
-    customer, _ = client_for(app, "customer", req.customer)
+    customer, _ = client_for(app, req.customer)
     assert customer.get(HOME).status_code == 403
     assert customer.get(page(req)).status_code == 403
 
@@ -205,7 +203,7 @@ def test_a_technician_works_on_their_own_repairs_only(app):
     mine_tech, other_tech = factories.TechnicianFactory(), factories.TechnicianFactory()
     mine = ready_repair(technician=mine_tech)
     theirs = ready_repair(technician=other_tech, customer=factories.CustomerFactory())
-    client, _ = client_for(app, "technician", mine_tech)
+    client, _ = client_for(app, mine_tech)
     assert client.get(page(mine)).status_code == 200
     assert client.get(page(theirs)).status_code == 404
     assert client.get(HOME, query_string={"q": theirs.reference}).status_code == 404
@@ -314,7 +312,7 @@ def test_a_technicians_payment_waits_for_an_admin(app):
     tech = factories.TechnicianFactory()
     admin = factories.UserFactory(role="admin")
     req = ready_repair(quote=7900, technician=tech)
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
 
     pay(client, req, method="cash", tendered="80", complete="y")
 
@@ -501,7 +499,7 @@ def test_print_and_email_the_receipt(app):
 def test_a_pending_payment_has_no_receipt_to_email(app):
     tech = factories.TechnicianFactory()
     req = ready_repair(technician=tech)
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     pay(client, req, method="cash", tendered="79")
     [payment] = payment_rows()
     assert "once verified" in client.get(page(req)).get_data(as_text=True)
@@ -521,7 +519,7 @@ def test_a_receipt_of_another_technicians_repair_cannot_be_emailed(app):
     theirs = ready_repair(technician=factories.TechnicianFactory())
     payment = counter.take_payment(theirs, admin, method="cash").payment
     db.session.commit()
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     token = csrf_token(client, HOME)
     response = client.post(f"{HOME}receipt/{payment.id}/email", data={"csrf_token": token})
     assert response.status_code == 404
@@ -642,7 +640,7 @@ def test_a_technicians_sale_waits_for_an_admin(app, shelf):
     cable, _, _ = shelf
     tech = factories.TechnicianFactory()
     admin = factories.UserFactory(role="admin")
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     sell_form(client, part_id=[str(cable.id)], quantity=["1"], method="card_terminal", step="sell")
     payment = db.session.scalar(sa.select(Payment))
     assert (payment.status, payment.recorded_by_id) == ("pending", tech.id)

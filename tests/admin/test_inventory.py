@@ -13,9 +13,9 @@ from fixmyphone.services import inventory
 from fixmyphone.services.errors import Conflict, ValidationFailed
 from fixmyphone.workflow import move_status
 from tests import factories
-from tests.conftest import clean_database, make_app
+from tests.conftest import clean_database, client_for, make_app
 
-from .conftest import client_for, post_action, post_form
+from .conftest import post_action, post_form
 
 
 def kinds(part) -> list[tuple[str, int, int, int]]:

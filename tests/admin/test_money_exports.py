@@ -5,8 +5,7 @@ from __future__ import annotations
 from fixmyphone.extensions import db
 from fixmyphone.services import payments
 from tests import factories
-
-from .conftest import client_for
+from tests.conftest import client_for
 
 
 def test_payments_export_has_decimal_amounts_and_the_currency(app):

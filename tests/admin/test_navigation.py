@@ -23,10 +23,8 @@ from fixmyphone.models import (
 )
 from fixmyphone.services import billing
 from tests import factories
-from tests.conftest import login
+from tests.conftest import client_for
 from tests.querycount import count_queries
-
-from .conftest import client_for
 
 ZONE = "Pacific/Auckland"  # far from UTC: a time shown in UTC, or a UTC "today", shows up
 ROLE_LABELS = {"technician": "Technician", "admin": "Admin", "superadmin": "Super admin"}
@@ -85,8 +83,7 @@ def staff(role: str, **kwargs):
 @pytest.mark.parametrize("role", ["technician", "admin", "superadmin"])
 def test_user_menu_shows_name_and_role_and_logs_out_with_its_csrf_token(app, role):
     user = staff(role, full_name="Robin Rivera")
-    client = app.test_client()
-    login(client, user)
+    client, _ = client_for(app, user)
     html = client.get("/admin/").get_data(as_text=True)
 
     text, markup = element(html, "user-menu")
@@ -354,8 +351,7 @@ def test_unpaid_uses_the_same_balance_rule_as_billing(app, shop_day):
 
 
 def test_technicians_dashboard_is_their_own_day_and_queue(app, shop_day):
-    client = app.test_client()
-    login(client, shop_day["ann"])
+    client, _ = client_for(app, shop_day["ann"])
     html = client.get("/admin/").get_data(as_text=True)
     r = shop_day
     today, _ = element(html, "dash-today")
@@ -392,8 +388,7 @@ def _fill(n: int, tech) -> None:
 @pytest.mark.parametrize("role", ["admin", "technician"])
 def test_dashboard_query_count_does_not_grow_with_the_shop(app, role):
     tech = factories.TechnicianFactory()
-    client = app.test_client()
-    login(client, tech if role == "technician" else factories.UserFactory(role="admin"))
+    client, _ = client_for(app, tech if role == "technician" else "admin")
     counts = {}
     for total in (10, 50):
         _fill(10 if total == 10 else 40, tech)  # 10 rows of each kind, then 50

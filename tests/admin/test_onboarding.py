@@ -13,9 +13,9 @@ from fixmyphone.models import AuditLog, Notification, User
 from fixmyphone.services import accounts, delivery, staff
 from fixmyphone.services.errors import Conflict, Forbidden
 from tests import factories
-from tests.conftest import csrf_token, login
+from tests.conftest import client_for, csrf_token
 
-from .conftest import client_for, post_action, post_form
+from .conftest import post_action, post_form
 
 
 def _user(email: str) -> User:
@@ -105,7 +105,7 @@ def test_the_invitation_link_sets_the_password_once(app):
     db.session.expire_all()
     assert accounts.has_usable_password(nina)
     assert accounts.authenticate(nina.email, "first-pass-99") == nina
-    login(app.test_client(), nina, password="first-pass-99")
+    client_for(app, nina, password="first-pass-99")
 
     # Single use: the same link now sends the person to ask for a new one.
     again = client.get(path)
@@ -214,7 +214,7 @@ def test_resending_never_locks_out_someone_who_has_a_password(app):
     db.session.expire_all()
     assert tech.password_hash == before and _invitations(tech) == []
     assert "already set a password" in client.get("/admin/staff/").get_data(as_text=True)
-    login(app.test_client(), tech)
+    client_for(app, tech)
 
 
 def test_no_invitation_for_a_deactivated_account(app):

@@ -20,8 +20,9 @@ from fixmyphone.models import (
 from fixmyphone.services import accounts, delivery, payments, staff
 from fixmyphone.services.errors import Conflict, Forbidden
 from tests import factories
+from tests.conftest import client_for
 
-from .conftest import client_for, post_action, post_form
+from .conftest import post_action, post_form
 
 # ---------------------------------------------------------------- staff rules
 
@@ -294,7 +295,7 @@ def test_admin_changes_are_audited_and_log_is_read_only(app):
 
 
 def test_staff_record_counter_payment_from_request_page(app, repair, tech):
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     url = f"/admin/requests/view/{repair.id}"
     post_form(client, url, url + "/payment", amount="12.50", method="cash", reference="till 3")
     post_form(client, url, url + "/payment", amount="-1", method="cash")  # refused

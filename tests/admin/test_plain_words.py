@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+import sqlalchemy as sa
 from flask_admin.contrib.sqla import ModelView
 
 from fixmyphone import labels
@@ -27,8 +28,7 @@ from fixmyphone.models import (
     StockMovement,
 )
 from tests import factories
-
-from .conftest import client_for
+from tests.conftest import client_for
 
 RAW_VALUES = (
     "bank_transfer",
@@ -185,14 +185,18 @@ def _urls(app) -> list[str]:
         base = view.url.rstrip("/") + "/"
         urls.append(base)
         if isinstance(view, ModelView):
-            first = db.session.query(view.model).order_by(view.model.id.desc()).first()
+            first = db.session.scalars(
+                sa.select(view.model).order_by(view.model.id.desc()).limit(1)
+            ).first()
             if first is not None:
                 urls.append(f"{base}details/?id={first.id}")
                 if view.can_edit:
                     urls.append(f"{base}edit/?id={first.id}")
             if view.can_create:
                 urls.append(f"{base}new/")
-    held = db.session.query(ServiceRequest).filter_by(status="on_hold").first()
+    held = db.session.scalars(
+        sa.select(ServiceRequest).where(ServiceRequest.status == "on_hold").limit(1)
+    ).first()
     urls += [
         f"/admin/requests/view/{held.id}",
         "/admin/appointments/calendar",
@@ -205,7 +209,7 @@ def _urls(app) -> list[str]:
 
 @pytest.mark.parametrize("role", ("admin", "superadmin", "technician"))
 def test_every_back_office_page_in_plain_words(app, world, role):
-    client, user = client_for(app, role, user=world if role == "technician" else None)
+    client, user = client_for(app, world if role == "technician" else role)
     problems = []
     opened = 0
     for url in _urls(app):

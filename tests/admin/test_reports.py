@@ -10,9 +10,7 @@ from fixmyphone.extensions import db
 from fixmyphone.models import Payment, Refund, RequestPart
 from fixmyphone.services import reports
 from tests import factories
-from tests.conftest import clean_database, make_app
-
-from .conftest import client_for
+from tests.conftest import clean_database, client_for, make_app
 
 PERIOD = reports.Period(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
 

@@ -17,8 +17,9 @@ from fixmyphone.models import (
 )
 from fixmyphone.services import estimates
 from tests import factories
+from tests.conftest import client_for
 
-from .conftest import client_for, post_form
+from .conftest import post_form
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def _reload(req) -> ServiceRequest:
 
 
 def test_technician_builds_and_sends_a_two_line_estimate(app, repair, tech, screen):
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     url = page(repair)
 
     response = post_form(client, url, url + "/estimate/part", part_id=screen.id, quantity="1")
@@ -89,7 +90,7 @@ def test_technician_builds_and_sends_a_two_line_estimate(app, repair, tech, scre
     ],
 )
 def test_the_forms_refuse_bad_input_with_a_reason(app, repair, tech, screen, path, fields, says):
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     url = page(repair)
     if fields.get("part_id") == "screen":
         fields = {**fields, "part_id": str(screen.id)}
@@ -102,7 +103,7 @@ def test_the_forms_refuse_bad_input_with_a_reason(app, repair, tech, screen, pat
 
 
 def test_estimate_forms_need_the_csrf_token(app, repair, tech):
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     response = client.post(page(repair) + "/estimate/fee", data={"description": "x", "amount": "1"})
     assert response.status_code == 400
     assert db.session.scalar(sa.select(sa.func.count(EstimateLine.id))) == 0
@@ -119,7 +120,7 @@ def test_only_the_assigned_technician_or_an_admin_edits(app, repair, screen):
 
 
 def test_removing_a_part_line_releases_the_stock(app, repair, tech, screen):
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     url = page(repair)
     post_form(client, url, url + "/estimate/part", part_id=screen.id, quantity="2")
     line = db.session.scalar(sa.select(EstimateLine))
@@ -141,7 +142,7 @@ def test_removing_a_part_line_releases_the_stock(app, repair, tech, screen):
 
 
 def test_changing_an_approved_estimate_needs_a_new_approval(app, repair, tech, screen):
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     url = page(repair)
     post_form(client, url, url + "/estimate/fee", description="Diagnosis", amount="25")
     post_form(client, url, url + "/estimate/send")
@@ -164,7 +165,7 @@ def test_changing_an_approved_estimate_needs_a_new_approval(app, repair, tech, s
 def test_labour_is_recorded_at_the_hourly_rate(app, repair, tech):
     repair.status = "in_progress"
     db.session.commit()
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     url = page(repair)
     response = post_form(client, url, url + "/labour", description="Replaced screen", hours="0.75")
     assert response.status_code == 302
@@ -218,7 +219,7 @@ def test_deposit_invoice_is_deducted_later(app, repair):
 
 
 def test_only_admins_mark_no_charge_with_a_reason(app, repair, tech):
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     url = page(repair)
     assert post_form(client, url, url + "/no-charge", reason="Friend").status_code == 403
     admin_client, admin = client_for(app, "admin")

@@ -11,9 +11,7 @@ from fixmyphone.config import TestConfig
 from fixmyphone.extensions import db
 from fixmyphone.models import CustomerProfile
 from tests import factories
-from tests.conftest import ShopClient, login
-
-from .conftest import client_for
+from tests.conftest import ShopClient, client_for
 
 LIST = "/admin/requests/"
 SEARCH_INDEX = "ix_service_requests_search_text_trgm"
@@ -108,7 +106,7 @@ def test_search_and_filters_combine_and_count(app):
 
 def test_technician_searches_only_their_own_queue(app):
     _, ada_phone, ada_tablet, bob_phone = _shop()
-    client, _ = client_for(app, "technician", user=ada_phone.technician)
+    client, _ = client_for(app, ada_phone.technician)
     assert _found(client, "?search=ada", (ada_phone, ada_tablet, bob_phone)) == {
         ada_phone.reference
     }
@@ -146,7 +144,7 @@ def test_search_uses_the_trigram_index_the_migration_makes(require_postgres, tmp
         assert all("USING gin" in d and "gin_trgm_ops" in d for d in found.values()), found
 
         _, ada_phone, ada_tablet, bob_phone = _shop()
-        client = login(app.test_client(), factories.UserFactory(role="admin"))
+        client, _ = client_for(app, "admin")
         statements = []
 
         def capture(conn, cursor, statement, parameters, context, executemany):

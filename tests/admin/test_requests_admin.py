@@ -8,8 +8,9 @@ from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Message, Notification, RequestPart, ServiceRequest
 from fixmyphone.services import billing, passcodes
 from tests import factories
+from tests.conftest import client_for
 
-from .conftest import client_for, post_action, post_form
+from .conftest import post_action, post_form
 
 LIST = "/admin/requests/"
 
@@ -60,7 +61,7 @@ def test_assign_refuses_an_inactive_technician(app, repair):
 
 
 def test_technician_may_not_assign(app, repair, tech):
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     other = factories.TechnicianFactory()
     db.session.commit()
     post_action(client, LIST, "assign", [repair.id], technician_id=other.id)
@@ -87,7 +88,7 @@ def test_move_status_applies_legal_moves_and_refuses_illegal_ones(app):
 
 
 def test_technician_moves_only_own_requests(app, repair, tech):
-    client, _ = client_for(app, "technician", tech)
+    client, _ = client_for(app, tech)
     foreign = factories.ServiceRequestFactory()
     db.session.commit()
     # A repair outside the technician's scope among the selected ones: 404, nothing moves.
@@ -354,7 +355,7 @@ def test_only_the_assigned_technician_corrects_the_device(app, repair, tech):
     post_form(other, url, url + "/device", **_device_form(brand="Samsung"))
     db.session.expire_all()
     assert repair.brand == "Apple"
-    mine, _ = client_for(app, "technician", user=tech)
+    mine, _ = client_for(app, tech)
     post_form(mine, url, url + "/device", **_device_form(brand="Samsung"))
     db.session.expire_all()
     assert repair.brand == "Samsung"

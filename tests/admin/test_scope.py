@@ -16,8 +16,9 @@ from fixmyphone.models import AuditLog, Notification, ServiceRequest, User
 from fixmyphone.services import staff
 from fixmyphone.services.errors import Forbidden
 from tests import factories
+from tests.conftest import client_for
 
-from .conftest import client_for, post_action, post_form
+from .conftest import post_action, post_form
 
 
 def test_admin_cannot_edit_the_super_admin_through_the_customers_view(app):

@@ -10,8 +10,9 @@ from fixmyphone.extensions import db
 from fixmyphone.models import Shift, TimeOff, utcnow
 from fixmyphone.services import messages
 from tests import factories
+from tests.conftest import client_for
 
-from .conftest import client_for, post_form
+from .conftest import post_form
 
 
 def test_shift_and_time_off_forms(app, tech):

@@ -12,6 +12,7 @@ from fixmyphone.extensions import db
 from fixmyphone.models import RefreshToken, utcnow
 from fixmyphone.services import accounts, tokens
 
+from ..conftest import client_for
 from ..factories import PASSWORD
 from .conftest import assert_error
 
@@ -255,15 +256,14 @@ def test_an_unknown_email_costs_the_same_hash_as_a_wrong_password(monkeypatch, c
     assert hashed[0].startswith(client.application.config["PASSWORD_HASH_METHOD"])
 
 
-def test_logging_out_of_the_site_ends_access_tokens_until_refreshed(client, customer):
+def test_logging_out_of_the_site_ends_access_tokens_until_refreshed(app, client, customer):
     """Web logout ends the account's browser sessions everywhere: an access token carries the
     same session version, so it stops working; the app's own login (its refresh token) lives
     on and gets a working access token."""
     from ..conftest import csrf_token
-    from ..conftest import login as web_login
 
     pair = login(client, customer.email).get_json()
-    browser = web_login(client.application.test_client(), customer)
+    browser, _ = client_for(app, customer)
     browser.post("/account/logout", data={"csrf_token": csrf_token(browser, "/account")})
     assert_error(me(client, pair["access_token"]), 401, "unauthorized")
     fresh = client.post("/api/auth/refreshToken", json={"refresh_token": pair["refresh_token"]})
@@ -271,10 +271,9 @@ def test_logging_out_of_the_site_ends_access_tokens_until_refreshed(client, cust
     assert me(client, fresh.get_json()["access_token"]).status_code == 200
 
 
-def test_api_logout_leaves_the_browser_logged_in(client, customer):
-    from ..conftest import login as web_login
+def test_api_logout_leaves_the_browser_logged_in(app, client, customer):
 
-    browser = web_login(client.application.test_client(), customer)
+    browser, _ = client_for(app, customer)
     pair = login(client, customer.email).get_json()
     assert (
         client.post("/api/auth/logout", json={"refresh_token": pair["refresh_token"]}).status_code

@@ -12,6 +12,7 @@ from fixmyphone.extensions import db
 from fixmyphone.services import booking
 
 from .. import factories
+from ..conftest import count_rows
 from .conftest import bearer
 
 ROLES = ("owner", "other_customer", "assigned_technician", "other_technician", "admin")
@@ -144,14 +145,14 @@ def test_technician_lists_only_assigned_repairs(client, world, other_technician,
 def test_message_to_an_unassigned_repair_is_not_stored(client, world):
     from fixmyphone.models import Message
 
-    before = db.session.query(Message).count()
+    before = count_rows(Message)
     response = client.post(
         f"/api/service-request/{world['repair'].id}/messages",
         json={"body": "psst", "internal": True},
         headers=world["headers"]["other_technician"],
     )
     assert response.status_code == 404
-    assert db.session.query(Message).count() == before
+    assert count_rows(Message) == before
 
 
 @pytest.mark.parametrize("role", ["admin", "technician"])

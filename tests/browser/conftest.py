@@ -7,11 +7,13 @@ Screenshots of failed tests go to test-artifacts/.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from datetime import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from fixmyphone.extensions import db
@@ -42,6 +44,15 @@ def browser_type_launch_args(browser_type_launch_args):
         "headless": True,
         "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
     }
+
+
+def log_in(page, base: str, email: str, password: str = factories.PASSWORD) -> None:
+    """The one way a browser test logs in: through the real login form."""
+    page.goto(f"{base}/account/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile(r"/account/login"))
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 from fixmyphone.extensions import db
 from fixmyphone.models import Appointment, OpeningHours, ServiceRequest, User
 
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -83,14 +83,6 @@ def demo_shop(live_server):
     return live_server
 
 
-def _log_in(page, base: str, email: str) -> None:
-    page.goto(f"{base}/account/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/admin/$"))
-
-
 def _menu_pages(page) -> list[str]:
     """Every page the menu offers (top-level links and the entries of each dropdown)."""
     hrefs = page.eval_on_selector_all(
@@ -146,7 +138,8 @@ def test_back_office_fits_and_logs_out(demo_shop, shop_page, role, size):
     wide = width >= 1200
     email, name, role_label = PEOPLE[role]
     page.set_viewport_size({"width": width, "height": height})
-    _log_in(page, base, email)
+    log_in(page, base, email, PASSWORD)
+    page.wait_for_url(re.compile(r"/admin/$"))
 
     # The dashboard first: what the person opens every morning.
     expect(page.locator("#dashboard")).to_be_visible()

@@ -32,6 +32,7 @@ from fixmyphone.models import Invoice, Payment, ServiceRequest
 
 from .. import factories
 from ..payments.stripe_fake import StripeFake
+from .conftest import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -92,10 +93,7 @@ def staff_page(browser, base: str, email: str):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(f"{base}/account/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, base, email)
     expect(page).to_have_url(re.compile(r"/admin/?$"))
     return page
 

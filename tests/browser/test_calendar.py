@@ -17,7 +17,7 @@ from fixmyphone.models import Appointment, ShopSettings, utcnow
 from fixmyphone.services import booking
 
 from .. import factories
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -74,14 +74,6 @@ def _appointment(app, request_id: int) -> Appointment:
         return found
 
 
-def _log_in(page, base: str, email: str) -> None:
-    page.goto(base + "/account/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name=re.compile("Log in", re.I)).click()
-    expect(page).not_to_have_url(re.compile(r"/account/login"))
-
-
 def _open_calendar(page, base: str) -> None:
     page.goto(f"{base}/admin/appointments/calendar?date={_day().isoformat()}&span=day")
     expect(page.locator("#cal-agenda tbody tr")).not_to_have_count(0)
@@ -117,7 +109,7 @@ def test_drag_refuse_cancel_move_and_book_in_the_calendar(live_server, shop, sho
     page, base = shop_page, live_server.base_url
     refs = shop["refs"]
     page.set_viewport_size({"width": 1280, "height": 800})
-    _log_in(page, base, shop["email"])
+    log_in(page, base, shop["email"])
     _open_calendar(page, base)
     expect(_event(page, refs["drag"])).to_be_visible()
     expect(page.locator("#cal-agenda")).to_contain_text("Sam Screens")

@@ -39,7 +39,7 @@ from fixmyphone.extensions import db
 
 from ..conftest import make_app
 from . import site_map
-from .conftest import ARTIFACTS, _require_chromium
+from .conftest import ARTIFACTS, _require_chromium, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -163,12 +163,7 @@ def tabs(browser, shop):
             )
             if person != "visitor":
                 email = site_map.STAFF.get(person, site_map.CUSTOMER)
-                page.goto(shop.base_url + "/account/login")
-                page.get_by_label("Email").fill(email)
-                page.get_by_label("Password").fill(site_map.PASSWORD)
-                page.get_by_role("button", name="Log in").click()
-                page.wait_for_load_state()
-                assert "/account/login" not in page.url, f"{email} could not log in"
+                log_in(page, shop.base_url, email, site_map.PASSWORD)
             opened[person] = page
         return opened[person]
 

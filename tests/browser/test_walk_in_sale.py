@@ -19,11 +19,12 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from fixmyphone.extensions import db
+from fixmyphone.links import tracking_url
 from fixmyphone.models import Invoice, Part, Payment, ServiceRequest, StockMovement
 from fixmyphone.services import estimates, inventory, repairs
-from fixmyphone.links import tracking_url
 
 from .. import factories
+from .conftest import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -53,19 +54,17 @@ def counter_shop(live_server):
     return live_server, email
 
 
-def log_in(page, base: str, email: str) -> None:
+def open_back_office(page, base: str, email: str) -> None:
+    """The owner's back office, logged in, in a desk-sized window."""
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(f"{base}/account/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, base, email)
     expect(page).to_have_url(re.compile(r"/admin/?$"))
 
 
 def test_a_walk_in_buyer_takes_two_accessories_and_pays_cash(counter_shop, shop_page):
     app, email = counter_shop
     page, base = shop_page, app.base_url
-    log_in(page, base, email)
+    open_back_office(page, base, email)
 
     # The owner marks the cable as sold at the counter.
     page.get_by_role("button", name="Inventory").click()
@@ -186,7 +185,7 @@ def ready_phone(counter_shop):
 def test_a_ready_repair_is_scanned_paid_in_cash_and_completed(ready_phone, shop_page):
     app, email, (request_id, reference), ticket_qr = ready_phone
     page, base = shop_page, app.base_url
-    log_in(page, base, email)
+    open_back_office(page, base, email)
     page.get_by_role("link", name="Checkout", exact=True).click()
     expect(page.locator("#handover-queue")).to_contain_text(reference)
     expect(page.locator("#handover-queue")).to_contain_text("$178.80")

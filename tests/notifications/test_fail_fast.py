@@ -16,7 +16,7 @@ from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Notification
 from fixmyphone.services import delivery, notifications
 
-from ..conftest import csrf_token, login
+from ..conftest import client_for, csrf_token
 from ..factories import CustomerFactory, ServiceRequestFactory, UserFactory
 
 
@@ -155,7 +155,7 @@ def test_failed_rows_show_why_in_the_back_office_and_resend_from_there(app, smtp
     db.session.commit()
     row = the_row()
     assert (row.status, row.attempts) == ("failed", 1)
-    client = login(app.test_client(), admin)
+    client, _ = client_for(app, admin)
 
     listing = client.get("/admin/notifications/").get_data(as_text=True)
     assert "Your quote" in listing and "recipient refused" in listing

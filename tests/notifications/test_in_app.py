@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from flask import render_template
 from flask_login import login_user
 
@@ -10,7 +11,7 @@ from fixmyphone.extensions import db
 from fixmyphone.models import Notification
 from fixmyphone.services import notifications
 
-from ..conftest import csrf_token
+from ..conftest import count_rows, csrf_token
 from ..factories import CustomerFactory, ServiceRequestFactory, UserFactory
 
 
@@ -93,7 +94,7 @@ def test_mark_all_as_read(customer_client, customer):
     response = customer_client.post("/notifications/read-all", data={"csrf_token": token})
     assert response.status_code == 302
     assert notifications.unread_count(customer) == 0
-    assert db.session.query(Notification).filter(Notification.read_at.is_(None)).count() == 0
+    assert count_rows(Notification, Notification.read_at.is_(None)) == 0
 
 
 def test_staff_alerts_open_in_the_back_office(admin_client, admin_user):
@@ -111,7 +112,7 @@ def test_staff_alerts_open_in_the_back_office(admin_client, admin_user):
     )
     db.session.commit()
     assert admin_client.get("/notifications/unread-count").get_json() == {"unread": 2}
-    low = db.session.query(Notification).filter_by(event="low_stock").one()
+    low = db.session.scalars(sa.select(Notification).where(Notification.event == "low_stock")).one()
     token = csrf_token(admin_client, "/notifications/")
     response = admin_client.post(
         f"/notifications/{low.id}/read", data={"csrf_token": token, "open": "1"}

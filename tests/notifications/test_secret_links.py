@@ -19,7 +19,7 @@ from fixmyphone.models import AuditLog, Notification
 from fixmyphone.services import messages, notifications, secret_links
 from fixmyphone.workflow import move_status
 
-from ..conftest import csrf_token, login
+from ..conftest import client_for, csrf_token
 from ..factories import CustomerFactory, ServiceRequestFactory, UserFactory
 
 RESET_RE = re.compile(r"http://shop\.test(/account/reset/[A-Za-z0-9_.\-]+)")
@@ -94,7 +94,7 @@ def test_the_in_app_list_reads_tracking_link_and_its_open_button_follows_it(app,
     db.session.commit()
     move_status(request, "in_progress", UserFactory(role="admin"), None)
     db.session.commit()
-    client = login(app.test_client(), request.customer)
+    client, _ = client_for(app, request.customer)
 
     html = client.get("/notifications/").get_data(as_text=True)
 
@@ -115,7 +115,7 @@ def test_back_office_notification_pages_never_show_a_reset_link(app, client, smt
     forgot(client, owner.email)
     row = db.session.scalars(sa.select(Notification).filter_by(event="password_reset")).one()
     assert row.status == "failed"
-    admin_client = login(app.test_client(), admin)
+    admin_client, _ = client_for(app, admin)
 
     listing = admin_client.get("/admin/notifications/")
     details = admin_client.get(f"/admin/notifications/details/?id={row.id}")
@@ -151,7 +151,7 @@ def test_old_rows_with_live_links_are_masked_on_staff_screens(app, client):
     db.session.add(AuditLog(action="note", object_type="X", object_id="1", after={"text": body}))
     superadmin = UserFactory(role="superadmin")
     db.session.commit()
-    client = login(app.test_client(), superadmin)
+    client, _ = client_for(app, superadmin)
 
     details = client.get(f"/admin/notifications/details/?id={row.id}").get_data(as_text=True)
     audit = client.get("/admin/audit/").get_data(as_text=True)

@@ -9,7 +9,7 @@ from fixmyphone.extensions import db
 from fixmyphone.models import Payment
 from fixmyphone.services import payments
 from tests import factories
-from tests.conftest import csrf_token
+from tests.conftest import client_for, csrf_token
 
 from .conftest import invoiced_request
 
@@ -223,13 +223,12 @@ def test_a_failed_attempts_session_is_closed_before_a_new_checkout(
 def test_after_logging_in_from_a_pay_button_the_customer_lands_on_the_repair(
     app, customer, stripe_fake
 ):
-    from tests.conftest import login
 
     request, _ = invoiced_request(customer)
     anonymous = app.test_client()
     bounced = anonymous.post(f"/pay/{request.id}")
     assert bounced.status_code in (302, 400)  # to the login page (or refused without CSRF)
-    client = login(app.test_client(), customer)
+    client, _ = client_for(app, customer)
     landed = client.get(f"/pay/{request.id}")
     assert landed.status_code == 302
     assert landed.headers["Location"] == f"/track/{request.tracking_token}"

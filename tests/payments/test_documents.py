@@ -12,7 +12,7 @@ from fixmyphone.extensions import db
 from fixmyphone.models import QUOTE_APPROVED
 from fixmyphone.services import documents, invoices, payments
 from tests import factories
-from tests.conftest import login
+from tests.conftest import client_for
 
 YEAR = datetime.now(UTC).year
 
@@ -112,14 +112,14 @@ def test_the_owner_and_staff_download_and_others_get_404(app, billed, customer, 
     staff = factories.UserFactory(role="admin")
     tech = factories.TechnicianFactory()
     db.session.commit()
-    other_client = login(app.test_client(), stranger)
+    other_client, _ = client_for(app, stranger)
     assert other_client.get(invoice_url).status_code == 404
     assert other_client.get(receipt_url).status_code == 404
-    staff_client = login(app.test_client(), staff)
+    staff_client, _ = client_for(app, staff)
     assert staff_client.get(invoice_url).status_code == 200
     assert staff_client.get(receipt_url).status_code == 200
     # A technician reaches the documents of the repairs assigned to them only.
-    tech_client = login(app.test_client(), tech)
+    tech_client, _ = client_for(app, tech)
     assert tech_client.get(invoice_url).status_code == 404
     assert tech_client.get(receipt_url).status_code == 404
     _request.technician = tech

@@ -10,7 +10,7 @@ from fixmyphone.models import Notification, Payment
 from fixmyphone.services import billing, payments
 from fixmyphone.services.errors import Forbidden, ValidationFailed
 from tests import factories
-from tests.conftest import csrf_token
+from tests.conftest import client_for, csrf_token
 
 from .conftest import invoiced_request
 
@@ -134,10 +134,9 @@ def test_the_webhook_is_503_without_stripe(client):
 
 
 def test_without_stripe_the_pages_say_pay_at_pickup(app, customer):
-    from ..conftest import login
 
     request, _ = invoiced_request(customer)
-    client = login(app.test_client(), customer)
+    client, _ = client_for(app, customer)
     html = client.get(f"/account/repairs/{request.id}").get_data(as_text=True)
     assert "pay at the counter" in html
     assert "/pay/" not in html

@@ -12,7 +12,7 @@ from fixmyphone.models import AuditLog, Notification, Payment, Refund, StripeEve
 from fixmyphone.services import billing, payment_review
 from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
 from tests import factories
-from tests.conftest import csrf_token, login
+from tests.conftest import client_for, csrf_token
 
 from .conftest import (
     event_payload,
@@ -419,7 +419,7 @@ def _action(client, name: str, payment: Payment, **form):
 def test_the_back_office_shows_both_figures_and_accepts_the_reported_amount(app, client, checkout):
     request, payment = checkout
     _send_success(client, "checkout", request, payment, 9000, "usd")
-    admin_client = login(app.test_client(), factories.UserFactory(role="admin"))
+    admin_client, _ = client_for(app, "admin")
 
     html = _admin_list(admin_client)
     assert "Expected $100.00 USD, Stripe reported $90.00 USD" in html
@@ -443,7 +443,7 @@ def test_the_back_office_shows_both_figures_and_accepts_the_reported_amount(app,
 def test_another_currency_cannot_be_accepted_only_rejected(app, client, checkout):
     request, payment = checkout
     _send_success(client, "intent", request, payment, 50, "jpy")
-    admin_client = login(app.test_client(), factories.UserFactory(role="admin"))
+    admin_client, _ = client_for(app, "admin")
 
     refused = _action(admin_client, "accept_reported", payment)
     assert refused.status_code == 302
@@ -499,7 +499,7 @@ def test_only_admins_resolve_a_held_payment(app, client, checkout):
         payment_review.accept_reported(
             _offline_payment(request), factories.UserFactory(role="admin")
         )
-    tech_client = login(app.test_client(), technician)
+    tech_client, _ = client_for(app, technician)
     assert tech_client.get("/admin/payments/").status_code == 403
     assert _reload(payment).status == "needs_review"
 

@@ -19,7 +19,7 @@ from fixmyphone.public.helpers import endpoint_exists
 from fixmyphone.services import messages
 
 from .. import factories
-from ..conftest import login
+from ..conftest import client_for
 from .conftest import post_form
 
 
@@ -132,7 +132,7 @@ def test_pages_survive_without_the_payments_blueprint(tmp_path, database_url):
         _invoice(r, 12000, "INV-2026-00001")
         _payment(r, 2000)
         _db.session.commit()
-        client = login(app.test_client(), customer)
+        client, _ = client_for(app, customer)
         for path in (
             "/account",
             "/account/history",
@@ -323,7 +323,7 @@ def _change(client, **changes):
 
 
 def test_password_change_keeps_this_session_and_ends_others(app, customer_client, customer):
-    other_device = login(app.test_client(), customer)
+    other_device, _ = client_for(app, customer)
     response = _change(customer_client)
     assert response.status_code == 302
     db.session.refresh(customer)

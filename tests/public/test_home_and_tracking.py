@@ -12,6 +12,7 @@ from fixmyphone.services import repairs
 from fixmyphone.workflow import move_status
 
 from .. import factories
+from ..conftest import count_rows
 from .conftest import post_form
 
 
@@ -126,7 +127,7 @@ def test_private_link_shows_public_timeline_with_notes_and_technician(client, ap
     assert "supplier X" not in html and "Awaiting Parts</strong>" not in html
     assert "Robin" in html and "Fixer" not in html  # first name only
     assert "Mon 06 May 2030, 14:30" in html  # estimated completion, localtime
-    entries = db.session.query(StatusChange).filter_by(service_request_id=r.id).count()
+    entries = count_rows(StatusChange, StatusChange.service_request_id == r.id)
     assert entries == 3
 
 

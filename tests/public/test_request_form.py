@@ -12,6 +12,7 @@ from fixmyphone.extensions import db
 from fixmyphone.models import RequestPhoto, ServiceRequest, User
 
 from .. import factories
+from ..conftest import client_for
 from .conftest import post_form
 
 VALID_IMEI = "490154203237518"
@@ -271,18 +272,15 @@ def test_owner_and_staff_see_photos_others_do_not(customer_client, app, customer
     assert url in page.get_data(as_text=True)
 
     stranger = factories.CustomerFactory()
-    other_client = app.test_client()
-    from ..conftest import login
-
-    login(other_client, stranger)
+    other_client, _ = client_for(app, stranger)
     assert other_client.get(url).status_code == 404
 
     admin = factories.UserFactory(role="admin")
-    staff_client = login(app.test_client(), admin)
+    staff_client, _ = client_for(app, admin)
     assert staff_client.get(url).status_code == 200
     # A technician sees the photos of the repairs assigned to them only.
     tech = factories.TechnicianFactory()
-    tech_client = login(app.test_client(), tech)
+    tech_client, _ = client_for(app, tech)
     assert tech_client.get(url).status_code == 404
     photo.service_request.technician = tech
     assert tech_client.get(url).status_code == 200

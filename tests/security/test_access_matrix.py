@@ -27,7 +27,7 @@ import pytest
 from fixmyphone.extensions import db
 
 from ..api.conftest import bearer
-from ..conftest import CSRF_RE, login
+from ..conftest import CSRF_RE, client_for
 from .endpoints import discover
 from .world import MIRROR, ROLES, Target, World, row_state
 
@@ -81,7 +81,7 @@ def _client_for(app, role: str, world: World):
     if role == "anonymous":
         return client, {}, _csrf(client, ["/account/login"])
     user = world.users[role]
-    login(client, user)
+    client_for(app, user, client=client)
     pages = ["/admin/requests/"] if role != "customer_a" and role != "customer_b" else []
     token = _csrf(client, [*pages, "/account/profile", "/repair/new", "/account/login"])
     return client, bearer(user), token

@@ -31,11 +31,11 @@ import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
 from fixmyphone.extensions import db
-from fixmyphone.models import Message, ServiceRequest
+from fixmyphone.models import Message, ServiceRequest, User
 from fixmyphone.seed import DEMO_LOGINS, DEMO_PASSWORD, seed
 
 from ..api.conftest import bearer
-from ..conftest import clean_database, csrf_token, make_app
+from ..conftest import clean_database, client_for, csrf_token, make_app
 from ..factories import PASSWORD, ServiceRequestFactory
 
 HUGE = "99999999999999999999"
@@ -210,8 +210,9 @@ def _client_for(app, role: str):
     api_headers = {}
     if role != "anonymous":
         email = dict(DEMO_LOGINS)[role]
-        response = client.post("/account/login", data={"email": email, "password": DEMO_PASSWORD})
-        assert response.status_code == 302, (role, response.status_code)
+        with app.app_context():
+            user = db.session.scalars(sa.select(User).where(User.email == email)).one()
+            client_for(app, user, client=client, password=DEMO_PASSWORD)
         pair = client.post("/api/auth/login", json={"email": email, "password": DEMO_PASSWORD})
         assert pair.status_code == 200, (role, pair.get_json())
         api_headers = {"Authorization": f"Bearer {pair.get_json()['access_token']}"}

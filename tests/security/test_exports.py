@@ -19,7 +19,7 @@ from fixmyphone.extensions import db
 from fixmyphone.services import exports, reports
 
 from .. import factories
-from ..conftest import login
+from ..conftest import client_for
 from .endpoints import model_views
 from .world import World
 
@@ -132,8 +132,7 @@ def test_every_admin_export_neutralises_formulas(app, role):
     for filler in {HOSTILE_ROWS[v.model] for v in views}:
         filler(world)
     db.session.commit()
-    client = app.test_client()
-    login(client, world.users[role])
+    client, _ = client_for(app, world.users[role])
     problems = []
     for view in views:
         response = client.get(f"{view.url}/export/csv/")
@@ -148,8 +147,7 @@ def test_the_other_csv_files_neutralise_formulas(app):
     _parts(world)
     _repairs(world)
     db.session.commit()
-    client = app.test_client()
-    login(client, world.users["admin"])
+    client, _ = client_for(app, world.users["admin"])
     pages = sorted(
         rule.rule
         for rule in app.url_map.iter_rules()

@@ -20,7 +20,7 @@ from fixmyphone.extensions import db
 from fixmyphone.services import accounts, passcodes, tokens
 
 from .. import factories
-from ..conftest import csrf_token, login
+from ..conftest import client_for, csrf_token
 from .endpoints import SKIP_METHODS, model_views
 from .world import ARG_TARGETS, World
 
@@ -118,8 +118,7 @@ def _secrets() -> dict[str, str]:
 @pytest.mark.parametrize("role", ["admin", "superadmin"])
 def test_no_staff_page_shows_a_secret(app, role):
     world = _secrets_world(app)
-    client = app.test_client()
-    login(client, world.users[role])
+    client, _ = client_for(app, world.users[role])
     pages = _pages(app, world)
     secrets = _secrets()
     assert len(secrets) > 10
@@ -152,8 +151,7 @@ def test_no_staff_page_shows_a_secret(app, role):
 def test_technician_details_of_a_super_admin_is_404_and_of_a_technician_has_no_hash(app):
     """Row 2 of the security report, by hand."""
     world = _secrets_world(app)
-    client = app.test_client()
-    login(client, world.users["admin"])
+    client, _ = client_for(app, world.users["admin"])
     owner = world.users["superadmin"]
     assert client.get(f"/admin/technicians/details/?id={owner.id}").status_code == 404
     tech = world.users["tech_assigned"]
