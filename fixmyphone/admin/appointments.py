@@ -7,8 +7,7 @@ alike, so capacity, the seat constraint and the drop-off rules hold whichever wa
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, Optional
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, jsonify, redirect, request, url_for
@@ -25,88 +24,24 @@ from ..labels import APPOINTMENT_STATE, label, options
 from ..models import (
     Appointment,
     AppointmentStatus,
-    OpeningHours,
     ServiceRequest,
-    TechnicianProfile,
-    User,
 )
 from ..services import booking, drop_off, repairs, search, slots
 from ..services.errors import DomainError, NotFound, ValidationFailed
 from .base import SecuredModelView, commit_or_flash, refusal_text
+from .calendar_input import (
+    colour,
+    json_body,
+    opening_hours,
+    parse_start,
+    parse_technician,
+    row_id,
+    technician_choices,
+)
 from .filters import DateFromFilter, DateToFilter
 
-# Technicians get one of these colours each (static/css/calendar.css defines them).
-PALETTE_SIZE = 8
 # The longest range the calendar may ask for at once (a week view asks for 7 days).
 MAX_RANGE = timedelta(days=42)
-
-
-# Times further than this from today are typing mistakes (and near datetime's limits).
-FURTHEST = timedelta(days=3660)
-
-
-def parse_local_datetime(value: str) -> datetime:
-    """'2026-11-27T10:30' typed in the shop's time zone → aware UTC; raise ValidationFailed."""
-    try:
-        naive = datetime.strptime((value or "").strip(), "%Y-%m-%dT%H:%M")
-    except ValueError as exc:
-        raise ValidationFailed(
-            "Give the time as YYYY-MM-DDTHH:MM.", {"start": ["Not a date and time."]}
-        ) from exc
-    return _near(naive.replace(tzinfo=slots.shop_tz()))
-
-
-def parse_start(value: Any) -> datetime:
-    """A start time from the calendar: ISO 8601 with its offset, or a shop-local
-    'YYYY-MM-DDTHH:MM' from a date-and-time box."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationFailed("Choose a date and time.", {"start": ["Required."]})
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        moment = None
-    if moment is not None and moment.tzinfo is not None:
-        return _near(moment)
-    return parse_local_datetime(value)
-
-
-def _near(moment: datetime) -> datetime:
-    """``moment`` in UTC, if it is within ten years of today."""
-    now = datetime.now(UTC)
-    try:
-        utc = moment.astimezone(UTC)
-    except OverflowError:
-        utc = None
-    if utc is None or abs(utc - now) > FURTHEST:
-        raise ValidationFailed("That date is too far away.", {"start": ["Too far away."]})
-    return utc
-
-
-def technician_choices() -> list[User]:
-    """Active technicians, by name (the calendar's filter, colours and pickers)."""
-    return list(
-        db.session.scalars(
-            sa.select(User)
-            .join(TechnicianProfile, TechnicianProfile.user_id == User.id)
-            .where(User.active)
-            .order_by(User.full_name, User.id)
-        )
-    )
-
-
-def parse_technician(value: Any) -> Optional[User]:
-    """The technician named by an id from a form or JSON ('' or null: nobody)."""
-    if value is None or value == "":
-        return None
-    key = _id(value)
-    if key is None:
-        raise ValidationFailed("Choose a technician.", {"technician_id": ["Not a technician."]})
-    found = db.session.get(User, key)
-    if found is None or found.technician_profile is None or not found.active:
-        raise ValidationFailed(
-            "That person is not an active technician.", {"technician_id": ["Not a technician."]}
-        )
-    return found
 
 
 def status_label(status: str) -> str:
@@ -175,7 +110,7 @@ class AppointmentView(SecuredModelView):
     def _repair(self, data) -> ServiceRequest:
         """The repair named by id or reference, among those this user may see."""
         stmt = sa.select(ServiceRequest).where(repairs.visible_to(current_user))
-        raw_id = _id(data.get("service_request_id"))
+        raw_id = row_id(data.get("service_request_id"))
         reference = str(data.get("reference") or "").strip().upper()
         if raw_id is not None:
             stmt = stmt.where(ServiceRequest.id == raw_id)
@@ -207,7 +142,7 @@ class AppointmentView(SecuredModelView):
             "date": first.isoformat(),
             "view": "timeGridDay" if span == "day" else "timeGridWeek",
             "slotMinutes": slots.settings().slot_minutes or 30,
-            **_opening_hours(),
+            **opening_hours(),
             "urls": {
                 "events": self.get_url(".events"),
                 "repairs": self.get_url(".bookable_repairs"),
@@ -219,7 +154,7 @@ class AppointmentView(SecuredModelView):
         return self.render(
             "admin/appointments/calendar.html",
             calendar=config,
-            technicians=[(t, _colour(i)) for i, t in enumerate(technicians)],
+            technicians=[(t, colour(i)) for i, t in enumerate(technicians)],
             slot_seconds=config["slotMinutes"] * 60,
             list_url=self.get_url(".index_view"),
         )
@@ -234,7 +169,7 @@ class AppointmentView(SecuredModelView):
             return error_response(422, "Give start and end as ISO 8601 date-times.")
         if not start < end <= start + MAX_RANGE:
             return error_response(422, "Ask for at most 42 days at once.")
-        colours = {t.id: _colour(i) for i, t in enumerate(technician_choices())}
+        colours = {t.id: colour(i) for i, t in enumerate(technician_choices())}
         query = (
             self.get_query()
             .filter(Appointment.start < end, Appointment.end > start)
@@ -250,7 +185,7 @@ class AppointmentView(SecuredModelView):
         who = request.args.get("technician", "")
         if who == "none":
             query = query.filter(Appointment.technician_id.is_(None))
-        elif (technician_id := _id(who)) is not None:
+        elif (technician_id := row_id(who)) is not None:
             query = query.filter(Appointment.technician_id == technician_id)
         return jsonify([self._event(a, colours) for a in query])
 
@@ -321,14 +256,14 @@ class AppointmentView(SecuredModelView):
     def _change(self, fn, success: str, created: bool = False):
         if request.is_json:
             try:
-                appointment = fn(_json_body())
+                appointment = fn(json_body())
                 db.session.commit()
             except DomainError as exc:
                 db.session.rollback()
                 return error_response(
                     exc.status, refusal_text(exc), code=exc.code, fields=exc.fields
                 )
-            colours = {t.id: _colour(i) for i, t in enumerate(technician_choices())}
+            colours = {t.id: colour(i) for i, t in enumerate(technician_choices())}
             body = {"message": success, "event": self._event(appointment, colours)}
             return jsonify(body), 201 if created else 200
         commit_or_flash(lambda: fn(request.form), success)
@@ -395,54 +330,3 @@ class AppointmentView(SecuredModelView):
 def _repair_link(appointment: Appointment):
     url = url_for("admin_requests.request_page", request_id=appointment.service_request_id)
     return Markup('<a href="{}">{}</a>').format(url, appointment.service_request.reference)
-
-
-def _id(value: Any) -> Optional[int]:
-    """A row id (ASCII digits within a database integer) from a form, JSON or URL, else None."""
-    if isinstance(value, bool):
-        return None
-    raw = str(value) if isinstance(value, (int, str)) else ""
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10):
-        return None
-    number = int(raw)
-    return number if 1 <= number <= 2**31 - 1 else None
-
-
-def _json_body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValidationFailed("The request body must be a JSON object.")
-    return data
-
-
-def _colour(index: int) -> str:
-    return str(index % PALETTE_SIZE)
-
-
-def _opening_hours() -> dict:
-    """Opening hours as FullCalendar business hours, and the time range the grid shows."""
-    hours = [
-        h
-        for h in db.session.scalars(sa.select(OpeningHours).order_by(OpeningHours.weekday))
-        if not h.closed and h.opens_at and h.closes_at
-    ]
-    if not hours:
-        return {"businessHours": False, "slotMinTime": "08:00", "slotMaxTime": "20:00"}
-
-    def hhmm(moment, closing=False) -> str:
-        text = moment.strftime("%H:%M")
-        return "24:00" if closing and text == "00:00" else text
-
-    return {
-        # FullCalendar counts days from Sunday (0); the shop from Monday (0).
-        "businessHours": [
-            {
-                "daysOfWeek": [(h.weekday + 1) % 7],
-                "startTime": hhmm(h.opens_at),
-                "endTime": hhmm(h.closes_at, closing=True),
-            }
-            for h in hours
-        ],
-        "slotMinTime": min(hhmm(h.opens_at) for h in hours),
-        "slotMaxTime": max(hhmm(h.closes_at, closing=True) for h in hours),
-    }
