@@ -13,7 +13,7 @@ from ..extensions import db
 from ..formatting import decimal_amount, format_money, local_time
 from ..labels import MOVEMENT, options
 from ..models import Part, StockMovement
-from ..services import inventory
+from ..services import inventory, parts_csv
 from ..services.errors import DomainError
 from .base import SecuredModelView
 from .money_field import MoneyField
@@ -133,7 +133,7 @@ class PartView(SecuredModelView):
     @expose("/export.csv")
     def export_parts(self):
         return Response(
-            inventory.export_csv(),
+            parts_csv.export_csv(),
             mimetype="text/csv",
             headers={"Content-Disposition": 'attachment; filename="parts.csv"'},
         )
@@ -148,7 +148,7 @@ class PartView(SecuredModelView):
             return redirect(self.get_url(".import_parts"))
         try:
             text = upload.read().decode("utf-8-sig")
-            created, updated, problems = inventory.import_csv(text, current_user)
+            created, updated, problems = parts_csv.import_csv(text, current_user)
             db.session.commit()
         except UnicodeDecodeError:
             db.session.rollback()

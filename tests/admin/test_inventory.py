@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Notification, Part, RequestPart, StockMovement
-from fixmyphone.services import inventory
+from fixmyphone.services import inventory, parts_csv
 from fixmyphone.services.errors import Conflict, ValidationFailed
 from fixmyphone.workflow import move_status
 from tests import factories
@@ -99,7 +99,7 @@ def test_low_stock_alerts_each_admin_once_a_day(app):
 
 def test_csv_export_and_import_roundtrip(app):
     factories.PartFactory(sku="SCR-1", name="Screen", on_hand=4, price=9000)
-    text = inventory.export_csv()
+    text = parts_csv.export_csv()
     assert text.splitlines()[0].startswith("sku,name,compatible_models,cost,price,on_hand")
     assert "SCR-1,Screen" in text
     upload = (
@@ -109,7 +109,7 @@ def test_csv_export_and_import_roundtrip(app):
         ",Nameless,1,1,1\n"
         "BAD-1,Bad,-5,1,1\n"
     )
-    created, updated, problems = inventory.import_csv(upload, None)
+    created, updated, problems = parts_csv.import_csv(upload, None)
     db.session.commit()
     assert (created, updated) == (1, 1)
     assert len(problems) == 2 and problems[0].startswith("line 4")
