@@ -7,7 +7,6 @@ unit of work, so 100k requests with their histories take seconds, not hours.
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import secrets
 import time
@@ -19,6 +18,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from werkzeug.security import generate_password_hash
 
+from .bulk import insert_rows
 from .extensions import db
 from .models import (
     REFERENCE_ALPHABET,
@@ -39,7 +39,6 @@ from .seed import DEVICES, ISSUES, _path_to
 from .services.search import text_for
 from .workflow import STATUSES
 
-BATCH = 5000
 # How a chain's history is spread over statuses: most repairs are long finished.
 STATUS_WEIGHTS = {
     "closed": 40,
@@ -72,49 +71,6 @@ def _reference(i: int) -> str:
 def _imei(rid: int) -> str:
     """A 15-digit IMEI per repair, unique enough for the IMEI search to have data."""
     return f"35{rid * 7919 % 10**13:013d}"
-
-
-def _defaults(table: sa.Table, given: set[str]) -> dict:
-    """Python-side defaults for the columns the rows leave out (COPY would not apply them)."""
-    values = {}
-    for column in table.columns:
-        if column.name in given or column.default is None:
-            continue
-        default = column.default
-        if default.is_scalar:
-            values[column.name] = default.arg
-        elif default.is_callable:
-            values[column.name] = default.arg(None)  # e.g. utcnow: one value per batch is fine
-    return values
-
-
-def _insert(table: sa.Table, rows: list[dict]) -> None:
-    """Bulk insert: COPY on PostgreSQL (several times faster), executemany elsewhere."""
-    if not rows:
-        return
-    missing = _defaults(table, set(rows[0]))
-    if missing:
-        rows = [{**missing, **row} for row in rows]
-    if db.engine.dialect.name == "postgresql":
-        _copy(table, rows)
-        return
-    for start in range(0, len(rows), BATCH):
-        db.session.execute(table.insert(), rows[start : start + BATCH])
-
-
-def _copy(table: sa.Table, rows: list[dict]) -> None:
-    columns = list(rows[0])
-    json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
-    raw = db.session.connection().connection.driver_connection
-    names = ", ".join(f'"{c}"' for c in columns)
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c]
-                    for c in columns
-                ]
-            )
 
 
 def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
@@ -174,12 +130,12 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
             )
         )
         techs.append(uid)
-    _insert(User.__table__, users)
-    _insert(CustomerProfile.__table__, profiles)
-    _insert(
+    insert_rows(User.__table__, users)
+    insert_rows(CustomerProfile.__table__, profiles)
+    insert_rows(
         TechnicianProfile.__table__, [dict(user_id=t, skills="screens,batteries") for t in techs]
     )
-    _insert(
+    insert_rows(
         Shift.__table__,
         [
             dict(
@@ -194,7 +150,7 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
         ],
     )
     if not db.session.scalar(sa.select(sa.func.count()).select_from(OpeningHours)):
-        _insert(
+        insert_rows(
             OpeningHours.__table__,
             [
                 dict(
@@ -207,7 +163,7 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
             ],
         )
     first_part = (db.session.scalar(sa.select(sa.func.max(Part.id))) or 0) + 1
-    _insert(
+    insert_rows(
         Part.__table__,
         [
             dict(
@@ -366,12 +322,12 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
                         read_by_customer_at=created,
                     )
                 )
-        _insert(ServiceRequest.__table__, reqs)
-        _insert(StatusChange.__table__, history)
-        _insert(Appointment.__table__, appts)
-        _insert(Invoice.__table__, invoices)
-        _insert(Payment.__table__, payments)
-        _insert(Message.__table__, messages)
+        insert_rows(ServiceRequest.__table__, reqs)
+        insert_rows(StatusChange.__table__, history)
+        insert_rows(Appointment.__table__, appts)
+        insert_rows(Invoice.__table__, invoices)
+        insert_rows(Payment.__table__, payments)
+        insert_rows(Message.__table__, messages)
         for key, rows in (
             ("requests", reqs),
             ("history", history),
