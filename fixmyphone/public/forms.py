@@ -19,21 +19,13 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
 
+from .. import labels
 from ..forms import strong_password, valid_phone
-from ..models import DEVICE_TYPES
+from ..models import DEVICE_TYPES, NOTIFICATION_CHANNELS
 from ..services.accounts import MIN_PASSWORD_LENGTH
 from ..services.errors import ValidationFailed
-from ..services.profiles import NOTIFICATION_CHANNELS, NOTIFICATION_KINDS
+from ..services.profiles import NOTIFICATION_KINDS
 from ..services.repairs import normalise_imei
-
-DEVICE_LABELS = {
-    "phone": "Phone",
-    "tablet": "Tablet",
-    "smartwatch": "Smartwatch",
-    "laptop": "Laptop",
-    "other": "Something else",
-}
-CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "in_app": "In the app"}
 
 
 def valid_imei(_form, field):
@@ -50,7 +42,7 @@ class RepairRequestForm(FlaskForm):
     device_type = SelectField(
         "Device type",
         choices=[SelectChoice("", "Choose…")]
-        + [SelectChoice(key, DEVICE_LABELS[key]) for key in DEVICE_TYPES],
+        + [SelectChoice(key, labels.label(labels.DEVICE, key)) for key in DEVICE_TYPES],
         validators=[DataRequired("Choose the kind of device.")],
     )
     brand = StringField("Brand", validators=[DataRequired("Tell us the brand."), Length(max=60)])
@@ -180,7 +172,7 @@ class ProfileForm(FlaskForm):
         rows = []
         for kind, label in NOTIFICATION_KINDS.items():
             cells = [
-                (CHANNEL_LABELS[ch], getattr(self, pref_name(kind, ch)))
+                (labels.label(labels.CHANNEL, ch), getattr(self, pref_name(kind, ch)))
                 for ch in NOTIFICATION_CHANNELS
             ]
             rows.append((kind, label, cells))
@@ -206,7 +198,7 @@ for _kind, _label in NOTIFICATION_KINDS.items():
         setattr(
             ProfileForm,
             pref_name(_kind, _channel),
-            BooleanField(f"{_label}: {CHANNEL_LABELS[_channel]}"),
+            BooleanField(f"{_label}: {labels.label(labels.CHANNEL, _channel)}"),
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import CustomerProfile, User
+from ..models import NOTIFICATION_CHANNELS, CustomerProfile, User
 from . import audit, staff
 from .accounts import phone_problem
 from .errors import ValidationFailed
@@ -98,7 +98,6 @@ NOTIFICATION_KINDS = {
     "appointment_reminder": "Appointment reminders",
     "payment_received": "Payment received",
 }
-NOTIFICATION_CHANNELS = ("email", "sms", "in_app")
 
 
 def update_notification_prefs(user: User, actor: User, prefs: dict[str, dict[str, bool]]) -> User:

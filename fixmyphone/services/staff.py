@@ -14,16 +14,14 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
+from ..labels import ROLE, label
 from ..models import (
-    ROLE_ADMIN,
-    ROLE_CUSTOMER,
-    ROLE_SUPERADMIN,
-    ROLE_TECHNICIAN,
     STAFF_ROLES,
     Appointment,
     AuditLog,
     Message,
     Payment,
+    Role,
     ServiceRequest,
     StatusChange,
     StockMovement,
@@ -34,19 +32,11 @@ from ..models import (
 from . import accounts, audit, repairs
 from .errors import Conflict, Forbidden, ValidationFailed
 
-RANK = {"customer": 0, ROLE_TECHNICIAN: 1, ROLE_ADMIN: 2, ROLE_SUPERADMIN: 3}
-ROLE_LABELS = {
-    "customer": "Customer",
-    ROLE_TECHNICIAN: "Technician",
-    ROLE_ADMIN: "Admin",
-    ROLE_SUPERADMIN: "Super admin",
-}
+RANK = {Role.CUSTOMER: 0, Role.TECHNICIAN: 1, Role.ADMIN: 2, Role.SUPERADMIN: 3}
 
 
 def role_label(role: str) -> str:
     """A role in people's words: 'superadmin' -> 'Super admin'."""
-    from ..labels import ROLE, label
-
     return label(ROLE, role)
 
 
@@ -54,8 +44,8 @@ def manageable_roles(actor: User) -> tuple[str, ...]:
     """The staff roles an actor may create or assign."""
     if actor.is_superadmin:
         return STAFF_ROLES
-    if actor.role == ROLE_ADMIN:
-        return (ROLE_TECHNICIAN,)
+    if actor.role == Role.ADMIN:
+        return (Role.TECHNICIAN,)
     return ()
 
 
@@ -68,9 +58,9 @@ def may_manage(actor: Optional[User], target: User) -> bool:
         return False
     if target.id == actor.id:
         return True
-    if target.role == ROLE_SUPERADMIN:
+    if target.role == Role.SUPERADMIN:
         return actor.is_superadmin
-    if target.role == ROLE_CUSTOMER:
+    if target.role == Role.CUSTOMER:
         return actor.is_staff and repairs.customer_visible(actor, target)
     return target.role in manageable_roles(actor)
 
@@ -78,7 +68,7 @@ def may_manage(actor: Optional[User], target: User) -> bool:
 def check_may_manage(actor: Optional[User], target: User) -> None:
     """Raise Forbidden unless ``may_manage(actor, target)``."""
     if not may_manage(actor, target):
-        if target.role == ROLE_SUPERADMIN:
+        if target.role == Role.SUPERADMIN:
             raise Forbidden("Only a super admin can change a super admin.")
         raise Forbidden(f"You cannot manage {target.role} accounts.")
 
@@ -127,14 +117,14 @@ def check_can_manage(actor: User, target: Optional[User], role: Optional[str] = 
 def _active_superadmins() -> int:
     return int(
         db.session.scalar(
-            sa.select(sa.func.count(User.id)).where(User.role == ROLE_SUPERADMIN, User.active)
+            sa.select(sa.func.count(User.id)).where(User.role == Role.SUPERADMIN, User.active)
         )
         or 0
     )
 
 
 def _check_not_last_superadmin(target: User) -> None:
-    if target.role == ROLE_SUPERADMIN and target.active and _active_superadmins() <= 1:
+    if target.role == Role.SUPERADMIN and target.active and _active_superadmins() <= 1:
         raise Conflict("This is the last super admin; appoint another one first.")
 
 
@@ -153,7 +143,7 @@ def create_staff(
     user = accounts.create_user(
         email=email, password=password, full_name=full_name, role=role, actor=actor
     )
-    if role == ROLE_TECHNICIAN:
+    if role == Role.TECHNICIAN:
         user.technician_profile = TechnicianProfile(skills=(skills or "").strip() or None)
     db.session.flush()
     if password is None:
@@ -208,11 +198,11 @@ def change_role(actor: User, target: User, role: str) -> None:
     check_can_manage(actor, target, role)
     if target.role == role:
         return
-    if target.role == ROLE_SUPERADMIN:
+    if target.role == Role.SUPERADMIN:
         _check_not_last_superadmin(target)
     before = {"role": target.role}
     target.role = role
-    if role == ROLE_TECHNICIAN and target.technician_profile is None:
+    if role == Role.TECHNICIAN and target.technician_profile is None:
         target.technician_profile = TechnicianProfile()
     # A changed role must take effect now: end existing sessions and tokens, web and API.
     accounts.end_sessions(target)
