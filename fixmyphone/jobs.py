@@ -16,7 +16,7 @@ from flask import current_app
 
 from .database import outside_transaction
 from .extensions import db
-from .models import Notification, utcnow
+from .models import Notification, NotificationChannel, NotificationStatus, utcnow
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 500
@@ -41,9 +41,9 @@ def _claim_statement() -> sa.Select:
     table = Notification.__table__
     update = (
         sa.update(table)
-        .where(table.c.id == sa.bindparam("row_id"), table.c.status == "pending")
+        .where(table.c.id == sa.bindparam("row_id"), table.c.status == NotificationStatus.PENDING)
         .values(
-            status="sending",
+            status=NotificationStatus.SENDING,
             claimed_at=sa.bindparam("now", type_=table.c.claimed_at.type),
             attempts=table.c.attempts + 1,
         )
@@ -95,19 +95,24 @@ def deliver_notification(notification_id: int) -> bool:
     try:
         delivery.send(row)
     except delivery.PermanentDeliveryError as exc:
-        _record(row, status="failed", last_error=_error_text(exc))
+        _record(row, status=NotificationStatus.FAILED, last_error=_error_text(exc))
         log.warning("notification %s failed for good: %s", notification_id, _error_text(exc))
         return False
     except Exception as exc:
         attempts = row.attempts
         if attempts >= current_app.config["NOTIFY_MAX_ATTEMPTS"]:
-            _record(row, status="failed", last_error=_error_text(exc))
+            _record(row, status=NotificationStatus.FAILED, last_error=_error_text(exc))
             log.warning("notification %s failed after %s tries", notification_id, attempts)
         else:
             intervals = retry_intervals() or [60]
             wait = intervals[min(attempts - 1, len(intervals) - 1)]
             send_after = utcnow() + timedelta(seconds=wait)
-            _record(row, status="pending", send_after=send_after, last_error=_error_text(exc))
+            _record(
+                row,
+                status=NotificationStatus.PENDING,
+                send_after=send_after,
+                last_error=_error_text(exc),
+            )
             log.warning(
                 "notification %s try %s failed, retrying in %ss: %s",
                 notification_id,
@@ -116,7 +121,7 @@ def deliver_notification(notification_id: int) -> bool:
                 _error_text(exc),
             )
         raise
-    _record(row, status="sent", sent_at=utcnow(), last_error=None)
+    _record(row, status=NotificationStatus.SENT, sent_at=utcnow(), last_error=None)
     return True
 
 
@@ -141,7 +146,8 @@ def sweep_outbox(now: Optional[datetime] = None) -> dict[str, int]:
     recovered = failed = 0
     stale = db.session.scalars(
         sa.select(Notification).where(
-            Notification.status == "sending", Notification.claimed_at < stale_before
+            Notification.status == NotificationStatus.SENDING,
+            Notification.claimed_at < stale_before,
         )
     ).all()
     for row in stale:
@@ -149,14 +155,14 @@ def sweep_outbox(now: Optional[datetime] = None) -> dict[str, int]:
         # delivery prefers a rare repeat to a lost notice.
         gave_up = row.attempts >= max_attempts
         values = {
-            "status": "failed" if gave_up else "pending",
+            "status": NotificationStatus.FAILED if gave_up else NotificationStatus.PENDING,
             "claimed_at": None,
             "send_after": None,
             "last_error": "delivery interrupted (worker stopped mid-send)",
         }
         done = db.session.execute(
             sa.update(Notification)
-            .where(Notification.id == row.id, Notification.status == "sending")
+            .where(Notification.id == row.id, Notification.status == NotificationStatus.SENDING)
             .where(Notification.claimed_at == row.claimed_at)
             .values(**values)
             .execution_options(synchronize_session=False)
@@ -170,8 +176,8 @@ def sweep_outbox(now: Optional[datetime] = None) -> dict[str, int]:
     due_ids = db.session.scalars(
         sa.select(Notification.id)
         .where(
-            Notification.status == "pending",
-            Notification.channel != "in_app",
+            Notification.status == NotificationStatus.PENDING,
+            Notification.channel != NotificationChannel.IN_APP,
             sa.func.coalesce(Notification.send_after, Notification.created_at) <= ready_before,
         )
         .order_by(Notification.id)
