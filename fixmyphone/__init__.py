@@ -26,7 +26,8 @@ from .payments import bp as payments_bp
 from .public import bp as public_bp
 from .queue import install_job_hooks
 from .security import init_security
-from .services import audit, billing, booking, inventory, invoices, notifications, warranty
+from .services import audit, booking, inventory, notifications, warranty
+from .services.billing import charges, invoices, issuing
 from .services.search import install_search_upkeep
 from .templating import init_templating
 
@@ -61,7 +62,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     # an issued invoice cannot be changed.
     install_job_hooks()
     install_search_upkeep()
-    invoices.install_issued_guard()
+    issuing.install_issued_guard()
 
     register_subscribers()
 
@@ -85,7 +86,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
 
 def register_subscribers() -> None:
     """Who acts on a repair's status move, in the order they run (see ``signals``)."""
-    signals.move_requested.connect(billing.refuse_unpaid_completion)
+    signals.move_requested.connect(charges.refuse_unpaid_completion)
     for receiver in (
         booking.on_repair_moved,  # the drop-off appointment ends
         invoices.on_repair_moved,  # the finished work is invoiced

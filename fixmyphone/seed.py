@@ -31,7 +31,8 @@ from .models import (
     User,
     new_tracking_token,
 )
-from .services import billing, estimates, payments
+from .services import estimates, payments
+from .services.billing import balances
 from .services.repairs import luhn_valid, unique_reference
 from .workflow import STATUSES, TRANSITIONS, move_status, record_initial
 
@@ -387,7 +388,7 @@ def _date_new_invoices(req: ServiceRequest, moment: datetime) -> int:
 
 def _pay(req: ServiceRequest, moment: datetime, admin: User) -> int:
     """Take what the repair owes at the counter (an admin's payment counts at once)."""
-    due = billing.balance_due(req)
+    due = balances.balance_due(req)
     if due <= 0:
         return 0
     method = ("cash", "card_terminal", "bank_transfer")[req.id % 3]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fixmyphone.services.billing import parse_amount
+from fixmyphone.services.billing.amounts import parse_amount
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Invoice, Payment, ServiceRequest, StatusChange, User
-from fixmyphone.services.billing import balance_due
+from fixmyphone.services.billing.balances import balance_due
 from fixmyphone.workflow import can_move
 
 

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from fixmyphone import workflow
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Invoice, Notification, Payment, StatusChange
-from fixmyphone.services import billing
+from fixmyphone.services.billing import charges
 from fixmyphone.workflow import STATUSES, TRANSITIONS, IllegalTransition, UnpaidBalance, move_status
 
 from .conftest import count_rows
@@ -69,7 +69,7 @@ def test_every_allowed_move_is_recorded(app, current, target):
     request = ServiceRequestFactory(status=current)
     if target == "completed":
         # Nothing was charged: completing it needs an admin's no-charge decision.
-        billing.mark_no_charge(request, reason="Goodwill", actor=admin)
+        charges.mark_no_charge(request, reason="Goodwill", actor=admin)
     entry = move_status(request, target, admin, "a note")
     db.session.commit()
     assert request.status == target

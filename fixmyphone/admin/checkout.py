@@ -17,7 +17,8 @@ from flask_login import current_user
 from .. import workflow
 from ..extensions import db
 from ..models import Payment, ServiceRequest
-from ..services import billing, counter, invoices, payments, repairs, sales
+from ..services import counter, payments, repairs, sales
+from ..services.billing import balances, invoices
 from ..services.errors import DomainError, NotFound
 from .base import STAFF, SecuredPage, commit_or_flash
 
@@ -63,7 +64,7 @@ class CheckoutView(SecuredPage):
                 error=error,
                 ready=ready,
                 waiting=waiting,
-                totals=billing.totals_by_request(r.id for r in [*found, *ready]),
+                totals=balances.totals_by_request(r.id for r in [*found, *ready]),
             ),
             status,
         )
@@ -90,7 +91,7 @@ class CheckoutView(SecuredPage):
                 invoices=issued,
                 uninvoiced=counter.uninvoiced(req),
                 payments=counter.payments_of(req),
-                balance=billing.balance_due(req),
+                balance=balances.balance_due(req),
                 waiting=counter.awaiting_verification(req),
                 left=counter.left_to_take(req),
                 can_complete=repairs.can_move(current_user, req)

@@ -29,7 +29,8 @@ from ..models import (
     User,
     utcnow,
 )
-from ..services import billing, inventory, messages, repairs
+from ..services import inventory, messages, repairs
+from ..services.billing import balances
 from .base import SecuredIndexView
 from .filters import overdue_clause
 
@@ -163,7 +164,7 @@ def overdue(user: User) -> tuple[list[ServiceRequest], int]:
 def unpaid(user: User) -> tuple[list[tuple[ServiceRequest, int]], int, int]:
     """Repairs with a balance due (billing's rule, aggregated in SQL), the oldest first: the
     listed ones with their balance, how many owe, and how much in all."""
-    owing = billing.balances_due().subquery()
+    owing = balances.balances_due().subquery()
     where = repairs.visible_to(user)
     rows = db.session.execute(
         sa.select(ServiceRequest, owing.c.balance_due)

@@ -6,7 +6,7 @@ from flask import current_app
 from wtforms import StringField, ValidationError
 
 from ..formatting import decimal_amount
-from ..services.billing import MAX_AMOUNT, parse_amount
+from ..services.billing.amounts import MAX_AMOUNT, parse_amount
 
 
 class MoneyField(StringField):

@@ -10,7 +10,8 @@ from flask_login import current_user
 
 from ..formatting import decimal_amount, format_money, local_time
 from ..models import PAYMENT_METHODS, PAYMENT_NEEDS_REVIEW, Payment
-from ..services import billing, payment_review, payments
+from ..services import payment_review, payments
+from ..services.billing import amounts, balances
 from .base import SecuredModelView
 from .filters import DateFromFilter, DateToFilter
 
@@ -26,7 +27,7 @@ def _status(payment: Payment) -> str:
 
 def parse_amount(raw: str | None) -> int | None:
     """'12.50' → 1250 minor units in the shop's currency; None when it is not an amount."""
-    return billing.parse_amount(raw, current_app.config["SHOP_CURRENCY"])
+    return amounts.parse_amount(raw, current_app.config["SHOP_CURRENCY"])
 
 
 def _paid_for(payment: Payment) -> str:
@@ -79,9 +80,9 @@ class PaymentView(SecuredModelView):
         "recorded_by": lambda v, c, m, n: m.recorded_by.full_name if m.recorded_by else "",
         "verified_by": lambda v, c, m, n: m.verified_by.full_name if m.verified_by else "",
         "balance": lambda v, c, m, n: format_money(
-            billing.balance_due(m.service_request)
+            balances.balance_due(m.service_request)
             if m.service_request is not None
-            else billing.invoice_balance(m.invoice)
+            else balances.invoice_balance(m.invoice)
         ),
     }
     column_labels = {"balance": "Balance", "service_request": "For"}
@@ -95,9 +96,9 @@ class PaymentView(SecuredModelView):
         "purpose": lambda v, c, m, n: m.purpose,
         "status": lambda v, c, m, n: m.status,
         "balance": lambda v, c, m, n: decimal_amount(
-            billing.balance_due(m.service_request)
+            balances.balance_due(m.service_request)
             if m.service_request is not None
-            else billing.invoice_balance(m.invoice),
+            else balances.invoice_balance(m.invoice),
             m.currency,
         ),
         "currency": lambda v, c, m, n: m.currency.upper(),
@@ -179,7 +180,7 @@ class PaymentView(SecuredModelView):
             return self.render(
                 "admin/payments/refund_form.html",
                 payment=payment,
-                refundable=billing.refundable_amount(payment),
+                refundable=balances.refundable_amount(payment),
             )
         amount = parse_amount(request.form.get("amount"))
         if amount is None:

@@ -11,7 +11,7 @@ from flask_admin import expose
 
 from .. import workflow
 from ..formatting import decimal_amount, to_decimal
-from ..services import reports
+from ..services import periods, reports
 from .base import SecuredPage
 from .filters import parse_local_date
 
@@ -83,13 +83,13 @@ def for_export(rows: list[dict], columns: list[str]) -> tuple[list[dict], list[s
     return out, [*columns, "currency"]
 
 
-def period_from_args() -> tuple[reports.Period, str, str, str]:
+def period_from_args() -> tuple[periods.Period, str, str, str]:
     """The period from ?start=&end= (shop-local days, end inclusive); default: last 30 days."""
     today = datetime.now(ZoneInfo(current_app.config["SHOP_TIMEZONE"])).date()
     start_s = request.args.get("start") or (today - timedelta(days=29)).isoformat()
     end_s = request.args.get("end") or today.isoformat()
     grouping = request.args.get("grouping", "day")
-    if grouping not in reports.GROUPINGS:
+    if grouping not in periods.GROUPINGS:
         grouping = "day"
     try:
         start, end = parse_local_date(start_s), parse_local_date(end_s) + timedelta(days=1)
@@ -98,7 +98,7 @@ def period_from_args() -> tuple[reports.Period, str, str, str]:
         start, end = parse_local_date(start_s), parse_local_date(end_s) + timedelta(days=1)
     if end <= start:
         end = start + timedelta(days=1)
-    return reports.Period(start, end), start_s, end_s, grouping
+    return periods.Period(start, end), start_s, end_s, grouping
 
 
 class ReportsView(SecuredPage):
@@ -139,7 +139,7 @@ class ReportsView(SecuredPage):
             start=start_s,
             end=end_s,
             grouping=grouping,
-            groupings=reports.GROUPINGS,
+            groupings=periods.GROUPINGS,
         )
 
     @expose("/<report>.csv")

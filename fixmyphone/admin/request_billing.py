@@ -13,7 +13,8 @@ from flask_login import current_user
 
 from ..extensions import db
 from ..models import EstimateLine, Invoice, LabourEntry, Part, ServiceRequest
-from ..services import billing, estimates, invoices
+from ..services import estimates
+from ..services.billing import amounts, charges, invoices, labour
 from ..services.errors import ValidationFailed
 from .base import commit_or_flash, parse_id
 
@@ -44,14 +45,14 @@ def _amount(raw: Optional[str]) -> Optional[int]:
     """A typed amount in minor units; None when empty; 0 (refused by the service) if wrong."""
     if not (raw or "").strip():
         return None
-    return billing.parse_amount(raw, current_app.config["SHOP_CURRENCY"]) or 0
+    return amounts.parse_amount(raw, current_app.config["SHOP_CURRENCY"]) or 0
 
 
 def billing_context(req: ServiceRequest) -> dict:
     """What the repair page shows about money: estimate, charges, invoices, labour."""
     view = estimates.staff_view(req)
     lines = estimates.lines_for(req)
-    charged = billing.charges_totals(req)
+    charged = charges.charges_totals(req)
     issued = db.session.scalars(
         sa.select(Invoice)
         .where(Invoice.service_request_id == req.id, Invoice.status == "issued")
@@ -71,7 +72,7 @@ def billing_context(req: ServiceRequest) -> dict:
             .where(LabourEntry.service_request_id == req.id)
             .order_by(LabourEntry.id)
         ).all(),
-        "completion_blocker": billing.completion_blocker(req)
+        "completion_blocker": charges.completion_blocker(req)
         if req.status in ("ready_for_pickup", "dispatched")
         else None,
         "priced_parts": db.session.scalars(
@@ -165,7 +166,7 @@ class RequestBillingMixin:
 
         def record():
             minutes = parse_hours(form.get("hours"))
-            invoices.record_labour(
+            labour.record_labour(
                 req,
                 description=form.get("description", ""),
                 minutes=minutes or 0,
@@ -199,12 +200,12 @@ class RequestBillingMixin:
             abort(403)
         if request.form.get("action") == "clear":
             commit_or_flash(
-                lambda: billing.clear_no_charge(req, actor=current_user),
+                lambda: charges.clear_no_charge(req, actor=current_user),
                 "The repair is billed as usual again.",
             )
         else:
             commit_or_flash(
-                lambda: billing.mark_no_charge(
+                lambda: charges.mark_no_charge(
                     req, reason=request.form.get("reason", ""), actor=current_user
                 ),
                 "Marked no-charge: it can be completed without payment.",

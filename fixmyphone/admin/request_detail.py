@@ -22,7 +22,8 @@ from ..models import (
     StatusChange,
     User,
 )
-from ..services import billing, inventory, messages, passcodes, repairs, tickets, warranty
+from ..services import inventory, messages, passcodes, repairs, tickets, warranty
+from ..services.billing import balances
 from ..services.errors import DomainError, ValidationFailed
 from .base import commit_or_flash, parse_id
 from .filters import parse_local_date
@@ -79,7 +80,7 @@ class RequestDetailMixin:
             lines=inventory.parts_for(req),
             payments=payments,
             appointments=appointments,
-            balance=billing.balance_due(req),
+            balance=balances.balance_due(req),
             next_statuses=workflow.allowed_moves(req.status),
             parts=parts,
             technicians=technicians,

@@ -15,8 +15,9 @@ from .. import workflow
 from ..extensions import db
 from ..formatting import local_time
 from ..models import ROLE_TECHNICIAN, ServiceRequest, User
-from ..services import billing, messages, repairs, tickets
+from ..services import messages, repairs, tickets
 from ..services import search as search_text
+from ..services.billing import amounts
 from .base import STAFF, SecuredModelView, parse_id
 from .filters import DateFromFilter, DateToFilter, IntEqualFilter, OverdueFilter
 from .request_billing import RequestBillingMixin
@@ -236,7 +237,7 @@ class ServiceRequestView(RequestDetailMixin, RequestBillingMixin, SecuredModelVi
         if raw is None:
             return self._action_form("send_quote", ids)
         # An unreadable amount becomes 0, which send_quote refuses per repair with its reason.
-        amount = billing.parse_amount(raw, current_app.config["SHOP_CURRENCY"]) or 0
+        amount = amounts.parse_amount(raw, current_app.config["SHOP_CURRENCY"]) or 0
         details = request.form.get("details") or ""
         self.run_each(
             ids,

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from ..database import read_only
 from ..extensions import db
 from ..models import ServiceRequest
-from ..services import billing, drop_off, estimates, messages, repairs, totals
+from ..services import drop_off, estimates, messages, repairs
+from ..services.billing import balances, totals
 from ..services.errors import Forbidden
 from ..workflow import label
 from .base import Blueprint, caller
@@ -135,7 +136,7 @@ def get_request(request_id):
         "appointment": appointment_body(appointment) if appointment else None,
         "updated_at": request.updated_at,
         "estimate": estimates.api_body(request),
-        "balance_due": totals.money(billing.balance_due(request)),
+        "balance_due": totals.money(balances.balance_due(request)),
     }
 
 

@@ -24,7 +24,8 @@ from ..extensions import csrf, db
 from ..models import Invoice, Payment, ServiceRequest
 from ..queue import enqueue_after_commit
 from ..security import safe_next
-from ..services import billing, documents, payments, repairs
+from ..services import documents, payments, repairs
+from ..services.billing import balances
 from ..services.errors import DomainError
 from . import bp, cards, jobs
 
@@ -76,7 +77,7 @@ def checkout_return(request_id: int):
         service_request=service_request,
         payment=payment,
         canceled=canceled,
-        balance=billing.balance_due(service_request),
+        balance=balances.balance_due(service_request),
     )
 
 
@@ -91,7 +92,7 @@ def checkout_status(request_id: int):
         payment_id=payment.id if payment else None,
         status=payment.status if payment else None,
         balance_due={
-            "amount": billing.balance_due(service_request),
+            "amount": balances.balance_due(service_request),
             "currency": payments.currency(),
         },
     )

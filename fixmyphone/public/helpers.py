@@ -17,7 +17,7 @@ from ..models import (
     Payment,
     ServiceRequest,
 )
-from ..services import billing
+from ..services.billing import balances
 from ..services.errors import DomainError
 from ..services.messages import unread_for_customer
 from . import bp
@@ -95,7 +95,7 @@ def billing_summaries(service_requests) -> dict[int, BillingSummary]:
         .order_by(Payment.succeeded_at, Payment.id)
     ):
         payments[pay.service_request_id].append(pay)
-    totals = billing.totals_by_request(ids)
+    totals = balances.totals_by_request(ids)
     return {
         rid: BillingSummary(
             totals[rid][0],

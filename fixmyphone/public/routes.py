@@ -20,7 +20,6 @@ from flask_login import current_user, login_required
 from ..extensions import db, limiter
 from ..models import PAYMENT_SUCCEEDED, Invoice, OpeningHours, Payment, ServiceRequest, User
 from ..services import (
-    billing,
     booking,
     documents,
     drop_off,
@@ -31,6 +30,7 @@ from ..services import (
     repairs,
     tracking,
 )
+from ..services.billing import issuing
 from ..services.errors import DomainError
 from ..services.next_steps import next_steps
 from . import bp
@@ -200,7 +200,7 @@ def token_invoice_pdf(token: str, invoice_id: int):
     """An invoice or credit note of the repair, for whoever holds its private link."""
     service_request = _by_token(token)
     invoice = db.session.get(Invoice, invoice_id)
-    if invoice is None or not billing.is_document_of(invoice, service_request):
+    if invoice is None or not issuing.is_document_of(invoice, service_request):
         abort(404)
     return _pdf(documents.render_invoice(invoice.id), f"{invoice.number}.pdf")
 

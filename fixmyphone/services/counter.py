@@ -30,7 +30,8 @@ from ..models import (
     User,
     utcnow,
 )
-from . import audit, billing, invoices, notifications, payments, repairs, search, tracking
+from . import audit, notifications, payments, repairs, search, tracking
+from .billing import amounts, balances, charges, invoices
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 
 SEARCH_LIMIT = 20
@@ -173,7 +174,7 @@ def awaiting_verification(request: ServiceRequest) -> int:
 def left_to_take(request: ServiceRequest) -> int:
     """What the counter may still take: the balance due minus money waiting for verification,
     so two cashiers cannot take the same balance twice."""
-    return max(billing.balance_due(request) - awaiting_verification(request), 0)
+    return max(balances.balance_due(request) - awaiting_verification(request), 0)
 
 
 def invoices_of(request: ServiceRequest) -> list[Invoice]:
@@ -210,7 +211,7 @@ class Uninvoiced:
 def uninvoiced(request: ServiceRequest) -> Optional[Uninvoiced]:
     """What ``invoices.issue_invoice`` would bill now, or None when every charge is invoiced
     (or there is none): the counter then offers to issue that invoice."""
-    if request.no_charge or not billing.current_charges(request):
+    if request.no_charge or not charges.current_charges(request):
         return None
     pending = Uninvoiced(invoices.draft_lines(request))
     return pending if pending.total > 0 else None
@@ -249,9 +250,9 @@ def read_amount(raw: Optional[str], field: str, errors: dict[str, list[str]]) ->
     text = (raw or "").strip()
     if not text:
         return None
-    amount = billing.parse_amount(text, payments.currency())
+    amount = amounts.parse_amount(text, payments.currency())
     if amount is None:
-        most = format_money(billing.MAX_AMOUNT, payments.currency())
+        most = format_money(amounts.MAX_AMOUNT, payments.currency())
         errors.setdefault(field, []).append(
             f"Enter an amount such as 79.00 (more than zero, at most {most})."
         )

@@ -38,7 +38,8 @@ from ..models import (
     utcnow,
 )
 from ..workflow import label
-from . import audit, inventory, notifications, totals
+from . import audit, inventory, notifications
+from .billing import totals
 from .errors import Conflict, Forbidden, ValidationFailed
 
 # Repairs that are finished or canceled: their estimate is history.
@@ -214,7 +215,7 @@ def _description(raw: Optional[str], default: str = "") -> str:
 
 
 def _amount(value: object, field: str = "amount") -> int:
-    from .billing import MAX_AMOUNT, is_amount
+    from .billing.amounts import MAX_AMOUNT, is_amount
 
     if not is_amount(value) or value > MAX_AMOUNT:
         raise ValidationFailed(

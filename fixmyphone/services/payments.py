@@ -32,7 +32,8 @@ from ..models import (
     utcnow,
 )
 from ..queue import enqueue_after_commit
-from . import audit, billing, notifications
+from . import audit, notifications
+from .billing import amounts, balances
 from .errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def _deposit_taken(request: ServiceRequest) -> bool:
 def amount_for(request: ServiceRequest, purpose: str) -> int:
     """What the customer pays now for ``purpose``; raise when there is nothing to pay."""
     if purpose == "balance":
-        due = billing.balance_due(request)
+        due = balances.balance_due(request)
         if due <= 0:
             raise Conflict(f"There is nothing to pay on {request.reference} right now.")
         return due
@@ -172,7 +173,7 @@ def amount_for(request: ServiceRequest, purpose: str) -> int:
         amount = deposit_amount()
         if amount <= 0:
             raise Conflict("This shop does not take booking deposits.")
-        if request.status not in DEPOSIT_STATUSES or billing.invoiced_total(request) > 0:
+        if request.status not in DEPOSIT_STATUSES or balances.invoiced_total(request) > 0:
             raise Conflict(f"A deposit is only taken before the repair of {request.reference}.")
         if _deposit_taken(request):
             raise Conflict(f"The deposit for {request.reference} has already been paid.")
@@ -384,7 +385,7 @@ def record_offline_payment(
     errors: dict[str, list[str]] = {}
     if method not in OFFLINE_METHODS:
         errors["method"] = [f"Choose one of: {', '.join(OFFLINE_METHODS)}."]
-    if not billing.is_amount(amount):
+    if not amounts.is_amount(amount):
         errors["amount"] = ["Give a positive amount."]
     reference = (reference or "").strip() or None
     if reference and len(reference) > 100:
@@ -470,7 +471,7 @@ def refund(payment: Payment, *, amount: int, actor: User, reason: Optional[str] 
     counter payments recorded at once. Never more than paid minus already refunded."""
     if actor is None or not actor.is_admin:
         raise Forbidden("Only an admin refunds payments.")
-    if not billing.is_amount(amount):
+    if not amounts.is_amount(amount):
         raise ValidationFailed(
             "The refund must be a positive amount.", fields={"amount": ["Must be positive."]}
         )
@@ -481,7 +482,7 @@ def refund(payment: Payment, *, amount: int, actor: User, reason: Optional[str] 
     db.session.scalar(sa.select(Payment.id).where(Payment.id == payment.id).with_for_update())
     if payment.status != PAYMENT_SUCCEEDED:
         raise Conflict("Only a succeeded payment can be refunded.")
-    available = billing.refundable_amount(payment)
+    available = balances.refundable_amount(payment)
     if amount > available:
         message = f"At most {format_money(available, payment.currency)} can still be refunded."
         raise ValidationFailed(message, fields={"amount": [message]})
@@ -545,7 +546,7 @@ def confirm_refund(row: Refund) -> bool:
     db.session.flush()
     # Invoiced money given back is credited on the invoice (a credit note), so the balance
     # and the books stay right; refunding an overpayment needs none.
-    from .invoices import credit_for_refund
+    from .billing.credit_notes import credit_for_refund
 
     credit_for_refund(row)
     payment = row.payment

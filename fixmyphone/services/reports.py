@@ -1,18 +1,14 @@
 """Back-office reports for a period, computed in SQL (aggregates and GROUP BY; SQLite and
-PostgreSQL alike). Periods are half-open: ``start <= t < end``, UTC."""
+PostgreSQL alike). Periods are half-open: ``start <= t < end``, UTC (services/periods.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import math
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Optional
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 
 from ..extensions import db
 from ..models import (
@@ -26,57 +22,17 @@ from ..models import (
     utcnow,
 )
 from . import exports
+from .billing import books
+from .periods import Period, bucket, dialect, within
 
-GROUPINGS = ("day", "week", "month")
 REWORK_WINDOW_DAYS = 30
-
-
-@dataclass
-class Period:
-    """A reporting period, half-open [start, end)."""
-
-    start: datetime
-    end: datetime
-
-
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
-
-
-def _shop_zone() -> str:
-    return current_app.config["SHOP_TIMEZONE"]
-
-
-def _bucket(column, grouping: str, period: Optional[Period] = None):
-    """A text label of the shop-local day / week (its Monday) / month a timestamp falls in."""
-    if grouping not in GROUPINGS:
-        raise ValueError(f"grouping must be one of {GROUPINGS}")
-    if _dialect() == "postgresql":
-        local = sa.func.timezone(_shop_zone(), column)
-        if grouping == "month":
-            return sa.func.to_char(local, "YYYY-MM")
-        return sa.func.to_char(sa.func.date_trunc(grouping, local), "YYYY-MM-DD")
-    # SQLite has no time zones: shift by the zone's offset in the middle of the period
-    # (exact except for the hours around a daylight-saving change).
-    moment = period.start + (period.end - period.start) / 2 if period else datetime.now(UTC)
-    offset = moment.astimezone(ZoneInfo(_shop_zone())).utcoffset() or timedelta(0)
-    shift = f"{int(offset.total_seconds() // 60):+d} minutes"
-    if grouping == "day":
-        return sa.func.strftime("%Y-%m-%d", column, shift)
-    if grouping == "week":
-        return sa.func.date(column, shift, "weekday 0", "-6 days")
-    return sa.func.strftime("%Y-%m", column, shift)
 
 
 def _seconds_between(earlier, later):
     """``later - earlier`` in seconds, as SQL."""
-    if _dialect() == "postgresql":
+    if dialect() == "postgresql":
         return sa.extract("epoch", later - earlier)
     return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
-
-
-def _in(column, period: Period):
-    return sa.and_(column >= period.start, column < period.end)
 
 
 # ---------------------------------------------------------------- money
@@ -84,16 +40,16 @@ def _in(column, period: Period):
 
 def revenue(period: Period, grouping: str = "day") -> list[dict]:
     """Money received per day/week/month: succeeded payments, refunds, and net received."""
-    pay_bucket = _bucket(Payment.succeeded_at, grouping, period)
+    pay_bucket = bucket(Payment.succeeded_at, grouping, period)
     paid = db.session.execute(
         sa.select(pay_bucket, sa.func.sum(Payment.amount), sa.func.count(Payment.id))
-        .where(Payment.status == PAYMENT_SUCCEEDED, _in(Payment.succeeded_at, period))
+        .where(Payment.status == PAYMENT_SUCCEEDED, within(Payment.succeeded_at, period))
         .group_by(pay_bucket)
     ).all()
-    ref_bucket = _bucket(Refund.created_at, grouping, period)
+    ref_bucket = bucket(Refund.created_at, grouping, period)
     refunded = db.session.execute(
         sa.select(ref_bucket, sa.func.sum(Refund.amount))
-        .where(Refund.status == PAYMENT_SUCCEEDED, _in(Refund.created_at, period))
+        .where(Refund.status == PAYMENT_SUCCEEDED, within(Refund.created_at, period))
         .group_by(ref_bucket)
     ).all()
     rows: dict[str, dict] = {}
@@ -115,7 +71,7 @@ def revenue_by_method(period: Period) -> list[dict]:
     """Succeeded payments per method in the period."""
     result = db.session.execute(
         sa.select(Payment.method, sa.func.count(Payment.id), sa.func.sum(Payment.amount))
-        .where(Payment.status == PAYMENT_SUCCEEDED, _in(Payment.succeeded_at, period))
+        .where(Payment.status == PAYMENT_SUCCEEDED, within(Payment.succeeded_at, period))
         .group_by(Payment.method)
         .order_by(sa.func.sum(Payment.amount).desc(), Payment.method)
     ).all()
@@ -129,7 +85,7 @@ def requests_by_status(period: Period) -> list[dict]:
     """Requests opened in the period, by their current status."""
     result = db.session.execute(
         sa.select(ServiceRequest.status, sa.func.count(ServiceRequest.id))
-        .where(_in(ServiceRequest.created_at, period))
+        .where(within(ServiceRequest.created_at, period))
         .group_by(ServiceRequest.status)
         .order_by(sa.func.count(ServiceRequest.id).desc(), ServiceRequest.status)
     ).all()
@@ -146,7 +102,7 @@ def turnaround(period: Period) -> dict:
     where = sa.and_(
         ServiceRequest.checked_in_at.is_not(None),
         ServiceRequest.ready_at.is_not(None),
-        _in(ServiceRequest.ready_at, period),
+        within(ServiceRequest.ready_at, period),
     )
     count, mean = db.session.execute(
         sa.select(sa.func.count(ServiceRequest.id), sa.func.avg(seconds)).where(where)
@@ -170,7 +126,9 @@ def repairs_per_technician(period: Period) -> list[dict]:
     the technician of the original repair (reworks opened in the period)."""
     done = (
         sa.select(ServiceRequest.technician_id.label("tid"), sa.func.count().label("n"))
-        .where(ServiceRequest.technician_id.is_not(None), _in(ServiceRequest.completed_at, period))
+        .where(
+            ServiceRequest.technician_id.is_not(None), within(ServiceRequest.completed_at, period)
+        )
         .group_by(ServiceRequest.technician_id)
         .subquery()
     )
@@ -179,7 +137,7 @@ def repairs_per_technician(period: Period) -> list[dict]:
     reworks = (
         sa.select(original.technician_id.label("tid"), sa.func.count(claim.id).label("n"))
         .join(original, claim.warranty_of_id == original.id)
-        .where(original.technician_id.is_not(None), _in(claim.created_at, period))
+        .where(original.technician_id.is_not(None), within(claim.created_at, period))
         .group_by(original.technician_id)
         .subquery()
     )
@@ -206,7 +164,7 @@ def top_device_models(period: Period, limit: int = 10) -> list[dict]:
     count = sa.func.count(ServiceRequest.id)
     result = db.session.execute(
         sa.select(ServiceRequest.brand, ServiceRequest.model, count)
-        .where(_in(ServiceRequest.created_at, period))
+        .where(within(ServiceRequest.created_at, period))
         .group_by(ServiceRequest.brand, ServiceRequest.model)
         .order_by(count.desc(), ServiceRequest.brand, ServiceRequest.model)
         .limit(limit)
@@ -220,7 +178,7 @@ def top_parts(period: Period, limit: int = 10) -> list[dict]:
     result = db.session.execute(
         sa.select(Part.sku, Part.name, qty)
         .join(Part, RequestPart.part_id == Part.id)
-        .where(RequestPart.status == "consumed", _in(RequestPart.created_at, period))
+        .where(RequestPart.status == "consumed", within(RequestPart.created_at, period))
         .group_by(Part.id, Part.sku, Part.name)
         .order_by(qty.desc(), Part.sku)
         .limit(limit)
@@ -242,7 +200,9 @@ def first_time_fix_rate(period: Period) -> dict:
         sa.select(
             sa.func.count(ServiceRequest.id),
             sa.func.coalesce(sa.func.sum(sa.case((reworked, 0), else_=1)), 0),
-        ).where(_in(ServiceRequest.completed_at, period), ServiceRequest.warranty_of_id.is_(None))
+        ).where(
+            within(ServiceRequest.completed_at, period), ServiceRequest.warranty_of_id.is_(None)
+        )
     ).one()
     total, fixed = int(total or 0), int(fixed or 0)
     return {
@@ -276,8 +236,6 @@ def table(name: str, period: Period, grouping: str = "day") -> list[dict]:
         raise KeyError(name)
     if name == "revenue":
         return revenue(period, grouping)
-    from . import books  # it builds on this module's periods and buckets
-
     if name == "invoiced":
         return books.invoiced(period, grouping)
     if name in ("unpaid_invoices", "ageing"):

@@ -20,7 +20,8 @@ from fixmyphone.models import (
     ServiceRequest,
     StockMovement,
 )
-from fixmyphone.services import billing, counter, delivery, inventory, invoices, payments, sales
+from fixmyphone.services import counter, delivery, inventory, payments, sales
+from fixmyphone.services.billing import balances, invoices
 from fixmyphone.services.errors import Conflict, NotFound, ValidationFailed
 from tests import factories
 from tests.conftest import client_for, csrf_token
@@ -258,7 +259,7 @@ def test_cash_with_change_completes_the_repair(app):
     assert (payment.amount, payment.method, payment.status) == (7900, "cash", "succeeded")
     assert payment.recorded_by_id == admin.id and payment.verified_by_id == admin.id
     db.session.refresh(req)
-    assert req.status == "completed" and billing.balance_due(req) == 0
+    assert req.status == "completed" and balances.balance_due(req) == 0
     html = client.get(page(req)).get_data(as_text=True)
     assert 'id="change-due">$21.00<' in html
     assert "Tendered $100.00" in html and "is completed" in html
@@ -275,7 +276,7 @@ def test_split_payments_leave_a_balance_then_complete(app):
 
     pay(client, req, method="cash", amount="30", tendered="50", complete="y")
     db.session.refresh(req)
-    assert req.status == "ready_for_pickup" and billing.balance_due(req) == 4900
+    assert req.status == "ready_for_pickup" and balances.balance_due(req) == 4900
     html = client.get(page(req)).get_data(as_text=True)
     assert 'id="change-due">$20.00<' in html
     assert 'id="not-completed"' in html  # the completion rule refused, with its reason
@@ -288,7 +289,7 @@ def test_split_payments_leave_a_balance_then_complete(app):
         ("card_terminal", 4900, "succeeded", "SLIP-881"),
     ]
     db.session.refresh(req)
-    assert req.status == "completed" and billing.balance_due(req) == 0
+    assert req.status == "completed" and balances.balance_due(req) == 0
     html = client.get(page(req)).get_data(as_text=True)
     assert "change-due" not in html and "is completed" in html
 
@@ -298,7 +299,7 @@ def test_without_the_checkbox_the_repair_waits_and_can_be_completed_later(app):
     req = ready_repair(quote=5000)
     pay(client, req, method="bank_transfer", amount="50.00", reference="TRX-1")
     db.session.refresh(req)
-    assert req.status == "ready_for_pickup" and billing.balance_due(req) == 0
+    assert req.status == "ready_for_pickup" and balances.balance_due(req) == 0
     html = client.get(page(req)).get_data(as_text=True)
     assert 'id="complete-form"' in html and 'id="take-payment"' not in html
     token = csrf_token(client, page(req))
@@ -323,7 +324,7 @@ def test_a_technicians_payment_waits_for_an_admin(app):
         None,
     )
     db.session.refresh(req)
-    assert req.status == "ready_for_pickup" and billing.balance_due(req) == 7900
+    assert req.status == "ready_for_pickup" and balances.balance_due(req) == 7900
     html = client.get(page(req)).get_data(as_text=True)
     assert 'id="change-due">$1.00<' in html
     assert "waits for an admin’s verification" in html
@@ -348,7 +349,7 @@ def test_a_technicians_payment_waits_for_an_admin(app):
 
     payments.verify_payment(payment, admin)
     db.session.commit()
-    assert billing.balance_due(req) == 0
+    assert balances.balance_due(req) == 0
 
 
 def test_an_admins_counter_payment_counts_at_once_and_leaves_no_alert(app):
@@ -591,7 +592,7 @@ def test_a_walk_in_sale_takes_stock_and_issues_a_numbered_invoice(app, shelf):
     )
     assert (payment.amount, payment.tendered, payment.status) == (5599, 8000, "succeeded")
     assert (sold.tendered, sold.change) == (8000, 2401)
-    assert billing.invoice_balance(invoice) == 0
+    assert balances.invoice_balance(invoice) == 0
 
 
 def test_the_sale_screen_sells_and_shows_the_change_and_the_documents(app, shelf):
@@ -656,7 +657,7 @@ def test_a_technicians_sale_waits_for_an_admin(app, shelf):
     payments.verify_payment(payment, admin)
     db.session.commit()
     assert payment.status == "succeeded"
-    assert billing.invoice_balance(payment.invoice) == 0
+    assert balances.invoice_balance(payment.invoice) == 0
 
 
 BAD_SALES = [
@@ -741,4 +742,4 @@ def test_a_walk_in_cash_sale_can_be_refunded(app, shelf):
     # The money given back is credited on the sale's invoice: nothing is owed either way.
     note = db.session.scalar(sa.select(Invoice).where(Invoice.kind == "credit_note"))
     assert (note.credit_for_id, note.total) == (sold.invoice.id, 1200)
-    assert billing.invoice_balance(sold.invoice) == 0
+    assert balances.invoice_balance(sold.invoice) == 0

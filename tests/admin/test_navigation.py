@@ -21,7 +21,7 @@ from fixmyphone.models import (
     StatusChange,
     utcnow,
 )
-from fixmyphone.services import billing
+from fixmyphone.services.billing import balances
 from tests import factories
 from tests.conftest import client_for
 from tests.querycount import count_queries
@@ -344,9 +344,9 @@ def test_dashboard_lists_waiting_ready_overdue_and_unpaid_with_links(app, shop_d
 
 
 def test_unpaid_uses_the_same_balance_rule_as_billing(app, shop_day):
-    owing = dict(db.session.execute(billing.balances_due()).all())
+    owing = dict(db.session.execute(balances.balances_due()).all())
     for request in db.session.scalars(sa.select(ServiceRequest)):
-        due = billing.balance_due(request)
+        due = balances.balance_due(request)
         assert owing.get(request.id, 0) == max(due, 0), request.reference
 
 

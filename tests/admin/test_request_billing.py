@@ -204,9 +204,9 @@ def test_staff_issue_an_interim_invoice_and_the_final_one_deducts_it(app, repair
     assert [line.kind for line in final.lines] == ["fee", "labour", "deduction"]
     assert final.total == 1200  # the new $10 of labour + tax; the first invoice is deducted
     req = _reload(repair)
-    from fixmyphone.services import billing
+    from fixmyphone.services.billing import balances
 
-    assert billing.balance_due(req) == 13200
+    assert balances.balance_due(req) == 13200
 
 
 def test_deposit_invoice_is_deducted_later(app, repair):

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Message, Notification, RequestPart, ServiceRequest
-from fixmyphone.services import billing, passcodes
+from fixmyphone.services import passcodes
+from fixmyphone.services.billing import charges
 from tests import factories
 from tests.conftest import client_for
 
@@ -270,7 +271,7 @@ def test_warranty_claim_opens_free_rework_linked_to_original(app, repair):
 
     client, admin = client_for(app, "admin")
     # Nothing was charged: completing it needs an admin's no-charge decision.
-    billing.mark_no_charge(repair, reason="Goodwill: loyal customer", actor=admin)
+    charges.mark_no_charge(repair, reason="Goodwill: loyal customer", actor=admin)
     for status in ("in_progress", "quality_check", "ready_for_pickup", "completed"):
         move_status(repair, status, admin)
     db.session.commit()

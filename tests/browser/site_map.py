@@ -48,14 +48,8 @@ from fixmyphone.models import (
     TimeOff,
     User,
 )
-from fixmyphone.services import (
-    accounts,
-    billing,
-    payment_review,
-    payments,
-    repairs,
-    sales,
-)
+from fixmyphone.services import accounts, payment_review, payments, repairs, sales
+from fixmyphone.services.billing import balances
 
 PASSWORD = "demo1234"
 STAFF = {
@@ -132,12 +126,12 @@ def _extras(app: Flask) -> None:
             .where(ServiceRequest.status.in_(("payment_pending", "ready_for_pickup")))
             .order_by(ServiceRequest.id)
         )
-        if billing.balance_due(r) > 0
+        if balances.balance_due(r) > 0
     ]
     assert len(owing) >= 2, "the demo shop has no repairs with money owed"
     payments.record_offline_payment(
         owing[0],
-        amount=billing.balance_due(owing[0]),
+        amount=balances.balance_due(owing[0]),
         method="bank_transfer",
         actor=tech,
         reference="Transfer 2291",
@@ -146,7 +140,7 @@ def _extras(app: Flask) -> None:
         service_request=owing[1],
         customer_id=owing[1].customer_id,
         method="stripe",
-        amount=billing.balance_due(owing[1]),
+        amount=balances.balance_due(owing[1]),
         currency=payments.currency(),
         stripe_checkout_session_id="cs_test_every_page",
     )

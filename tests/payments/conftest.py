@@ -11,7 +11,7 @@ import stripe
 
 from fixmyphone.extensions import db
 from fixmyphone.models import QUOTE_APPROVED
-from fixmyphone.services import invoices
+from fixmyphone.services.billing import invoices
 from tests import factories
 
 from .stripe_fake import StripeFake

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Invoice, RepairCharge, ServiceRequest
-from fixmyphone.services import billing, estimates, inventory, invoices, payments, warranty
+from fixmyphone.services import estimates, inventory, payments, warranty
+from fixmyphone.services.billing import balances, charges, invoices, labour
 from fixmyphone.services.errors import Conflict, Forbidden
 from fixmyphone.workflow import UnpaidBalance, move_status
 from tests import factories
@@ -130,7 +131,7 @@ def test_declining_a_revision_keeps_the_earlier_approval(app, repair, tech, scre
     req = _reload(repair)
     assert (req.quote_status, req.status) == ("declined", "in_progress")
     assert [c.estimate_version for c in estimates.charges_for(req)] == [1, 1]
-    assert billing.charges_totals(req).total == 21480
+    assert charges.charges_totals(req).total == 21480
 
 
 def test_consumed_parts_and_recorded_labour_adjust_the_bill(app, repair, tech, screen, customer):
@@ -139,12 +140,12 @@ def test_consumed_parts_and_recorded_labour_adjust_the_bill(app, repair, tech, s
     line = estimates.lines_for(repair)[0]
     inventory.consume_part(line.request_part, tech)
     # Half an hour more than estimated, and a small extra part used off the shelf.
-    invoices.record_labour(repair, description="Replaced screen", minutes=90, actor=tech)
+    labour.record_labour(repair, description="Replaced screen", minutes=90, actor=tech)
     glue = factories.PartFactory(name="Adhesive strip", price=500, on_hand=5)
     inventory.use_part(repair, glue, 1, tech)
     db.session.commit()
 
-    bill = billing.charges_totals(_reload(repair))
+    bill = charges.charges_totals(_reload(repair))
     assert [(line.description, line.net) for line in bill.lines] == [
         ("Galaxy S21 screen", 11900),
         ("Adhesive strip", 500),
@@ -158,7 +159,7 @@ def test_a_released_part_is_not_charged(app, repair, tech, screen, customer):
     estimates.decide_estimate(repair, approve=True, actor=customer)
     inventory.release_part(estimates.lines_for(repair)[0].request_part, tech)
     db.session.commit()
-    assert [line.kind for line in billing.current_charges(_reload(repair))] == ["labour"]
+    assert [line.kind for line in charges.current_charges(_reload(repair))] == ["labour"]
 
 
 def test_ready_for_pickup_issues_the_invoice_and_completion_waits_for_payment(
@@ -220,10 +221,10 @@ def test_a_repair_without_charges_needs_a_no_charge_decision(app, client, repair
         move_status(repair, "completed", tech)
     db.session.rollback()
     with pytest.raises(Forbidden):
-        billing.mark_no_charge(_reload(repair), reason="Goodwill", actor=tech)
+        charges.mark_no_charge(_reload(repair), reason="Goodwill", actor=tech)
     admin = factories.UserFactory(role="admin")
     req = _reload(repair)
-    billing.mark_no_charge(req, reason="Goodwill: two-minute fix", actor=admin)
+    charges.mark_no_charge(req, reason="Goodwill: two-minute fix", actor=admin)
     move_status(req, "completed", admin)
     db.session.commit()
     assert _reload(repair).status == "completed"
@@ -239,14 +240,14 @@ def test_charges_not_invoiced_block_completion(app, repair, tech, customer):
     cash = payments.record_offline_payment(repair, amount=invoice.total, method="cash", actor=tech)
     payments.verify_payment(cash, factories.UserFactory(role="admin"))
     # Work recorded after the invoice: it is owed too.
-    invoices.record_labour(repair, description="Extra cleaning", minutes=30, actor=tech)
+    labour.record_labour(repair, description="Extra cleaning", minutes=30, actor=tech)
     with pytest.raises(UnpaidBalance, match=r"\$36\.00 of charges .* are not invoiced yet"):
         move_status(repair, "completed", tech)
 
 
 def test_warranty_rework_is_free_by_default(app, repair, tech, screen, customer):
     admin = factories.UserFactory(role="admin")
-    billing.mark_no_charge(repair, reason="Goodwill", actor=admin)
+    charges.mark_no_charge(repair, reason="Goodwill", actor=admin)
     for status in ("quality_check", "ready_for_pickup", "completed"):
         move_status(repair, status, admin)
     claim = warranty.open_claim(repair, "Screen flickers again", admin)
@@ -266,12 +267,12 @@ def test_refunding_an_overpayment_issues_no_credit_note(app, repair, tech, custo
     invoice = invoices.issue_invoice(repair, admin)  # $60.00 with tax
     cash = payments.record_offline_payment(repair, amount=8000, method="cash", actor=admin)
     payments.verify_payment(cash, admin)
-    assert billing.balance_due(repair) == -2000
+    assert balances.balance_due(repair) == -2000
     payments.refund(cash, amount=2500, actor=admin, reason="Change and goodwill")
     notes = db.session.scalars(sa.select(Invoice).where(Invoice.kind == "credit_note")).all()
     # $20.00 was overpaid; only the other $5.00 was invoiced money, so only it is credited.
     assert [(n.total, n.credit_for_id) for n in notes] == [(500, invoice.id)]
-    assert billing.balance_due(repair) == 0
+    assert balances.balance_due(repair) == 0
 
 
 def test_only_staff_build_estimates_and_not_on_finished_repairs(app, repair, customer, tech):
@@ -320,9 +321,9 @@ def test_once_the_work_is_done_the_estimate_and_deposits_are_closed(app, repair,
     admin = factories.UserFactory(role="admin")
     cash = payments.record_offline_payment(repair, amount=3000, method="cash", actor=admin)
     payments.verify_payment(cash, admin)
-    assert billing.completion_blocker(repair) is None
-    invoices.record_labour(repair, description="Final test", minutes=15, actor=tech)
-    assert billing.completion_blocker(repair).startswith("$18.00 of charges")
+    assert charges.completion_blocker(repair) is None
+    labour.record_labour(repair, description="Final test", minutes=15, actor=tech)
+    assert charges.completion_blocker(repair).startswith("$18.00 of charges")
 
 
 def test_the_customer_is_told_why_the_invoice_differs_from_the_estimate(
@@ -331,7 +332,7 @@ def test_the_customer_is_told_why_the_invoice_differs_from_the_estimate(
     estimates.add_labour_line(repair, actor=tech, description="Board repair", minutes=60)
     estimates.send_estimate(repair, tech)
     estimates.decide_estimate(repair, approve=True, actor=customer)
-    invoices.record_labour(repair, description="Board repair", minutes=90, actor=tech)
+    labour.record_labour(repair, description="Board repair", minutes=90, actor=tech)
     move_status(repair, "quality_check", tech)
     move_status(repair, "ready_for_pickup", tech)
     db.session.commit()

@@ -14,8 +14,9 @@ from pypdf import PdfReader
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Invoice, utcnow
-from fixmyphone.services import billing, books, documents, estimates, invoices, payments, reports
-from fixmyphone.services.totals import ChargeLine
+from fixmyphone.services import documents, estimates, payments, reports
+from fixmyphone.services.billing import balances, books, credit_notes, invoices
+from fixmyphone.services.billing.totals import ChargeLine
 from fixmyphone.workflow import move_status
 from tests import factories
 
@@ -64,7 +65,7 @@ def test_invoiced_sales_and_tax_match_the_pdfs_of_the_period(app, admin):
     first = _billed_repair(admin, fee=4900, hours=1)  # $109.00 + tax
     second = _billed_repair(admin, fee=12345)
     third = _billed_repair(admin, fee=2000)
-    invoices.issue_credit_note(
+    credit_notes.issue_credit_note(
         db.session.scalar(sa.select(Invoice).where(Invoice.service_request_id == second.id)),
         amount=1500,
         reason="Goodwill",
@@ -128,9 +129,9 @@ def test_unpaid_invoices_are_aged_and_add_up_to_the_balances(app, admin):
         ("Counter sale", 2400, "0-30 days"),
     ]
     assert sum(row["outstanding"] for row in rows if row["repair"] != "Counter sale") == sum(
-        billing.balance_due(r) for r in (paid_part, older, settled)
+        balances.balance_due(r) for r in (paid_part, older, settled)
     )
-    assert billing.invoice_balance(sale) == 2400
+    assert balances.invoice_balance(sale) == 2400
     buckets = {row["ageing"]: row for row in books.ageing(rows)}
     assert buckets["0-30 days"] == {"ageing": "0-30 days", "invoices": 2, "outstanding": 9400}
     assert buckets["31-60 days"]["outstanding"] == 6000

@@ -10,7 +10,8 @@ from pypdf import PdfReader
 
 from fixmyphone.extensions import db
 from fixmyphone.models import QUOTE_APPROVED
-from fixmyphone.services import documents, invoices, payments
+from fixmyphone.services import documents, payments
+from fixmyphone.services.billing import credit_notes, invoices
 from tests import factories
 from tests.conftest import client_for
 
@@ -82,7 +83,7 @@ def test_the_receipt_pdf_shows_amount_method_and_invoice(billed):
 def test_a_credit_note_pdf_names_the_invoice_it_corrects(billed):
     _request, invoice, _ = billed
     admin = factories.UserFactory(role="admin")
-    note = invoices.issue_credit_note(invoice, amount=1200, reason="Discount", actor=admin)
+    note = credit_notes.issue_credit_note(invoice, amount=1200, reason="Discount", actor=admin)
     text = _text(documents.render_invoice(note.id))
     assert f"Credit note INV-{YEAR}-00002" in text
     assert invoice.number in text

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import QUOTE_APPROVED, Invoice, InvoiceLine, RequestPart
-from fixmyphone.services import billing, invoices
+from fixmyphone.services.billing import balances, credit_notes, invoices, issuing, labour, totals
 from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
 from tests import factories
 from tests.conftest import make_app
@@ -59,16 +59,14 @@ def _use_part(request, *, unit_price: int, quantity: int = 1, status: str = "con
     [(60, 1750, 11), (20, 1750, 4), (1234, 2000, 247), (1, 5000, 1), (0, 2000, 0), (99, 0, 0)],
 )
 def test_tax_is_per_line_and_rounded_half_up(net, rate, tax):
-    assert invoices.tax_for(net, rate) == tax
+    assert totals.tax_for(net, rate) == tax
 
 
 def test_invoice_from_quote_parts_and_labour(app, admin):
     request = _repair()
     _use_part(request, unit_price=60, quantity=2)
     _use_part(request, unit_price=999, status="released")  # not used: not billed
-    invoices.record_labour(
-        request, description="Board repair", amount=2525, minutes=45, actor=admin
-    )
+    labour.record_labour(request, description="Board repair", amount=2525, minutes=45, actor=admin)
 
     invoice = invoices.issue_invoice(request, admin)
 
@@ -83,7 +81,7 @@ def test_invoice_from_quote_parts_and_labour(app, admin):
     assert invoice.lines[0].description == "Repair as quoted: Screen replacement"
     assert "Board repair (45 min)" in invoice.lines[2].description
     assert (invoice.subtotal, invoice.tax, invoice.total) == (12645, 2213, 14858)
-    assert billing.balance_due(request) == 14858
+    assert balances.balance_due(request) == 14858
 
 
 def test_warranty_claims_cost_nothing_for_labour_and_parts(app, admin):
@@ -93,14 +91,14 @@ def test_warranty_claims_cost_nothing_for_labour_and_parts(app, admin):
         quote=None, warranty_of=original, no_charge=True, no_charge_reason="Warranty rework"
     )
     _use_part(claim, unit_price=5000)
-    invoices.record_labour(claim, description="Rework", amount=3000, actor=admin)
+    labour.record_labour(claim, description="Rework", amount=3000, actor=admin)
 
     invoice = invoices.issue_invoice(claim, admin)
 
     assert invoice.total == 0
     assert all(line.net_amount == 0 and line.tax_amount == 0 for line in invoice.lines)
     assert len(invoice.lines) == 2
-    assert billing.balance_due(claim) == 0
+    assert balances.balance_due(claim) == 0
 
 
 def test_nothing_to_invoice_and_only_one_open_invoice(app, admin, technician, customer):
@@ -119,7 +117,7 @@ def test_numbers_run_without_gaps_and_credit_notes_take_their_own(app, admin):
     second = invoices.issue_invoice(_repair(), admin)
     db.session.commit()
 
-    note = invoices.issue_credit_note(first, amount=2350, reason="Goodwill", actor=admin)
+    note = credit_notes.issue_credit_note(first, amount=2350, reason="Goodwill", actor=admin)
 
     assert [first.number, second.number, note.number] == [
         f"INV-{YEAR}-00001",
@@ -130,17 +128,17 @@ def test_numbers_run_without_gaps_and_credit_notes_take_their_own(app, admin):
     assert note.total == 2350
     assert note.subtotal + note.tax == 2350
     assert note.subtotal == 2000  # the invoice's own net/tax proportion (11750 = 10000 + 1750)
-    assert billing.balance_due(first.service_request) == 11750 - 2350
+    assert balances.balance_due(first.service_request) == 11750 - 2350
 
 
 def test_credit_notes_never_exceed_the_invoice(app, admin, technician):
     invoice = invoices.issue_invoice(_repair(), admin)
-    invoices.issue_credit_note(invoice, amount=11000, reason="Part returned", actor=admin)
+    credit_notes.issue_credit_note(invoice, amount=11000, reason="Part returned", actor=admin)
     with pytest.raises(ValidationFailed, match="At most"):
-        invoices.issue_credit_note(invoice, amount=751, reason="Again", actor=admin)
+        credit_notes.issue_credit_note(invoice, amount=751, reason="Again", actor=admin)
     with pytest.raises(Forbidden):
-        invoices.issue_credit_note(invoice, amount=1, reason="x", actor=technician)
-    full = invoices.issue_credit_note(invoice, amount=750, reason="Rest", actor=admin)
+        credit_notes.issue_credit_note(invoice, amount=1, reason="x", actor=technician)
+    full = credit_notes.issue_credit_note(invoice, amount=750, reason="Rest", actor=admin)
     assert full.total == 750
     # Fully credited: a corrected invoice may now be issued.
     again = invoices.issue_invoice(invoice.service_request, admin)
@@ -171,7 +169,7 @@ def _issued(admin) -> Invoice:
 def test_issued_invoices_are_immutable(app, admin, change):
     invoice = _issued(admin)
     change(invoice)
-    with pytest.raises(invoices.InvoiceImmutable):
+    with pytest.raises(issuing.InvoiceImmutable):
         db.session.flush()
     db.session.rollback()
     fresh = db.session.get(Invoice, invoice.id)

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Notification, Payment
-from fixmyphone.services import billing, payments
+from fixmyphone.services import payments
+from fixmyphone.services.billing import balances
 from fixmyphone.services.errors import Forbidden, ValidationFailed
 from tests import factories
 from tests.conftest import client_for, csrf_token
@@ -41,7 +42,7 @@ def test_staff_record_a_payment_that_waits_for_an_admin(app, customer, technicia
         "TRX-77",
     )
     assert payment.recorded_by_id == technician.id
-    assert billing.balance_due(request) == 10000  # not counted until verified
+    assert balances.balance_due(request) == 10000  # not counted until verified
     alerts = db.session.scalars(
         sa.select(Notification).where(Notification.event == "payment_to_verify")
     ).all()
@@ -60,7 +61,7 @@ def test_an_admin_verifies_who_and_when(app, customer, technician, admin):
     assert payment.status == "succeeded"
     assert payment.verified_by_id == admin.id
     assert payment.verified_at is not None and payment.succeeded_at is not None
-    assert billing.balance_due(request) == 0
+    assert balances.balance_due(request) == 0
     received = db.session.scalars(
         sa.select(Notification).where(Notification.event == "payment_received")
     ).all()
@@ -90,7 +91,7 @@ def test_an_admin_can_reject_an_unmatched_payment(app, customer, technician, adm
     payments.reject_payment(payment, admin, "No transfer arrived")
     assert payment.status == "failed"
     assert payment.failure_reason == "No transfer arrived"
-    assert billing.balance_due(request) == 10000
+    assert balances.balance_due(request) == 10000
 
 
 @pytest.mark.parametrize(

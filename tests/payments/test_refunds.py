@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Invoice, Payment, Refund, StripeEvent
-from fixmyphone.services import billing, payments
+from fixmyphone.services import payments
+from fixmyphone.services.billing import balances
 from fixmyphone.services.errors import Forbidden, ValidationFailed
 from tests import factories
 
@@ -46,9 +47,9 @@ def _refunded(request, paid: int = 10000) -> int:
             Invoice.service_request_id == request.id, Invoice.kind == "credit_note"
         )
     )
-    refunded = paid - billing.paid_total(request)
+    refunded = paid - balances.paid_total(request)
     assert credited == refunded
-    assert billing.balance_due(request) == 0
+    assert balances.balance_due(request) == 0
     return refunded
 
 
@@ -83,7 +84,7 @@ def test_a_stripe_refund_is_sent_to_the_api_and_waits_for_the_webhook(
     }
     assert row.status == "pending"
     assert row.stripe_refund_id.startswith("re_test_")
-    assert billing.balance_due(request) == 0  # pending refunds do not count yet
+    assert balances.balance_due(request) == 0  # pending refunds do not count yet
 
     send_event(client, "charge.refunded", _charge(2500))
 
@@ -119,7 +120,7 @@ def test_refund_updated_confirms_and_failed_refunds_stay_out_of_the_balance(
     assert db.session.get(Refund, bad.id).status == "failed"
     assert _refunded(request) == 1000
     # A failed refund frees the money to refund again.
-    assert billing.refundable_amount(db.session.get(Payment, payment.id)) == 9000
+    assert balances.refundable_amount(db.session.get(Payment, payment.id)) == 9000
 
 
 def test_charge_refunded_before_the_refund_row_exists(client, paid_online, admin, stripe_fake):
@@ -204,7 +205,7 @@ def test_pending_and_succeeded_refunds_both_count_against_the_limit(paid_online,
     with pytest.raises(ValidationFailed, match=r"At most \$40.00"):
         payments.refund(payment, amount=4001, actor=admin)
     payments.refund(payment, amount=4000, actor=admin)
-    assert billing.refundable_amount(payment) == 0
+    assert balances.refundable_amount(payment) == 0
 
 
 def test_a_stripe_error_saves_no_refund(paid_online, admin, stripe_fake):
@@ -225,14 +226,14 @@ def test_offline_refund_is_immediate_and_the_balance_is_right(app, customer, adm
     request, _ = invoiced_request(customer)
     cash = payments.record_offline_payment(request, amount=10000, method="cash", actor=admin)
     payments.verify_payment(cash, admin)
-    assert billing.balance_due(request) == 0
+    assert balances.balance_due(request) == 0
 
     row = payments.refund(cash, amount=2000, actor=admin, reason="Goodwill")
 
     assert row.status == "succeeded"
     assert stripe_fake.requests == []
     assert _refunded(request) == 2000
-    assert billing.paid_total(request) == 8000
+    assert balances.paid_total(request) == 8000
 
 
 def test_a_pending_payment_cannot_be_refunded(app, customer, admin):

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Notification, Payment, Refund, StripeEvent, User
-from fixmyphone.services import billing, payment_review
+from fixmyphone.services import payment_review
+from fixmyphone.services.billing import balances
 from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
 from tests import factories
 from tests.conftest import client_for, csrf_token
@@ -55,7 +56,7 @@ def test_checkout_completed_marks_the_payment_succeeded(client, checkout):
     assert payment.succeeded_at is not None
     assert payment.stripe_payment_intent_id == "pi_test_1"
     assert payment.invoice_id is not None
-    assert billing.balance_due(request) == 0
+    assert balances.balance_due(request) == 0
     notes = db.session.scalars(
         sa.select(Notification).where(Notification.event == "payment_received")
     ).all()
@@ -95,7 +96,7 @@ def test_a_different_event_for_the_same_payment_is_harmless(client, checkout):
     assert _reload(payment).status == "succeeded"
     assert after_first >= 1
     assert db.session.scalar(received) == after_first
-    assert billing.balance_due(request) == 0
+    assert balances.balance_due(request) == 0
 
 
 def test_payment_intent_succeeded_before_checkout_completed(client, checkout):
@@ -119,7 +120,7 @@ def test_payment_intent_succeeded_before_checkout_completed(client, checkout):
         ),
     )
     assert _reload(payment).status == "succeeded"
-    assert billing.balance_due(request) == 0
+    assert balances.balance_due(request) == 0
 
 
 def test_failure_is_recorded_and_a_later_success_still_counts(client, checkout):
@@ -133,7 +134,7 @@ def test_failure_is_recorded_and_a_later_success_still_counts(client, checkout):
     failed = _reload(payment)
     assert failed.status == "failed"
     assert failed.failure_reason == "Your card was declined."
-    assert billing.balance_due(request) == 10000
+    assert balances.balance_due(request) == 10000
 
     send_event(client, "payment_intent.succeeded", intent_object("pi_1", payment.id, request.id))
     assert _reload(payment).status == "succeeded"
@@ -360,7 +361,7 @@ def test_a_succeeded_event_with_other_money_is_held_for_review(
     held = _reload(payment)
     assert held.status == "needs_review"
     assert held.succeeded_at is None and held.amount == 10000
-    assert billing.balance_due(request) == 10000  # nothing counted
+    assert balances.balance_due(request) == 10000  # nothing counted
     assert db.session.scalar(sa.select(StripeEvent.status)) == "processed"
     assert payment_review.summary(held) == shown
     alerts = _held_alerts(held)
@@ -386,7 +387,7 @@ def test_a_matching_report_does_not_release_a_held_payment(client, checkout):
     )
 
     assert _reload(payment).status == "needs_review"
-    assert billing.balance_due(request) == 10000
+    assert balances.balance_due(request) == 10000
     admins = db.session.scalars(sa.select(Notification.user_id).distinct()).all()
     assert len(_held_alerts(payment)) == 2 * len([a for a in admins if a != request.customer_id])
 
@@ -399,7 +400,7 @@ def test_a_report_that_contradicts_a_counted_payment_takes_it_back_for_review(cl
     _send_success(client, "checkout", request, payment, 1, "usd")
 
     assert _reload(payment).status == "needs_review"
-    assert billing.balance_due(request) == 10000
+    assert balances.balance_due(request) == 10000
 
 
 def _admin_list(client) -> str:
@@ -431,7 +432,7 @@ def test_the_back_office_shows_both_figures_and_accepts_the_reported_amount(app,
     accepted = _reload(payment)
     assert (accepted.status, accepted.amount) == ("succeeded", 9000)
     assert accepted.verified_by_id is not None
-    assert billing.balance_due(request) == 1000  # the rest is still due
+    assert balances.balance_due(request) == 1000  # the rest is still due
     actions = db.session.scalars(
         sa.select(AuditLog.action).where(AuditLog.object_id == str(payment.id))
     ).all()
@@ -469,7 +470,7 @@ def test_another_currency_cannot_be_accepted_only_rejected(app, client, checkout
     rejected = _reload(payment)
     assert rejected.status == "failed"
     assert rejected.failure_reason == "Rejected after review: Charged in yen by mistake"
-    assert billing.balance_due(request) == 10000
+    assert balances.balance_due(request) == 10000
 
 
 def _offline_payment(request) -> Payment:
@@ -531,4 +532,4 @@ def test_a_dashboard_refund_of_a_rejected_payment_changes_no_balance(app, client
         )
         == "processed"
     )
-    assert billing.balance_due(request) == 10000
+    assert balances.balance_due(request) == 10000

@@ -382,7 +382,7 @@ def test_account_links_to_a_waiting_quote(customer_client, customer):
 
 def test_grouped_totals_match_the_billing_rules(customer_client, customer):
     from fixmyphone.models import Refund
-    from fixmyphone.services import billing
+    from fixmyphone.services.billing import balances
 
     r = factories.ServiceRequestFactory(customer=customer, status="completed")
     empty = factories.ServiceRequestFactory(customer=customer)
@@ -393,8 +393,8 @@ def test_grouped_totals_match_the_billing_rules(customer_client, customer):
     db.session.add(Refund(payment_id=pay.id, amount=1000, currency="usd", status="succeeded"))
     db.session.add(Refund(payment_id=pay.id, amount=300, currency="usd", status="failed"))
     db.session.commit()
-    totals = billing.totals_by_request([r.id, empty.id])
-    assert totals[r.id] == (billing.invoiced_total(r), billing.paid_total(r)) == (8000, 4000)
+    totals = balances.totals_by_request([r.id, empty.id])
+    assert totals[r.id] == (balances.invoiced_total(r), balances.paid_total(r)) == (8000, 4000)
     assert totals[empty.id] == (0, 0)
     html = customer_client.get("/account/history").get_data(as_text=True)
     assert "$80.00" in html and "$40.00" in html

@@ -14,7 +14,7 @@ from typing import Optional, Protocol
 
 from flask import current_app
 
-from ..models import LINE_DISCOUNT, LINE_LABOUR
+from ...models import LINE_DISCOUNT, LINE_LABOUR
 
 
 class Billable(Protocol):

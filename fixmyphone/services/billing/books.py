@@ -9,11 +9,11 @@ from typing import Optional
 
 import sqlalchemy as sa
 
-from ..extensions import db
-from ..formatting import local_time
-from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, utcnow
-from . import billing
-from .reports import Period, _bucket, _in
+from ...extensions import db
+from ...formatting import local_time
+from ...models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, utcnow
+from ..periods import Period, bucket, within
+from .balances import balances_due, invoice_balance
 
 # Days since the invoice was issued: (label, first day, last day or None).
 AGEING = (
@@ -28,20 +28,20 @@ DATE = "%Y-%m-%d"
 def invoiced(period: Period, grouping: str = "day") -> list[dict]:
     """Per day/week/month: invoices issued and credit notes, with net sales, tax and total
     (credit notes subtract)."""
-    bucket = _bucket(Invoice.issued_at, grouping, period)
+    when = bucket(Invoice.issued_at, grouping, period)
     sign = sa.case((Invoice.kind == "credit_note", -1), else_=1)
     rows = db.session.execute(
         sa.select(
-            bucket,
+            when,
             sa.func.sum(sa.case((Invoice.kind == "invoice", 1), else_=0)),
             sa.func.sum(sa.case((Invoice.kind == "credit_note", 1), else_=0)),
             sa.func.sum(sign * Invoice.subtotal),
             sa.func.sum(sign * Invoice.tax),
             sa.func.sum(sign * Invoice.total),
         )
-        .where(Invoice.status == "issued", _in(Invoice.issued_at, period))
-        .group_by(bucket)
-        .order_by(bucket)
+        .where(Invoice.status == "issued", within(Invoice.issued_at, period))
+        .group_by(when)
+        .order_by(when)
     ).all()
     return [
         {
@@ -81,12 +81,12 @@ def _credited_by_invoice(ids: list[int]) -> dict[int, int]:
 def unpaid_invoices(as_of: Optional[datetime] = None) -> list[dict]:
     """Every invoice with money still owed on it, oldest first, with its age and bucket.
 
-    What a repair owes (``billing.balance_due``) is owed on its newest invoices first: a
+    What a repair owes (``balances.balance_due``) is owed on its newest invoices first: a
     payment settles the oldest invoice before a later one. A walk-in sale's invoice owes its
     own balance.
     """
     as_of = as_of or utcnow()
-    owed = dict(db.session.execute(billing.balances_due()).all())
+    owed = dict(db.session.execute(balances_due()).all())
     repair_invoices = (
         db.session.scalars(
             sa.select(Invoice)
@@ -117,7 +117,7 @@ def unpaid_invoices(as_of: Optional[datetime] = None) -> list[dict]:
             out.append((invoice, share))
             left[invoice.service_request_id] = remaining - share
     for invoice in sales:
-        due = billing.invoice_balance(invoice)
+        due = invoice_balance(invoice)
         if due > 0:
             out.append((invoice, due))
     out.sort(key=lambda pair: (pair[0].issued_at, pair[0].id))
@@ -147,9 +147,9 @@ def ageing(rows: list[dict]) -> list[dict]:
     out = [{"ageing": label, "invoices": 0, "outstanding": 0} for label, _, _ in AGEING]
     by_label = {row["ageing"]: row for row in out}
     for row in rows:
-        bucket = by_label[row["ageing"]]
-        bucket["invoices"] += 1
-        bucket["outstanding"] += row["outstanding"]
+        total = by_label[row["ageing"]]
+        total["invoices"] += 1
+        total["outstanding"] += row["outstanding"]
     return out
 
 
@@ -158,7 +158,7 @@ def refunds(period: Period) -> list[dict]:
     rows = db.session.execute(
         sa.select(Refund, Payment)
         .join(Payment, Refund.payment_id == Payment.id)
-        .where(Refund.status == PAYMENT_SUCCEEDED, _in(Refund.created_at, period))
+        .where(Refund.status == PAYMENT_SUCCEEDED, within(Refund.created_at, period))
         .order_by(Refund.created_at.desc(), Refund.id.desc())
     ).all()
     out = []

@@ -1,0 +1,164 @@
+"""What a repair or a counter sale still owes (invoiced less credited, less paid, plus
+refunded), and what may still be refunded of a payment.
+
+Every screen, the API, the completion rule and the reports read balances here, so they agree.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ...extensions import db
+from ...models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, ServiceRequest
+
+# An issued document's amount as it counts in a balance: credit notes take money off.
+_SIGNED_TOTAL = sa.case((Invoice.kind == "credit_note", -Invoice.total), else_=Invoice.total)
+
+
+def invoiced_total(request: ServiceRequest) -> int:
+    """Issued invoices minus credit notes for a request, in minor units."""
+    stmt = sa.select(sa.func.coalesce(sa.func.sum(_SIGNED_TOTAL), 0)).where(
+        Invoice.service_request_id == request.id, Invoice.status == "issued"
+    )
+    return int(db.session.scalar(stmt) or 0)
+
+
+def _paid_less_refunded(paid_for: sa.ColumnElement[bool]) -> int:
+    """Succeeded payments matching ``paid_for`` minus the succeeded refunds of those payments."""
+    paid = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(
+            paid_for, Payment.status == PAYMENT_SUCCEEDED
+        )
+    )
+    refunded = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0))
+        .join(Payment, Refund.payment_id == Payment.id)
+        .where(paid_for, Refund.status == PAYMENT_SUCCEEDED)
+    )
+    return int(paid or 0) - int(refunded or 0)
+
+
+def paid_total(request: ServiceRequest) -> int:
+    """Succeeded payments minus succeeded refunds for a request, in minor units."""
+    return _paid_less_refunded(Payment.service_request_id == request.id)
+
+
+def balance_due(request: ServiceRequest) -> int:
+    """Invoice total − succeeded payments + refunds; positive means the customer owes money."""
+    if request.id is None:
+        return 0
+    return invoiced_total(request) - paid_total(request)
+
+
+def invoice_balance(invoice: Invoice) -> int:
+    """What is still owed on one invoice (a walk-in sale's): its total minus credit notes,
+    minus succeeded payments made against it, plus what was refunded of those."""
+    credited = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Invoice.total), 0)).where(
+            Invoice.credit_for_id == invoice.id,
+            Invoice.kind == "credit_note",
+            Invoice.status == "issued",
+        )
+    )
+    return (
+        invoice.total - int(credited or 0) - _paid_less_refunded(Payment.invoice_id == invoice.id)
+    )
+
+
+def totals_by_request(request_ids) -> dict[int, tuple[int, int]]:
+    """(invoiced_total, paid_total) for many requests at once, in three queries.
+
+    The same rules as ``invoiced_total`` and ``paid_total``, grouped, so list pages do not run
+    queries per row. Requests with nothing invoiced or paid are (0, 0).
+    """
+    ids = list(request_ids)
+    totals = {rid: [0, 0] for rid in ids}
+    if not ids:
+        return {}
+    invoiced = db.session.execute(
+        sa.select(Invoice.service_request_id, sa.func.coalesce(sa.func.sum(_SIGNED_TOTAL), 0))
+        .where(Invoice.service_request_id.in_(ids), Invoice.status == "issued")
+        .group_by(Invoice.service_request_id)
+    )
+    for rid, amount in invoiced:
+        totals[rid][0] = int(amount or 0)
+    paid = db.session.execute(
+        sa.select(Payment.service_request_id, sa.func.coalesce(sa.func.sum(Payment.amount), 0))
+        .where(Payment.service_request_id.in_(ids), Payment.status == PAYMENT_SUCCEEDED)
+        .group_by(Payment.service_request_id)
+    )
+    for rid, amount in paid:
+        totals[rid][1] += int(amount or 0)
+    refunded = db.session.execute(
+        sa.select(Payment.service_request_id, sa.func.coalesce(sa.func.sum(Refund.amount), 0))
+        .join(Payment, Refund.payment_id == Payment.id)
+        .where(Payment.service_request_id.in_(ids), Refund.status == PAYMENT_SUCCEEDED)
+        .group_by(Payment.service_request_id)
+    )
+    for rid, amount in refunded:
+        totals[rid][1] -= int(amount or 0)
+    return {rid: (inv, paid) for rid, (inv, paid) in totals.items()}
+
+
+def balances_due() -> sa.Select:
+    """(service_request_id, balance_due) of every request that owes money, in one statement.
+
+    The rule of ``balance_due`` (issued invoices minus credit notes, minus succeeded payments,
+    plus succeeded refunds) as SQL, for pages that list what is owed without a query per row.
+    """
+    invoiced = (
+        sa.select(
+            Invoice.service_request_id.label("rid"), sa.func.sum(_SIGNED_TOTAL).label("amount")
+        )
+        .where(Invoice.service_request_id.is_not(None), Invoice.status == "issued")
+        .group_by(Invoice.service_request_id)
+        .subquery()
+    )
+    paid = (
+        sa.select(
+            Payment.service_request_id.label("rid"), sa.func.sum(Payment.amount).label("amount")
+        )
+        .where(Payment.service_request_id.is_not(None), Payment.status == PAYMENT_SUCCEEDED)
+        .group_by(Payment.service_request_id)
+        .subquery()
+    )
+    refunded = (
+        sa.select(
+            Payment.service_request_id.label("rid"), sa.func.sum(Refund.amount).label("amount")
+        )
+        .join(Payment, Refund.payment_id == Payment.id)
+        .where(Payment.service_request_id.is_not(None), Refund.status == PAYMENT_SUCCEEDED)
+        .group_by(Payment.service_request_id)
+        .subquery()
+    )
+    due = (
+        invoiced.c.amount
+        - sa.func.coalesce(paid.c.amount, 0)
+        + sa.func.coalesce(refunded.c.amount, 0)
+    )
+    return (
+        sa.select(invoiced.c.rid.label("service_request_id"), due.label("balance_due"))
+        .outerjoin(paid, paid.c.rid == invoiced.c.rid)
+        .outerjoin(refunded, refunded.c.rid == invoiced.c.rid)
+        .where(due > 0)
+    )
+
+
+def refunded_total(payment: Payment, *, include_pending: bool = False) -> int:
+    """What has been refunded on one payment (succeeded refunds; pending ones too if asked)."""
+    statuses = [PAYMENT_SUCCEEDED] + (["pending"] if include_pending else [])
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
+                Refund.payment_id == payment.id, Refund.status.in_(statuses)
+            )
+        )
+        or 0
+    )
+
+
+def refundable_amount(payment: Payment) -> int:
+    """What may still be refunded: the amount paid minus refunds made or under way."""
+    if payment.status != PAYMENT_SUCCEEDED:
+        return 0
+    return payment.amount - refunded_total(payment, include_pending=True)
