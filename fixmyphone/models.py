@@ -869,6 +869,8 @@ class PaymentMethod(StrEnum):
 
 
 PAYMENT_METHODS = tuple(PaymentMethod)
+# Taken at the counter: staff record them, an admin verifies them.
+OFFLINE_METHODS = (PaymentMethod.CASH, PaymentMethod.CARD_TERMINAL, PaymentMethod.BANK_TRANSFER)
 
 
 class PaymentPurpose(StrEnum):

@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from .. import workflow
 from ..extensions import db
-from ..models import Payment, ServiceRequest
+from ..models import Payment, RepairStatus, ServiceRequest
 from ..services import counter, payments, repairs, sales
 from ..services.billing import balances, invoices
 from ..services.errors import DomainError, NotFound
@@ -95,7 +95,7 @@ class CheckoutView(SecuredPage):
                 waiting=counter.awaiting_verification(req),
                 left=counter.left_to_take(req),
                 can_complete=repairs.can_move(current_user, req)
-                and workflow.can_move(req.status, "completed"),
+                and workflow.can_move(req.status, RepairStatus.COMPLETED),
                 methods=_methods(),
                 form=form or {},
                 error=error,
@@ -146,7 +146,9 @@ class CheckoutView(SecuredPage):
     def complete(self, request_id: int):
         req = self._repair_or_404(request_id)
         commit_or_flash(
-            lambda: repairs.move_by(current_user, req, "completed", "Collected at the counter."),
+            lambda: repairs.move_by(
+                current_user, req, RepairStatus.COMPLETED, "Collected at the counter."
+            ),
             f"{req.reference} is completed.",
         )
         return self._back(req)

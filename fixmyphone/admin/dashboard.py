@@ -22,11 +22,15 @@ from .. import workflow
 from ..extensions import db
 from ..models import (
     APPOINTMENT_SCHEDULED,
+    OFFLINE_METHODS,
     Appointment,
     Payment,
+    PaymentStatus,
+    RepairStatus,
     ServiceRequest,
     StatusChange,
     User,
+    UTCDateTime,
     utcnow,
 )
 from ..services import inventory, messages, repairs
@@ -34,10 +38,9 @@ from ..services.billing import balances
 from .base import SecuredIndexView
 from .filters import overdue_clause
 
-OFFLINE_METHODS = ("cash", "card_terminal", "bank_transfer")
 # Repairs waiting on the shop: not started, waiting for parts, put on hold.
-WAITING_STATUSES = ("pending", "awaiting_parts", "on_hold")
-READY_STATUS = "ready_for_pickup"
+WAITING_STATUSES = (RepairStatus.PENDING, RepairStatus.AWAITING_PARTS, RepairStatus.ON_HOLD)
+READY_STATUS = RepairStatus.READY_FOR_PICKUP
 # How many rows each section lists (its badge counts them all).
 SECTION_SIZE = 8
 QUEUE_SIZE = 100
@@ -118,145 +121,194 @@ def _status_since():
     )
 
 
-def waiting_repairs(user: User) -> list[tuple[ServiceRequest, datetime]]:
+# The dashboard's lists of repairs, read together (``_sections``).
+WAITING, READY, OVERDUE, UNPAID, QUEUE = range(5)
+
+
+def _section(number: int, stmt: sa.Select, order: list, size: int, since=None, due=None):
+    """One list of repairs as rows of the dashboard's UNION: (section, repair id, position, when
+    it started waiting, balance due), its first ``size`` in ``order``."""
+    listed = (
+        stmt.with_only_columns(
+            sa.literal_column(str(number)).label("section"),
+            ServiceRequest.id.label("rid"),
+            sa.func.row_number().over(order_by=order).label("position"),
+            _typed(since, UTCDateTime).label("since"),
+            _typed(due, sa.Integer).label("due"),
+            maintain_column_froms=True,
+        )
+        .order_by(*order)
+        .limit(size)
+        .subquery()
+    )
+    return sa.select(listed)
+
+
+def _typed(value, type_):
+    # A list without the column gives a typed NULL: PostgreSQL cannot match an untyped one
+    # across the UNION. SQLite's CAST would turn a date into a number, so values are only typed
+    # for SQLAlchemy.
+    return sa.cast(sa.null(), type_) if value is None else sa.type_coerce(value, type_)
+
+
+def _sections(*sections) -> dict[int, list]:
+    """The repairs of every list, with their customer and technician, in one statement:
+    section -> [(repair, since, due)] in the list's order."""
+    listed = sa.union_all(*sections).subquery("listed")
+    rows = db.session.execute(
+        sa.select(listed.c.section, ServiceRequest, listed.c.since, listed.c.due)
+        .join(ServiceRequest, ServiceRequest.id == listed.c.rid)
+        .options(
+            sa.orm.joinedload(ServiceRequest.customer),
+            sa.orm.joinedload(ServiceRequest.technician),
+        )
+        .order_by(listed.c.section, listed.c.position)
+    ).all()
+    found: dict[int, list] = {}
+    for section, request, since, due in rows:
+        found.setdefault(section, []).append((request, _aware(since), due))
+    return found
+
+
+def waiting_section(user: User):
     """Repairs waiting on the shop (pending, awaiting parts, on hold), longest-waiting first,
     each with when it started waiting."""
     changed = _status_since()
     since = sa.func.coalesce(changed.c.since, ServiceRequest.created_at)
-    rows = db.session.execute(
-        sa.select(ServiceRequest, since.label("since"))
+    stmt = (
+        sa.select(ServiceRequest)
         .outerjoin(changed, changed.c.rid == ServiceRequest.id)
         .where(ServiceRequest.status.in_(WAITING_STATUSES), repairs.visible_to(user))
-        .options(sa.orm.joinedload(ServiceRequest.technician))
-        .order_by(since, ServiceRequest.id)
-        .limit(SECTION_SIZE)
-    ).all()
-    return [(request, _aware(moment)) for request, moment in rows]
+    )
+    return _section(WAITING, stmt, [since, ServiceRequest.id], SECTION_SIZE, since=since)
 
 
-def ready_for_pickup(user: User) -> list[ServiceRequest]:
+def ready_section(user: User):
     """Repairs ready to collect, the ones waiting longest first."""
-    return list(
-        db.session.scalars(
-            sa.select(ServiceRequest)
-            .where(ServiceRequest.status == READY_STATUS, repairs.visible_to(user))
-            .options(sa.orm.joinedload(ServiceRequest.customer))
-            .order_by(ServiceRequest.ready_at.is_(None), ServiceRequest.ready_at, ServiceRequest.id)
-            .limit(SECTION_SIZE)
-        )
+    stmt = sa.select(ServiceRequest).where(
+        ServiceRequest.status == READY_STATUS, repairs.visible_to(user)
     )
+    order = [ServiceRequest.ready_at.is_(None), ServiceRequest.ready_at, ServiceRequest.id]
+    return _section(READY, stmt, order, SECTION_SIZE)
 
 
-def overdue(user: User) -> tuple[list[ServiceRequest], int]:
-    """Open repairs past their estimated completion (most overdue first), and how many."""
-    where = (overdue_clause(), repairs.visible_to(user))
-    listed = db.session.scalars(
+def overdue_section(user: User):
+    """Open repairs past their estimated completion, the most overdue first."""
+    stmt = sa.select(ServiceRequest).where(overdue_clause(), repairs.visible_to(user))
+    order = [ServiceRequest.estimated_completion, ServiceRequest.id]
+    return _section(OVERDUE, stmt, order, SECTION_SIZE)
+
+
+def unpaid_section(user: User, owing):
+    """Repairs with a balance due (billing's rule, aggregated in SQL), the oldest first."""
+    stmt = (
         sa.select(ServiceRequest)
-        .where(*where)
-        .options(sa.orm.joinedload(ServiceRequest.technician))
-        .order_by(ServiceRequest.estimated_completion, ServiceRequest.id)
-        .limit(SECTION_SIZE)
-    ).all()
-    count = db.session.scalar(sa.select(sa.func.count(ServiceRequest.id)).where(*where))
-    return list(listed), int(count or 0)
-
-
-def unpaid(user: User) -> tuple[list[tuple[ServiceRequest, int]], int, int]:
-    """Repairs with a balance due (billing's rule, aggregated in SQL), the oldest first: the
-    listed ones with their balance, how many owe, and how much in all."""
-    owing = balances.balances_due().subquery()
-    where = repairs.visible_to(user)
-    rows = db.session.execute(
-        sa.select(ServiceRequest, owing.c.balance_due)
         .join(owing, owing.c.service_request_id == ServiceRequest.id)
-        .where(where)
-        .options(sa.orm.joinedload(ServiceRequest.customer))
-        .order_by(ServiceRequest.created_at, ServiceRequest.id)
-        .limit(SECTION_SIZE)
-    ).all()
-    count, total = db.session.execute(
-        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(owing.c.balance_due), 0))
-        .select_from(owing)
-        .join(ServiceRequest, owing.c.service_request_id == ServiceRequest.id)
-        .where(where)
-    ).one()
-    return [(r, int(due)) for r, due in rows], int(count or 0), int(total or 0)
-
-
-def counts_by_status(user: User) -> dict[str, int]:
-    """How many repairs the person may see are in each status."""
-    return dict(
-        db.session.execute(
-            sa.select(ServiceRequest.status, sa.func.count(ServiceRequest.id))
-            .where(repairs.visible_to(user))
-            .group_by(ServiceRequest.status)
-        ).all()
+        .where(repairs.visible_to(user))
     )
+    order = [ServiceRequest.created_at, ServiceRequest.id]
+    return _section(UNPAID, stmt, order, SECTION_SIZE, due=owing.c.balance_due)
 
 
-def my_queue(user: User) -> list[ServiceRequest]:
+def queue_section(user: User):
     """A technician's open repairs, the soonest due first (undated last)."""
-    return list(
-        db.session.scalars(
-            sa.select(ServiceRequest)
-            .where(
-                repairs.visible_to(user),
-                ServiceRequest.status.not_in(workflow.FINAL_STATUSES),
-            )
-            .order_by(
-                ServiceRequest.estimated_completion.is_(None),
-                ServiceRequest.estimated_completion,
-                ServiceRequest.id,
-            )
-            .limit(QUEUE_SIZE)
-        )
+    stmt = sa.select(ServiceRequest).where(
+        repairs.visible_to(user), ServiceRequest.status.not_in(workflow.FINAL_STATUSES)
     )
+    order = [
+        ServiceRequest.estimated_completion.is_(None),
+        ServiceRequest.estimated_completion,
+        ServiceRequest.id,
+    ]
+    return _section(QUEUE, stmt, order, QUEUE_SIZE)
 
 
-def shop_figures() -> dict:
-    """The admins' second row: repairs by status, low stock, payments to verify, messages."""
-    pending_payments = db.session.execute(
+def counts(user: User, owing) -> dict:
+    """Every count on the page in one statement: repairs by status and overdue (one pass over
+    the repairs the person may see) and, for admins, what is owed, payments to verify, low
+    stock and unread messages."""
+    repairs_row = (
         sa.select(
-            sa.func.count(Payment.id), sa.func.coalesce(sa.func.sum(Payment.amount), 0)
-        ).where(Payment.status == "pending", Payment.method.in_(OFFLINE_METHODS))
-    ).one()
-    return {
-        "low_stock": inventory.low_stock_parts(limit=SECTION_SIZE),
-        "low_stock_count": db.session.scalar(
-            sa.select(sa.func.count()).select_from(inventory.low_stock_query().subquery())
-        ),
-        "pending_payments": (int(pending_payments[0]), int(pending_payments[1])),
-        "unread_messages": messages.unread_for_staff(),
-    }
+            *(
+                sa.func.count(ServiceRequest.id)
+                .filter(ServiceRequest.status == status)
+                .label(status)
+                for status in workflow.STATUSES
+            ),
+            sa.func.count(ServiceRequest.id).filter(overdue_clause()).label("overdue_count"),
+        )
+        .where(repairs.visible_to(user))
+        .subquery("repairs_row")
+    )
+    # One-row tables side by side (joined on true) and single counts as columns.
+    rows, columns = repairs_row, [repairs_row]
+    if user.is_admin:
+        unpaid_row = (
+            sa.select(
+                sa.func.count().label("unpaid_count"),
+                sa.func.coalesce(sa.func.sum(owing.c.balance_due), 0).label("unpaid_total"),
+            )
+            .select_from(owing)
+            .join(ServiceRequest, owing.c.service_request_id == ServiceRequest.id)
+            .where(repairs.visible_to(user))
+            .subquery("unpaid_row")
+        )
+        payments_row = (
+            sa.select(
+                sa.func.count(Payment.id).label("pending_count"),
+                sa.func.coalesce(sa.func.sum(Payment.amount), 0).label("pending_total"),
+            )
+            .where(Payment.status == PaymentStatus.PENDING, Payment.method.in_(OFFLINE_METHODS))
+            .subquery("payments_row")
+        )
+        low_stock = inventory.low_stock_query().subquery()
+        rows = rows.join(unpaid_row, sa.true()).join(payments_row, sa.true())
+        columns += [
+            unpaid_row,
+            payments_row,
+            sa.select(sa.func.count()).select_from(low_stock).scalar_subquery().label("low_stock"),
+            messages.unread_for_staff_query().scalar_subquery().label("unread"),
+        ]
+    row = db.session.execute(sa.select(*columns).select_from(rows)).one()
+    return {key: int(value or 0) for key, value in row._mapping.items()}
 
 
 def dashboard_for(user: User) -> dict:
-    """Everything the dashboard shows this person, in a fixed number of queries."""
-    by_status = counts_by_status(user)
-    overdue_list, overdue_count = overdue(user)
+    """Everything the dashboard shows this person, in a fixed number of statements: the
+    counts, the lists of repairs, today's appointments and (admins) the low-stock parts."""
+    owing = balances.balances_due().subquery()
+    n = counts(user, owing)
+    if user.is_admin:
+        sections = [waiting_section(user), ready_section(user), overdue_section(user)]
+        sections.append(unpaid_section(user, owing))
+    else:
+        sections = [waiting_section(user), overdue_section(user), queue_section(user)]
+    listed = _sections(*sections)
     figures = {
         "appointments": appointments_today(user),
-        "waiting": waiting_repairs(user),
-        "waiting_counts": [(s, workflow.label(s), by_status.get(s, 0)) for s in WAITING_STATUSES],
-        "waiting_count": sum(by_status.get(s, 0) for s in WAITING_STATUSES),
-        "overdue": overdue_list,
-        "overdue_count": overdue_count,
-        "by_status": [(s, workflow.label(s), by_status.get(s, 0)) for s in workflow.STATUSES],
+        "waiting": [(r, since) for r, since, _ in listed.get(WAITING, [])],
+        "waiting_counts": [(s, workflow.label(s), n[s]) for s in WAITING_STATUSES],
+        "waiting_count": sum(n[s] for s in WAITING_STATUSES),
+        "overdue": [r for r, _, _ in listed.get(OVERDUE, [])],
+        "overdue_count": n["overdue_count"],
+        "by_status": [(s, workflow.label(s), n[s]) for s in workflow.STATUSES],
     }
     figures["appointment_count"] = sum(len(g.appointments) for g in figures["appointments"])
     if user.is_admin:
-        unpaid_list, unpaid_count, unpaid_total = unpaid(user)
         figures.update(
-            ready=ready_for_pickup(user),
-            ready_count=by_status.get(READY_STATUS, 0),
-            unpaid=unpaid_list,
-            unpaid_count=unpaid_count,
-            unpaid_total=unpaid_total,
+            ready=[r for r, _, _ in listed.get(READY, [])],
+            ready_count=n[READY_STATUS],
+            unpaid=[(r, int(due)) for r, _, due in listed.get(UNPAID, [])],
+            unpaid_count=n["unpaid_count"],
+            unpaid_total=n["unpaid_total"],
             queue=None,
-            **shop_figures(),
+            low_stock=inventory.low_stock_parts(limit=SECTION_SIZE),
+            low_stock_count=n["low_stock"],
+            pending_payments=(n["pending_count"], n["pending_total"]),
+            unread_messages=n["unread"],
         )
     else:
-        figures["queue"] = my_queue(user)
+        figures["queue"] = [r for r, _, _ in listed.get(QUEUE, [])]
     return figures
 
 

@@ -9,20 +9,19 @@ from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 
 from ..formatting import decimal_amount, format_money, local_time
-from ..models import PAYMENT_METHODS, PAYMENT_NEEDS_REVIEW, Payment
+from ..labels import PAYMENT_METHOD, PAYMENT_STATE, label, options
+from ..models import Payment, PaymentStatus
 from ..services import payment_review, payments
 from ..services.billing import amounts, balances
 from .base import SecuredModelView
 from .filters import DateFromFilter, DateToFilter
 
-STATUSES = ("pending", "succeeded", "failed", "canceled", PAYMENT_NEEDS_REVIEW)
-
 
 def _status(payment: Payment) -> str:
     """The status; a held payment says both figures (expected and what Stripe reported)."""
-    if payment.status == PAYMENT_NEEDS_REVIEW:
+    if payment.status == PaymentStatus.NEEDS_REVIEW:
         return f"Needs review: {payment_review.summary(payment)}"
-    return payments.status_label(payment.status)
+    return label(PAYMENT_STATE, payment.status)
 
 
 def parse_amount(raw: str | None) -> int | None:
@@ -75,7 +74,7 @@ class PaymentView(SecuredModelView):
         "customer": lambda v, c, m, n: _payer(m),
         "amount": lambda v, c, m, n: format_money(m.amount, m.currency),
         "status": lambda v, c, m, n: _status(m),
-        "method": lambda v, c, m, n: payments.method_label(m.method),
+        "method": lambda v, c, m, n: label(PAYMENT_METHOD, m.method),
         "purpose": lambda v, c, m, n: m.purpose.capitalize(),
         "recorded_by": lambda v, c, m, n: m.recorded_by.full_name if m.recorded_by else "",
         "verified_by": lambda v, c, m, n: m.verified_by.full_name if m.verified_by else "",
@@ -106,16 +105,8 @@ class PaymentView(SecuredModelView):
 
     def __init__(self, **kwargs):
         self.column_filters = [
-            FilterEqual(
-                Payment.status,
-                "Status",
-                options=[(s, payments.status_label(s)) for s in STATUSES],
-            ),
-            FilterEqual(
-                Payment.method,
-                "Method",
-                options=[(m, payments.method_label(m)) for m in PAYMENT_METHODS],
-            ),
+            FilterEqual(Payment.status, "Status", options=options(PAYMENT_STATE)),
+            FilterEqual(Payment.method, "Method", options=options(PAYMENT_METHOD)),
             DateFromFilter(Payment.created_at, "Date"),
             DateToFilter(Payment.created_at, "Date"),
         ]

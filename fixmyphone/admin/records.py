@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from ..formatting import local_time
 from ..labels import CHANNEL, NOTIFICATION_STATE, describe, fallback, formatter
-from ..models import AuditLog, Notification
+from ..models import AuditLog, Notification, NotificationStatus
 from ..services import notifications, secret_links
 from .base import SUPERADMIN, SecuredModelView
 from .filters import IntEqualFilter
@@ -133,10 +133,10 @@ class FailedNotificationView(SecuredModelView):
         super().__init__(Notification, **kwargs)
 
     def get_query(self):
-        return super().get_query().filter(Notification.status == "failed")
+        return super().get_query().filter(Notification.status == NotificationStatus.FAILED)
 
     def get_count_query(self):
-        return super().get_count_query().filter(Notification.status == "failed")
+        return super().get_count_query().filter(Notification.status == NotificationStatus.FAILED)
 
     @action("resend", "Resend")
     def action_resend(self, ids):

@@ -12,7 +12,16 @@ from flask_admin import expose
 from flask_login import current_user
 
 from ..extensions import db
-from ..models import EstimateLine, Invoice, LabourEntry, Part, ServiceRequest
+from ..models import (
+    EstimateLine,
+    Invoice,
+    InvoiceStatus,
+    LabourEntry,
+    LineKind,
+    Part,
+    RepairStatus,
+    ServiceRequest,
+)
 from ..services import estimates
 from ..services.billing import amounts, charges, invoices, labour
 from ..services.errors import ValidationFailed
@@ -55,7 +64,7 @@ def billing_context(req: ServiceRequest) -> dict:
     charged = charges.charges_totals(req)
     issued = db.session.scalars(
         sa.select(Invoice)
-        .where(Invoice.service_request_id == req.id, Invoice.status == "issued")
+        .where(Invoice.service_request_id == req.id, Invoice.status == InvoiceStatus.ISSUED)
         .order_by(Invoice.id)
     ).all()
     draft = invoices.draft_lines(req)
@@ -73,7 +82,7 @@ def billing_context(req: ServiceRequest) -> dict:
             .order_by(LabourEntry.id)
         ).all(),
         "completion_blocker": charges.completion_blocker(req)
-        if req.status in ("ready_for_pickup", "dispatched")
+        if req.status in (RepairStatus.READY_FOR_PICKUP, RepairStatus.DISPATCHED)
         else None,
         "priced_parts": db.session.scalars(
             sa.select(Part).where(Part.on_hand - Part.reserved > 0).order_by(Part.name).limit(500)
@@ -126,10 +135,10 @@ class RequestBillingMixin:
 
     @expose("/view/<int:request_id>/estimate/<kind>", methods=["POST"])
     def post_estimate_amount(self, request_id: int, kind: str):
-        if kind not in ("fee", "discount"):
+        if kind not in (LineKind.FEE, LineKind.DISCOUNT):
             abort(404)
         form = request.form
-        add_line = estimates.add_fee_line if kind == "fee" else estimates.add_discount_line
+        add_line = estimates.add_fee_line if kind == LineKind.FEE else estimates.add_discount_line
         return self._estimate_form(
             request_id,
             lambda req: add_line(

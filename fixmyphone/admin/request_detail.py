@@ -12,12 +12,16 @@ from flask_login import current_user
 
 from .. import workflow
 from ..extensions import db
+from ..labels import PAYMENT_METHOD, options
 from ..models import (
     DEVICE_TYPES,
+    OFFLINE_METHODS,
     Appointment,
+    MovementKind,
     Part,
     Payment,
     RequestPart,
+    Role,
     ServiceRequest,
     StatusChange,
     User,
@@ -28,12 +32,6 @@ from ..services.errors import DomainError, ValidationFailed
 from .base import commit_or_flash, parse_id
 from .filters import parse_local_date
 from .request_billing import billing_context
-
-
-def _offline_methods() -> list[tuple[str, str]]:
-    from ..services.payments import METHOD_LABELS, OFFLINE_METHODS
-
-    return [(m, METHOD_LABELS.get(m, m)) for m in OFFLINE_METHODS]
 
 
 class RequestDetailMixin:
@@ -64,7 +62,9 @@ class RequestDetailMixin:
             sa.select(Part).where(Part.on_hand - Part.reserved > 0).order_by(Part.sku).limit(500)
         ).all()
         technicians = db.session.scalars(
-            sa.select(User).where(User.role == "technician", User.active).order_by(User.full_name)
+            sa.select(User)
+            .where(User.role == Role.TECHNICIAN, User.active)
+            .order_by(User.full_name)
         ).all()
         history = db.session.scalars(
             sa.select(StatusChange)
@@ -92,7 +92,7 @@ class RequestDetailMixin:
             intake_parts=repairs.INTAKE_PARTS,
             intake_states=repairs.INTAKE_STATES,
             passcode=passcode,
-            payment_methods=_offline_methods(),
+            payment_methods=options(PAYMENT_METHOD, OFFLINE_METHODS),
             device_types=DEVICE_TYPES,
             **billing_context(req),
         )
@@ -236,9 +236,13 @@ class RequestDetailMixin:
     def post_part_line(self, request_id: int, line_id: int, op: str):
         req = self._request_or_404(request_id)
         line = db.session.get(RequestPart, line_id) if parse_id(line_id) else None
-        if line is None or line.service_request_id != req.id or op not in ("consume", "release"):
+        if (
+            line is None
+            or line.service_request_id != req.id
+            or op not in (MovementKind.CONSUME, MovementKind.RELEASE)
+        ):
             abort(404)
-        fn = inventory.consume_part if op == "consume" else inventory.release_part
+        fn = inventory.consume_part if op == MovementKind.CONSUME else inventory.release_part
         commit_or_flash(lambda: fn(line, current_user), f"Part {op}d.")
         return self._back(req)
 

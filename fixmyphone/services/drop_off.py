@@ -12,7 +12,7 @@ from typing import Optional
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import APPOINTMENT_SCHEDULED, Appointment, ServiceRequest
+from ..models import Appointment, AppointmentStatus, RepairStatus, ServiceRequest
 from ..workflow import FINAL_STATUSES, can_move, label
 from .errors import Conflict
 
@@ -22,7 +22,7 @@ def active_appointment(request: ServiceRequest) -> Optional[Appointment]:
     return db.session.scalar(
         sa.select(Appointment).where(
             Appointment.service_request_id == request.id,
-            Appointment.status == APPOINTMENT_SCHEDULED,
+            Appointment.status == AppointmentStatus.SCHEDULED,
         )
     )
 
@@ -35,7 +35,7 @@ def active_appointments(requests) -> dict[int, Appointment]:
     rows = db.session.scalars(
         sa.select(Appointment).where(
             Appointment.service_request_id.in_(ids),
-            Appointment.status == APPOINTMENT_SCHEDULED,
+            Appointment.status == AppointmentStatus.SCHEDULED,
         )
     )
     return {a.service_request_id: a for a in rows}
@@ -44,10 +44,14 @@ def active_appointments(requests) -> dict[int, Appointment]:
 # -- which appointment actions a repair's status leaves open
 
 # Before the device reaches the shop (``checked_in_at`` is set when the repair first starts).
-BEFORE_DROP_OFF = frozenset({"pending", "scheduled", "on_hold", "delayed"})
+BEFORE_DROP_OFF = frozenset(
+    {RepairStatus.PENDING, RepairStatus.SCHEDULED, RepairStatus.ON_HOLD, RepairStatus.DELAYED}
+)
 # Of those, the statuses a repair can be booked in from.
 BOOKABLE_STATUSES = tuple(
-    s for s in sorted(BEFORE_DROP_OFF) if s == "scheduled" or can_move(s, "scheduled")
+    s
+    for s in sorted(BEFORE_DROP_OFF)
+    if s == RepairStatus.SCHEDULED or can_move(s, RepairStatus.SCHEDULED)
 )
 
 
@@ -85,7 +89,7 @@ def drop_off_actions(
 ) -> DropOffActions:
     """The appointment actions open for ``request`` (with its scheduled ``appointment``)."""
     refusal = drop_off_refusal(request)
-    scheduled = appointment is not None and appointment.status == APPOINTMENT_SCHEDULED
+    scheduled = appointment is not None and appointment.status == AppointmentStatus.SCHEDULED
     if refusal is None and not scheduled and not is_bookable(request):
         refusal = not_bookable(request)
     return DropOffActions(
@@ -96,7 +100,9 @@ def drop_off_actions(
 
 
 def is_bookable(request: ServiceRequest) -> bool:
-    return request.status == "scheduled" or can_move(request.status, "scheduled")
+    return request.status == RepairStatus.SCHEDULED or can_move(
+        request.status, RepairStatus.SCHEDULED
+    )
 
 
 def not_bookable(request: ServiceRequest) -> str:
@@ -106,7 +112,7 @@ def not_bookable(request: ServiceRequest) -> str:
 def bookable_clause() -> sa.ColumnElement[bool]:
     """``drop_off_actions(...).can_book`` as SQL, for lists of repairs to book in."""
     booked = sa.select(Appointment.service_request_id).where(
-        Appointment.status == APPOINTMENT_SCHEDULED
+        Appointment.status == AppointmentStatus.SCHEDULED
     )
     return sa.and_(
         ServiceRequest.status.in_(BOOKABLE_STATUSES),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..models import Appointment, ServiceRequest
+from ..models import Appointment, QuoteStatus, RepairStatus, ServiceRequest
 from ..workflow import FINAL_STATUSES
 from . import drop_off
 
@@ -27,17 +27,17 @@ def next_steps(
     steps: list[NextStep] = []
     status = service_request.status
     actions = drop_off.drop_off_actions(service_request, appointment)
-    if service_request.quote_status == "pending":
+    if service_request.quote_status == QuoteStatus.PENDING:
         steps.append(NextStep("quote", "Approve or decline the estimate so we can go on."))
     if actions.expects_device:
         steps.append(NextStep("bring", "Bring your device to the shop at your appointment time."))
-    elif actions.can_book and service_request.quote_status != "pending":
+    elif actions.can_book and service_request.quote_status != QuoteStatus.PENDING:
         steps.append(NextStep("book", "Book a time to drop your device off at the shop."))
     if balance > 0:
         steps.append(NextStep("pay", "Pay the balance due, online or when you pick the device up."))
-    if status == "ready_for_pickup":
+    if status == RepairStatus.READY_FOR_PICKUP:
         steps.append(NextStep("pickup", "Your device is ready: pick it up during opening hours."))
-    if status == "dispatched":
+    if status == RepairStatus.DISPATCHED:
         steps.append(NextStep("wait", "Your device is on its way back to you."))
     if not steps and status not in FINAL_STATUSES:
         steps.append(

@@ -7,12 +7,12 @@ from typing import Optional
 
 from flask import current_app
 
-from ..models import ServiceRequest, User, utcnow
+from ..models import RepairStatus, ServiceRequest, User, utcnow
 from . import audit
 from .errors import Conflict
 from .repairs import create_service_request
 
-COVERED_STATUSES = ("completed", "closed")
+COVERED_STATUSES = (RepairStatus.COMPLETED, RepairStatus.CLOSED)
 
 
 def start_warranty(request: ServiceRequest, when: Optional[datetime] = None) -> None:
@@ -24,7 +24,7 @@ def start_warranty(request: ServiceRequest, when: Optional[datetime] = None) -> 
 
 def on_repair_moved(request: ServiceRequest, *, target: str, when: datetime, **_: object) -> None:
     """A repair's warranty starts when it is completed."""
-    if target == "completed":
+    if target == RepairStatus.COMPLETED:
         start_warranty(request, when)
 
 
