@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.utils import import_string
 
 from .extensions import db
+from .observability import current_request_id
 
 log = logging.getLogger(__name__)
 _KEY = "fixmyphone_jobs"
@@ -46,7 +47,7 @@ def uses_rq(app: Flask) -> bool:
 
 def redis_connection(app: Flask | None = None):
     """A Redis client for the configured REDIS_URL (one per app)."""
-    from redis import Redis
+    from redis import Redis  # loaded on first use: only when jobs go to Redis (not SQLite)
 
     app = app or current_app._get_current_object()
     conn = app.extensions.get("fixmyphone_redis")
@@ -63,14 +64,12 @@ def get_queue(name: str = "default", app: Flask | None = None):
 
 @functools.cache
 def _queue_class():
-    from rq import Queue
+    from rq import Queue  # loaded on first use: only when jobs go to Redis (not SQLite)
 
     class RequestIdQueue(Queue):
         """Stamps each job with the id of the request that caused it, for the worker's logs."""
 
         def create_job(self, *args, **kwargs):
-            from .observability import current_request_id
-
             rid = current_request_id()
             if rid:
                 kwargs["meta"] = {**(kwargs.get("meta") or {}), "request_id": rid}
