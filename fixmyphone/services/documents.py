@@ -9,7 +9,18 @@ from flask import current_app
 
 from ..extensions import db
 from ..formatting import format_money, local_time
-from ..models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, User
+from ..labels import PAYMENT_METHOD, label
+from ..models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    Payment,
+    PaymentPurpose,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    User,
+)
 from .errors import NotFound
 from .repairs import can_view
 
@@ -19,7 +30,7 @@ DATE = "%d %b %Y"
 def can_download_invoice(user: User, invoice: Invoice) -> bool:
     """Issued invoices and credit notes: their customer and staff only (a walk-in sale's:
     staff, and its buyer when the sale was made to an account)."""
-    if invoice.status != "issued":
+    if invoice.status != InvoiceStatus.ISSUED:
         return False
     if invoice.service_request is None:
         return user.is_staff or (invoice.customer_id is not None and invoice.customer_id == user.id)
@@ -29,7 +40,7 @@ def can_download_invoice(user: User, invoice: Invoice) -> bool:
 def can_download_receipt(user: User, payment: Payment) -> bool:
     """Receipts of succeeded payments: their customer and the staff who may see the repair
     (``can_view``); a walk-in sale's: staff, and its buyer."""
-    if payment.status != PAYMENT_SUCCEEDED:
+    if payment.status != PaymentStatus.SUCCEEDED:
         return False
     if payment.service_request is None:
         return user.is_staff or (payment.customer_id is not None and payment.customer_id == user.id)
@@ -69,7 +80,7 @@ def _tax_label(invoice: Invoice) -> str:
 
 def _lines_and_totals(pdf, invoice: Invoice) -> None:
     """The invoice's lines (each with its tax rate) and its subtotal, tax and total."""
-    from .pdf import FONT
+    from .pdf import FONT  # loaded on first use: fpdf2 (PDFs only)
 
     cur = invoice.currency
     pdf.set_font(FONT, "", 9)
@@ -94,7 +105,7 @@ def _lines_and_totals(pdf, invoice: Invoice) -> None:
             ("Subtotal", format_money(invoice.subtotal, cur)),
             (_tax_label(invoice), format_money(invoice.tax, cur)),
             (
-                "Total credited" if invoice.kind == "credit_note" else "Total",
+                "Total credited" if invoice.kind == InvoiceKind.CREDIT_NOTE else "Total",
                 format_money(invoice.total, cur),
             ),
         ]
@@ -106,10 +117,10 @@ def render_invoice(invoice_id: int) -> bytes:
     invoice = db.session.get(Invoice, invoice_id)
     if invoice is None:
         raise NotFound("No such invoice.")
-    credit = invoice.kind == "credit_note"
+    credit = invoice.kind == InvoiceKind.CREDIT_NOTE
     title = "Credit note" if credit else "Invoice"
     number = invoice.number or "DRAFT"
-    from .pdf import FONT, ShopDocument
+    from .pdf import FONT, ShopDocument  # loaded on first use: fpdf2 (PDFs only)
 
     pdf = ShopDocument(f"{title} {number}")
     pdf.heading(f"{title} {number}")
@@ -142,8 +153,7 @@ def render_invoice(invoice_id: int) -> bytes:
 
 def render_receipt(payment_id: int) -> bytes:
     """The receipt of payment ``payment_id`` as PDF bytes."""
-    from .payments import METHOD_LABELS
-    from .pdf import FONT, ShopDocument
+    from .pdf import FONT, ShopDocument  # loaded on first use: fpdf2 (PDFs only)
 
     payment = db.session.get(Payment, payment_id)
     if payment is None:
@@ -157,10 +167,10 @@ def render_receipt(payment_id: int) -> bytes:
         ("Date", local_time(payment.succeeded_at or payment.created_at, DATE)),
         _what_for(request),
         ("Received from", _customer_lines(payment.customer, sale.bill_to_name if sale else None)),
-        ("Method", METHOD_LABELS.get(payment.method, payment.method)),
+        ("Method", label(PAYMENT_METHOD, payment.method)),
         ("Status", payment.status),
     ]
-    if payment.purpose == "deposit":
+    if payment.purpose == PaymentPurpose.DEPOSIT:
         facts.append(("For", "Booking deposit"))
     if payment.reference:
         facts.append(("Reference", payment.reference))
@@ -185,7 +195,7 @@ def render_receipt(payment_id: int) -> bytes:
     rows.append(("Amount paid", format_money(payment.amount, cur)))
     refunds = db.session.scalars(
         sa.select(Refund)
-        .where(Refund.payment_id == payment.id, Refund.status == PAYMENT_SUCCEEDED)
+        .where(Refund.payment_id == payment.id, Refund.status == RefundStatus.SUCCEEDED)
         .order_by(Refund.id)
     ).all()
     for refund in refunds:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import IO, Optional
 
@@ -59,9 +60,7 @@ def sniff_image_type(head: bytes) -> Optional[str]:
 def _decodes(data: bytes) -> bool:
     """A second opinion from Pillow: the bytes after the header really are an image."""
     try:
-        from io import BytesIO
-
-        from PIL import Image
+        from PIL import Image  # loaded on first use: Pillow, only when a photo is uploaded
     except ImportError:  # Pillow comes with fpdf2; without it the magic bytes decide alone
         return True
     try:

@@ -15,7 +15,7 @@ def job_ticket_pdf(request: ServiceRequest) -> bytes:
 
 def job_tickets_pdf(requests: list[ServiceRequest]) -> bytes:
     """One PDF with a job ticket page per repair."""
-    from .pdf import new_page_set
+    from .pdf import new_page_set  # loaded on first use: fpdf2 (PDFs only)
 
     pdf = new_page_set(format=(148, 210))
     pdf.set_auto_page_break(auto=True, margin=12)
@@ -25,10 +25,10 @@ def job_tickets_pdf(requests: list[ServiceRequest]) -> bytes:
 
 
 def _ticket_page(pdf, request: ServiceRequest) -> None:
-    import qrcode  # with PIL, loaded only when a ticket is printed
+    import qrcode  # loaded on first use: qrcode with PIL, only when a ticket is printed
 
-    from .pdf import FONT as font
-    from .pdf import write_facts
+    from .pdf import FONT as font  # loaded on first use: fpdf2 (PDFs only)
+    from .pdf import write_facts  # loaded on first use: fpdf2 (PDFs only)
 
     cfg = current_app.config
     pdf.add_page()
