@@ -42,7 +42,7 @@ def enqueue_after_commit(
 
 def uses_rq(app: Flask) -> bool:
     """True when jobs go to RQ (Redis configured and not forced in-process)."""
-    return bool(app.config.get("REDIS_URL")) and not app.config["JOBS_INLINE"]
+    return bool(app.config["REDIS_URL"]) and not app.config["JOBS_INLINE"]
 
 
 def redis_connection(app: Flask | None = None):

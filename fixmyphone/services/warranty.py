@@ -18,7 +18,7 @@ COVERED_STATUSES = (RepairStatus.COMPLETED, RepairStatus.CLOSED)
 def start_warranty(request: ServiceRequest, when: Optional[datetime] = None) -> None:
     """Start the warranty period at pickup/completion (once; later calls change nothing)."""
     if request.warranty_until is None:
-        days = int(current_app.config.get("WARRANTY_DAYS", 90))
+        days = current_app.config["WARRANTY_DAYS"]
         request.warranty_until = (when or utcnow()) + timedelta(days=days)
 
 
