@@ -123,7 +123,7 @@ def notify(
     rows = []
     for channel in channels if channels is not None else channels_for(user, event):
         key = f"{dedup_key}:{channel}"[:200]
-        if db.session.query(Notification.id).filter_by(dedup_key=key).first():
+        if _already_written(key):
             continue
         row = Notification(
             user=user,
@@ -183,6 +183,14 @@ def rq_delivery_options() -> dict:
     from rq import Retry  # loaded on first use: rq takes ~0.1 s to import, only RQ needs it
 
     return {"retry": Retry(max=len(intervals), interval=intervals), "result_ttl": 0}
+
+
+def _already_written(dedup_key: str) -> bool:
+    """A row for this event occurrence and channel exists (the unique key still guards races)."""
+    found = db.session.scalar(
+        sa.select(Notification.id).where(Notification.dedup_key == dedup_key).limit(1)
+    )
+    return found is not None
 
 
 def _recipient(user: User, channel: str) -> Optional[str]:
@@ -311,14 +319,18 @@ def in_app_for(user: User):
     return _in_app(user).order_by(Notification.created_at.desc(), Notification.id.desc())
 
 
-def unread_count(user: User) -> int:
-    """How many in-app notifications the user has not read."""
-    stmt = (
+def unread_count_query(user: User) -> sa.Select:
+    """The count of the user's unread in-app notifications, as a statement."""
+    return (
         sa.select(sa.func.count(Notification.id))
         .where(Notification.user_id == user.id, Notification.channel == "in_app")
         .where(Notification.read_at.is_(None))
     )
-    return int(db.session.scalar(stmt) or 0)
+
+
+def unread_count(user: User) -> int:
+    """How many in-app notifications the user has not read."""
+    return int(db.session.scalar(unread_count_query(user)) or 0)
 
 
 def mark_read(user: User, notification_id: Optional[int] = None) -> int:
