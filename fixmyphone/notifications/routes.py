@@ -6,7 +6,7 @@ from flask import jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import db
-from ..services import notifications, secret_links
+from ..services import messages, notifications, secret_links
 from . import bp
 
 PER_PAGE = 20
@@ -19,7 +19,7 @@ def bell_globals():
     def notification_unread_count() -> int:
         if not current_user.is_authenticated:
             return 0
-        return notifications.unread_count(current_user)
+        return messages.unread_in_header(current_user).notifications
 
     return {"notification_unread_count": notification_unread_count}
 

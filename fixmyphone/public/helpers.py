@@ -19,7 +19,7 @@ from ..models import (
 )
 from ..services.billing import balances
 from ..services.errors import DomainError
-from ..services.messages import unread_for_customer
+from ..services.messages import unread_in_header
 from . import bp
 
 
@@ -41,12 +41,12 @@ bp.add_app_template_global(endpoint_exists, "endpoint_exists")
 
 @bp.app_context_processor
 def customer_globals() -> dict:
-    """Unread shop messages for the header badge (customers only, one count query)."""
+    """Unread shop messages for the header badge (customers only; counted with the bell's)."""
 
     def unread_messages() -> int:
         if not current_user.is_authenticated or current_user.is_staff:
             return 0
-        return unread_for_customer(current_user)
+        return unread_in_header(current_user).messages
 
     return {"unread_messages": unread_messages}
 

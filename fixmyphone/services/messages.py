@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import sqlalchemy as sa
+from flask import g, has_request_context
 
 from ..extensions import db
 from ..models import Message, ServiceRequest, User, utcnow
@@ -104,9 +106,8 @@ def mark_read(request: ServiceRequest, viewer: User) -> int:
     return db.session.execute(stmt).rowcount or 0
 
 
-def unread_for_customer(customer: User, request_id: Optional[int] = None) -> int:
-    """Shop messages the customer has not read (all repairs, or one)."""
-    stmt = (
+def _unread_for_customer_query(customer: User) -> sa.Select:
+    return (
         sa.select(sa.func.count(Message.id))
         .join(ServiceRequest, Message.service_request_id == ServiceRequest.id)
         .where(
@@ -115,16 +116,48 @@ def unread_for_customer(customer: User, request_id: Optional[int] = None) -> int
             Message.read_by_customer_at.is_(None),
         )
     )
+
+
+def unread_for_customer(customer: User, request_id: Optional[int] = None) -> int:
+    """Shop messages the customer has not read (all repairs, or one)."""
+    stmt = _unread_for_customer_query(customer)
     if request_id is not None:
         stmt = stmt.where(ServiceRequest.id == request_id)
     return int(db.session.scalar(stmt) or 0)
 
 
+@dataclass(frozen=True)
+class Unread:
+    """The page header's badges: unread in-app notifications and, for a customer, unread shop
+    messages (0 for staff)."""
+
+    notifications: int
+    messages: int
+
+
+def unread_in_header(user: User) -> Unread:
+    """The header's two counts in one statement, counted once per request (every page shows
+    them, some twice)."""
+    cached = g.get("unread_in_header") if has_request_context() else None
+    if cached is not None and cached[0] == user.id:
+        return cached[1]
+    messages = (
+        sa.literal(0) if user.is_staff else _unread_for_customer_query(user).scalar_subquery()
+    )
+    row = db.session.execute(
+        sa.select(notifications.unread_count_query(user).scalar_subquery(), messages)
+    ).one()
+    counts = Unread(int(row[0] or 0), int(row[1] or 0))
+    if has_request_context():
+        g.unread_in_header = (user.id, counts)
+    return counts
+
+
+def unread_for_staff_query() -> sa.Select:
+    """The count of customer messages no staff member has read yet, as a statement."""
+    return sa.select(sa.func.count(Message.id)).where(Message.read_by_staff_at.is_(None))
+
+
 def unread_for_staff() -> int:
     """Customer messages no staff member has read yet."""
-    return int(
-        db.session.scalar(
-            sa.select(sa.func.count(Message.id)).where(Message.read_by_staff_at.is_(None))
-        )
-        or 0
-    )
+    return int(db.session.scalar(unread_for_staff_query()) or 0)
