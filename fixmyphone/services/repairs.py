@@ -194,12 +194,13 @@ def _status_statement(scope_column: Optional[str]) -> sa.Select:
 
 # Built once per kind of scope: apps poll the status, and building the aliased join costs more
 # than running it. ``scope`` says which one applies to a user.
-_STATUS_BY_SCOPE = {column: _status_statement(column) for column in (None, *SCOPE_COLUMNS)}
+STATUS_BY_SCOPE = {column: _status_statement(column) for column in (None, *SCOPE_COLUMNS)}
 
 
-def status_view(user: User, request_id: int) -> dict:
+def status_view(user: User, request_id: int, connection: Optional[sa.Connection] = None) -> dict:
     """Where a repair is, as its customer sees it: status, estimate, the technician's first name
-    and the public history, oldest first. 404 unless ``user`` may see the request.
+    and the public history, oldest first. 404 unless ``user`` (a User or a tokens.Caller) may
+    see the request. On ``connection`` if given, else on the session's.
 
     The hottest read of the API (apps poll it), so it is one statement over plain columns:
     the request, its technician and its public history joined, no ORM objects.
@@ -212,7 +213,9 @@ def status_view(user: User, request_id: int) -> dict:
     params = {"request_id": request_id}
     if column is not None:
         params["scope_user_id"] = user.id
-    rows = db.session.connection().execute(_STATUS_BY_SCOPE[column], params).all()
+    if connection is None:
+        connection = db.session.connection()
+    rows = connection.execute(STATUS_BY_SCOPE[column], params).all()
     if not rows:
         raise NotFound("No such service request.")
     first = rows[0]
