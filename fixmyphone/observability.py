@@ -150,6 +150,10 @@ def init_observability(app: Flask) -> None:
         rid = g.get("request_id")
         if rid:
             response.headers["X-Request-ID"] = rid
+            # The line is built only when it will be written (LOG_LEVEL above INFO turns the
+            # app's access lines off, e.g. behind a proxy that keeps its own).
+            if not access.isEnabledFor(logging.INFO):
+                return response
             duration = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
             path = loggable_path(request.path)
             access.info(

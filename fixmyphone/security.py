@@ -14,6 +14,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .errors import wants_json
+from .extensions import limiter
 from .services.errors import ValidationFailed
 
 # Ids and counts are INTEGER columns: a URL number past this names nothing.
@@ -113,33 +114,48 @@ def csp_nonce() -> str:
 
 def content_security_policy(nonce: str) -> str:
     """The policy every page must satisfy: our own scripts and styles only, no inline code."""
-    return "; ".join(
-        [
-            "default-src 'self'",
-            f"script-src 'self' 'nonce-{nonce}'",
-            f"style-src 'self' 'nonce-{nonce}'",
-            "img-src 'self' data:",
-            "font-src 'self' data:",
-            "connect-src 'self'",
-            "object-src 'none'",
-            "base-uri 'self'",
-            "frame-ancestors 'none'",
-            # Checkout forms post here and are redirected to Stripe's hosted page.
-            "form-action 'self' https://checkout.stripe.com",
-        ]
+    return _CSP_TEMPLATE.format(nonce=nonce)
+
+
+_CSP_TEMPLATE = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'nonce-{nonce}'",
+        "style-src 'self' 'nonce-{nonce}'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "frame-ancestors 'none'",
+        # Checkout forms post here and are redirected to Stripe's hosted page.
+        "form-action 'self' https://checkout.stripe.com",
+    ]
+)
+# Every response carries these unless its view set its own (with the lower-cased name).
+_STATIC_HEADERS = tuple(
+    (name.lower(), name, value)
+    for name, value in (
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("X-Frame-Options", "DENY"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
     )
+)
+_HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
 def _security_headers(response):
+    # One look at the headers the view set, then plain appends: every response pays for this.
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if "Content-Security-Policy" not in headers:
-        headers["Content-Security-Policy"] = content_security_policy(csp_nonce())
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    present = {key.lower() for key, _ in headers.items()}
+    for lowered, name, value in _STATIC_HEADERS:
+        if lowered not in present:
+            headers.add(name, value)
+    if "content-security-policy" not in present:
+        headers.add("Content-Security-Policy", content_security_policy(csp_nonce()))
+    if request.is_secure and "strict-transport-security" not in present:
+        headers.add(*_HSTS)
     return response
 
 
@@ -156,9 +172,30 @@ def _refuse_split_headers(app: Flask) -> None:
     app.redirect = redirect  # type: ignore[method-assign]
 
 
+def _drop_idle_rate_limit_check(app: Flask) -> None:
+    """Flask-Limiter looks for app-wide limits (default, application, blueprint, meta and
+    storage-fallback limits) in a hook before every request; a route's own ``@limiter.limit``
+    is checked by its decorator either way. FixMyPhone limits routes only, so while no
+    app-wide limit is declared the hook, which finds nothing at 0.07 ms of CPU a request, is
+    left out. Any app-wide limit (or a Flask-Limiter whose insides differ) keeps it."""
+    manager = limiter.limit_manager
+    app_wide = (
+        manager.default_limits,
+        manager.application_limits,
+        getattr(manager, "_blueprint_limits", True),
+        getattr(limiter, "_meta_limits", True),
+        getattr(limiter, "_in_memory_fallback", True),
+    )
+    if any(app_wide):
+        return
+    check = getattr(limiter, "_check_request_limit", None)
+    hooks = app.before_request_funcs.get(None, [])
+    hooks[:] = [hook for hook in hooks if hook != check]
+
+
 def init_security(app: Flask) -> None:
-    """Trust ``PROXY_COUNT`` reverse proxies' X-Forwarded-* headers (none by default) and add
-    the security headers."""
+    """Trust ``PROXY_COUNT`` reverse proxies' X-Forwarded-* headers (none by default), guard the
+    input, add the security headers, and run the rate limiter only where there are limits."""
     proxies = app.config["PROXY_COUNT"]
     if proxies:
         # The client address (rate limits, logs) is the one the last trusted proxy saw.
@@ -168,6 +205,7 @@ def init_security(app: Flask) -> None:
     app.before_request(reject_bad_input)
     _refuse_split_headers(app)
     app.after_request(_security_headers)
+    _drop_idle_rate_limit_check(app)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     for admin in app.extensions.get("admin", []):
         admin.csp_nonce_generator = csp_nonce
