@@ -12,13 +12,12 @@ import marshmallow as ma
 from marshmallow import validate
 
 from ..models import (
-    APPOINTMENT_CANCELED,
-    APPOINTMENT_COMPLETED,
-    APPOINTMENT_NO_SHOW,
-    APPOINTMENT_SCHEDULED,
     DEVICE_TYPES,
-    ROLE_CUSTOMER,
+    LINE_KINDS,
     ROLES,
+    AppointmentStatus,
+    QuoteStatus,
+    Role,
 )
 from ..services.accounts import PHONE_PATTERN
 from ..workflow import STATUSES
@@ -86,10 +85,10 @@ def required_text(max_length: int, **kwargs) -> Text:
 
 
 APPOINTMENT_STATUSES = [
-    APPOINTMENT_SCHEDULED,
-    APPOINTMENT_CANCELED,
-    APPOINTMENT_COMPLETED,
-    APPOINTMENT_NO_SHOW,
+    AppointmentStatus.SCHEDULED,
+    AppointmentStatus.CANCELED,
+    AppointmentStatus.COMPLETED,
+    AppointmentStatus.NO_SHOW,
 ]
 
 
@@ -158,7 +157,7 @@ class CustomerSchema(ma.Schema):
     email = ma.fields.String(required=True)
     full_name = ma.fields.String(required=True)
     phone = ma.fields.String(required=True, allow_none=True)
-    role = ma.fields.String(required=True, validate=validate.OneOf([ROLE_CUSTOMER]))
+    role = ma.fields.String(required=True, validate=validate.OneOf([Role.CUSTOMER]))
     created_at = ma.fields.DateTime(required=True)
 
 
@@ -260,8 +259,7 @@ class MoneySchema(ma.Schema):
     currency = ma.fields.String(required=True, metadata={"example": "usd"})
 
 
-ESTIMATE_STATUSES = ["pending", "approved", "declined"]
-LINE_KINDS = ["part", "labour", "fee", "discount"]
+ESTIMATE_STATUSES = [QuoteStatus.PENDING, QuoteStatus.APPROVED, QuoteStatus.DECLINED]
 
 
 class EstimateLineSchema(ma.Schema):

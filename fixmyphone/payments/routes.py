@@ -21,7 +21,15 @@ from flask_login import current_user, login_required
 
 from ..errors import error_response
 from ..extensions import csrf, db
-from ..models import Invoice, Payment, ServiceRequest
+from ..models import (
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentPurpose,
+    PaymentStatus,
+    ServiceRequest,
+    StripeEventStatus,
+)
 from ..queue import enqueue_after_commit
 from ..security import safe_next
 from ..services import documents, payments, repairs
@@ -54,7 +62,7 @@ def checkout(request_id: int):
     if not payments.stripe_enabled():
         flash(payments.OnlinePaymentsOff().message, "info")
         return redirect(_back_to(service_request))
-    purpose = request.form.get("purpose") or "balance"
+    purpose = request.form.get("purpose") or PaymentPurpose.BALANCE
     try:
         url = payments.start_checkout(service_request, current_user, purpose=purpose)
     except DomainError as exc:
@@ -131,12 +139,12 @@ def documents_list():
     """Every invoice, credit note and receipt of the logged-in customer."""
     invoices = db.session.scalars(
         sa.select(Invoice)
-        .where(Invoice.customer_id == current_user.id, Invoice.status == "issued")
+        .where(Invoice.customer_id == current_user.id, Invoice.status == InvoiceStatus.ISSUED)
         .order_by(Invoice.issued_at.desc())
     ).all()
     receipts = db.session.scalars(
         sa.select(Payment)
-        .where(Payment.customer_id == current_user.id, Payment.status == "succeeded")
+        .where(Payment.customer_id == current_user.id, Payment.status == PaymentStatus.SUCCEEDED)
         .order_by(Payment.succeeded_at.desc())
     ).all()
     return render_template("payments/documents.html", invoices=invoices, receipts=receipts)
@@ -191,7 +199,7 @@ def stripe_webhook():
         log.warning("rejected a Stripe webhook from %s: %s", request.remote_addr, exc)
         return error_response(400, "Invalid payload or signature.")
     row, new = payments.record_event(event)
-    if row.status == "received":
+    if row.status == StripeEventStatus.RECEIVED:
         # New, or seen before but its job was lost: processing is idempotent either way.
         enqueue_after_commit(jobs.process_stripe_event, row.id)
     try:

@@ -18,7 +18,16 @@ from flask import (
 from flask_login import current_user, login_required
 
 from ..extensions import db, limiter
-from ..models import PAYMENT_SUCCEEDED, Invoice, OpeningHours, Payment, ServiceRequest, User
+from ..models import (
+    Invoice,
+    OpeningHours,
+    Payment,
+    PaymentPurpose,
+    PaymentStatus,
+    RepairStatus,
+    ServiceRequest,
+    User,
+)
 from ..services import (
     booking,
     documents,
@@ -103,7 +112,7 @@ def _deposit_due(service_request: ServiceRequest, summary) -> Optional[int]:
     if summary.balance > 0 or not payments.stripe_enabled():
         return None
     due = payments.what_is_due(service_request)
-    return due[1] if due and due[0] == "deposit" else None
+    return due[1] if due and due[0] == PaymentPurpose.DEPOSIT else None
 
 
 def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: int = 200, **forms):
@@ -182,7 +191,7 @@ def _decide(service_request: ServiceRequest, actor: User, *, via_token: bool):
     db.session.commit()
     if approve:
         flash("Thank you: the estimate is approved and we are going on with the repair.", "success")
-    elif service_request.status == "canceled":
+    elif service_request.status == RepairStatus.CANCELED:
         flash("The estimate is declined. Your device is ready to be collected.", "info")
     else:
         flash("The revised estimate is declined: we go on as you approved before.", "info")
@@ -213,7 +222,7 @@ def token_receipt_pdf(token: str, payment_id: int):
     if (
         payment is None
         or payment.service_request_id != service_request.id
-        or payment.status != PAYMENT_SUCCEEDED
+        or payment.status != PaymentStatus.SUCCEEDED
     ):
         abort(404)
     return _pdf(documents.render_receipt(payment.id), f"{documents.receipt_number(payment)}.pdf")

@@ -17,6 +17,7 @@ from ..models import (
     Payment,
     Refund,
     RequestPart,
+    RequestPartStatus,
     ServiceRequest,
     User,
     utcnow,
@@ -178,7 +179,9 @@ def top_parts(period: Period, limit: int = 10) -> list[dict]:
     result = db.session.execute(
         sa.select(Part.sku, Part.name, qty)
         .join(Part, RequestPart.part_id == Part.id)
-        .where(RequestPart.status == "consumed", within(RequestPart.created_at, period))
+        .where(
+            RequestPart.status == RequestPartStatus.CONSUMED, within(RequestPart.created_at, period)
+        )
         .group_by(Part.id, Part.sku, Part.name)
         .order_by(qty.desc(), Part.sku)
         .limit(limit)
