@@ -25,7 +25,7 @@ from jinja2 import TemplateError, TemplateNotFound
 from markupsafe import Markup, escape
 
 from ..extensions import db
-from ..models import Notification, ServiceRequest
+from ..models import Notification, NotificationChannel, ServiceRequest
 from . import dev_outbox, documents, secret_links, sms
 from .errors import DomainError
 from .notifications import header_text, link_for
@@ -62,9 +62,9 @@ RENDERING_ERRORS = (TemplateError, TypeError, ValueError, AttributeError, Lookup
 
 def send(row: Notification) -> None:
     """Deliver ``row`` on its channel; raise on failure so the job can retry."""
-    if row.channel == "email":
+    if row.channel == NotificationChannel.EMAIL:
         send_email(row)
-    elif row.channel == "sms":
+    elif row.channel == NotificationChannel.SMS:
         send_sms(row)
     # in-app rows are delivered by being written.
 
@@ -293,13 +293,13 @@ def rendered(row: Notification) -> dict:
     """How a row reads once delivered (for /dev/outbox): the text of its email or SMS, live
     links included, or its stored text and why it could not be rendered."""
     try:
-        if row.channel == "email":
+        if row.channel == NotificationChannel.EMAIL:
             files = [
                 f"{item.get('kind')} {item.get('payment_id') or item.get('invoice_id') or ''}"
                 for item in (row.context or {}).get("attachments") or []
             ]
             return {"text": render_text(row), "attachments": files, "error": None}
-        if row.channel == "sms":
+        if row.channel == NotificationChannel.SMS:
             return {"text": render_sms(row), "attachments": [], "error": None}
         return {"text": secret_links.live(row, row.body), "attachments": [], "error": None}
     except (PermanentDeliveryError, secret_links.LinkUnavailable) as exc:

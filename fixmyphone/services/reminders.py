@@ -25,6 +25,8 @@ from ..models import (
     Appointment,
     Notification,
     Payment,
+    PaymentMethod,
+    RepairStatus,
     ServiceRequest,
     utcnow,
 )
@@ -36,13 +38,13 @@ log = logging.getLogger(__name__)
 UNITS = {"m": 60, "h": 3600, "d": 86400}
 # Repairs still being worked on: past their estimated completion they are overdue.
 WORK_STATUSES = (
-    "pending",
-    "scheduled",
-    "in_progress",
-    "awaiting_parts",
-    "on_hold",
-    "delayed",
-    "quality_check",
+    RepairStatus.PENDING,
+    RepairStatus.SCHEDULED,
+    RepairStatus.IN_PROGRESS,
+    RepairStatus.AWAITING_PARTS,
+    RepairStatus.ON_HOLD,
+    RepairStatus.DELAYED,
+    RepairStatus.QUALITY_CHECK,
 )
 REMINDER_KEY = "fixmyphone:appointment-reminders:{}"
 
@@ -200,7 +202,7 @@ def sweep_pickup_reminders(now: Optional[datetime] = None) -> int:
         return 0
     waiting = db.session.scalars(
         sa.select(ServiceRequest).where(
-            ServiceRequest.status == "ready_for_pickup",
+            ServiceRequest.status == RepairStatus.READY_FOR_PICKUP,
             ServiceRequest.ready_at.is_not(None),
             ServiceRequest.ready_at <= now - timedelta(days=days[0]),
         )
@@ -280,7 +282,7 @@ def check_payments_awaiting_verification(now: Optional[datetime] = None) -> int:
     waiting = db.session.scalars(
         sa.select(Payment).where(
             Payment.status == PAYMENT_PENDING,
-            Payment.method != "stripe",
+            Payment.method != PaymentMethod.STRIPE,
             Payment.verified_at.is_(None),
             Payment.created_at <= now - timedelta(hours=hours),
         )
