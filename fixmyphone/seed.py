@@ -31,8 +31,8 @@ from .models import (
     User,
     new_tracking_token,
 )
-from .services import estimates, payments
-from .services.billing import balances
+from .services import payments
+from .services.billing import approvals, balances, estimates
 from .services.repairs import luhn_valid, unique_reference
 from .workflow import STATUSES, TRANSITIONS, move_status, record_initial
 
@@ -239,7 +239,7 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
                 moment += timedelta(hours=rng.randint(1, 6))
                 _send_estimate(req, actor, i, moment)
                 moment += timedelta(hours=rng.randint(1, 20))
-                estimates.decide_estimate(req, approve=True, actor=customer)
+                approvals.decide_estimate(req, approve=True, actor=customer)
                 req.quote_decided_at = moment
                 req.history[-1].created_at = moment
             if step == "scheduled":
@@ -368,7 +368,7 @@ def _send_estimate(req: ServiceRequest, actor: User, i: int, moment: datetime) -
         estimates.add_fee_line(req, actor=actor, description="Data backup", amount=1500)
     if i % 5 == 0:
         estimates.add_discount_line(req, actor=actor, description="Returning customer", amount=500)
-    estimates.send_estimate(req, actor)
+    approvals.send_estimate(req, actor)
     req.quote_sent_at = moment
     req.history[-1].created_at = moment
 

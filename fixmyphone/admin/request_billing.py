@@ -22,8 +22,7 @@ from ..models import (
     RepairStatus,
     ServiceRequest,
 )
-from ..services import estimates
-from ..services.billing import amounts, charges, invoices, labour
+from ..services.billing import amounts, approvals, charges, estimates, invoices, labour
 from ..services.errors import ValidationFailed
 from .base import commit_or_flash, parse_id
 
@@ -163,7 +162,7 @@ class RequestBillingMixin:
     def post_estimate_send(self, request_id: int):
         req = self._request_or_404(request_id)
         commit_or_flash(
-            lambda: estimates.send_estimate(req, current_user),
+            lambda: approvals.send_estimate(req, current_user),
             "Estimate sent: the customer approves or declines it on their repair page.",
         )
         return self._back(req)

@@ -17,7 +17,7 @@ from ..formatting import local_time
 from ..models import ROLE_TECHNICIAN, ServiceRequest, User
 from ..services import messages, repairs, tickets
 from ..services import search as search_text
-from ..services.billing import amounts
+from ..services.billing import amounts, approvals
 from .base import STAFF, SecuredModelView, parse_id
 from .filters import DateFromFilter, DateToFilter, IntEqualFilter, OverdueFilter
 from .request_billing import RequestBillingMixin
@@ -242,7 +242,9 @@ class ServiceRequestView(RequestDetailMixin, RequestBillingMixin, SecuredModelVi
         self.run_each(
             ids,
             "send_quote",
-            lambda r: repairs.send_quote(r, amount=amount, details=details, actor=current_user),
+            lambda r: approvals.send_single_amount(
+                r, amount=amount, details=details, actor=current_user
+            ),
             "Quote sent",
             label=lambda r: r.reference,
         )

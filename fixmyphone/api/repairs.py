@@ -11,8 +11,8 @@ from flask import Response, jsonify
 from ..database import read_connection
 from ..extensions import db
 from ..models import ServiceRequest
-from ..services import drop_off, estimates, messages, repairs, tokens
-from ..services.billing import balances, totals
+from ..services import drop_off, messages, repairs, tokens
+from ..services.billing import balances, estimates, totals
 from ..services.errors import Forbidden
 from ..workflow import label
 from .base import Blueprint, bearer_token, caller

@@ -28,18 +28,8 @@ from ..models import (
     ServiceRequest,
     User,
 )
-from ..services import (
-    booking,
-    documents,
-    drop_off,
-    estimates,
-    messages,
-    payments,
-    photos,
-    repairs,
-    tracking,
-)
-from ..services.billing import issuing
+from ..services import booking, documents, drop_off, messages, payments, photos, repairs, tracking
+from ..services.billing import approvals, estimates, issuing
 from ..services.errors import DomainError
 from ..services.next_steps import next_steps
 from . import bp
@@ -181,7 +171,7 @@ def _decide(service_request: ServiceRequest, actor: User, *, via_token: bool):
         return _render_repair(service_request, via_token=via_token, status=422, quote_form=form)
     approve = form.decision.data == "approve"
     try:
-        repairs.decide_quote(
+        approvals.decide_estimate(
             service_request, approve=approve, actor=actor, version=form.version_number
         )
     except DomainError as exc:

@@ -302,36 +302,6 @@ def assign_technician(request: ServiceRequest, technician: Optional[User], actor
     )
 
 
-def send_quote(
-    request: ServiceRequest,
-    *,
-    amount: int,
-    details: str,
-    actor: User,
-    currency: Optional[str] = None,
-) -> None:
-    """Send a one-amount quote: an estimate of one fee line (see services/estimates.py); the
-    repair waits ``on_hold`` until the customer decides. ``currency`` is the shop's."""
-    from . import estimates
-
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise ValidationFailed(
-            "The quote must be a positive amount.", fields={"amount": ["Must be positive."]}
-        )
-    if not (details or "").strip():
-        raise ValidationFailed("Say what the quote covers.", fields={"details": ["Required."]})
-    estimates.send_single_amount(request, amount=amount, details=details.strip(), actor=actor)
-
-
-def decide_quote(
-    request: ServiceRequest, *, approve: bool, actor: User, version: Optional[int] = None
-) -> None:
-    """The customer's decision on the estimate (see ``estimates.decide_estimate``)."""
-    from . import estimates
-
-    estimates.decide_estimate(request, approve=approve, actor=actor, version=version)
-
-
 # ---------------------------------------------------------------- check-in (back office)
 
 INTAKE_PARTS = ("power", "screen", "cameras", "buttons")

@@ -15,7 +15,7 @@ from fixmyphone.models import (
     RequestPart,
     ServiceRequest,
 )
-from fixmyphone.services import estimates
+from fixmyphone.services.billing import approvals, estimates
 from tests import factories
 from tests.conftest import client_for
 
@@ -147,7 +147,7 @@ def test_changing_an_approved_estimate_needs_a_new_approval(app, repair, tech, s
     post_form(client, url, url + "/estimate/fee", description="Diagnosis", amount="25")
     post_form(client, url, url + "/estimate/send")
     req = _reload(repair)
-    estimates.decide_estimate(req, approve=True, actor=req.customer, version=1)
+    approvals.decide_estimate(req, approve=True, actor=req.customer, version=1)
     db.session.commit()
     assert _reload(repair).quote_status == "approved"
 
@@ -184,7 +184,7 @@ def test_staff_issue_an_interim_invoice_and_the_final_one_deducts_it(app, repair
     post_form(admin, url, url + "/estimate/fee", description="Data recovery", amount="100")
     post_form(admin, url, url + "/estimate/send")
     req = _reload(repair)
-    estimates.decide_estimate(req, approve=True, actor=req.customer)
+    approvals.decide_estimate(req, approve=True, actor=req.customer)
     db.session.commit()
 
     response = post_form(admin, url, url + "/invoice")

@@ -21,7 +21,8 @@ from playwright.sync_api import expect
 from fixmyphone.extensions import db
 from fixmyphone.links import tracking_url
 from fixmyphone.models import Invoice, Part, Payment, ServiceRequest, StockMovement
-from fixmyphone.services import estimates, inventory, repairs
+from fixmyphone.services import inventory, repairs
+from fixmyphone.services.billing import approvals, estimates
 
 from .. import factories
 from .conftest import log_in
@@ -170,8 +171,8 @@ def ready_phone(counter_shop):
         screen = db.session.scalar(sa.select(Part).where(Part.sku == "SCR-13"))
         line = estimates.add_part_line(req, screen, 1, tech)
         estimates.add_labour_line(req, actor=tech, description="Fit the screen", amount=3000)
-        estimates.send_estimate(req, tech)
-        estimates.decide_estimate(req, approve=True, actor=customer)
+        approvals.send_estimate(req, tech)
+        approvals.decide_estimate(req, approve=True, actor=customer)
         inventory.consume_part(line.request_part, tech)
         repairs.move_by(tech, req, "quality_check")
         repairs.move_by(tech, req, "ready_for_pickup")

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Invoice, RepairCharge, ServiceRequest
-from fixmyphone.services import estimates, inventory, payments, warranty
-from fixmyphone.services.billing import balances, charges, invoices, labour
+from fixmyphone.services import inventory, payments, warranty
+from fixmyphone.services.billing import approvals, balances, charges, estimates, invoices, labour
 from fixmyphone.services.errors import Conflict, Forbidden
 from fixmyphone.workflow import UnpaidBalance, move_status
 from tests import factories
@@ -40,7 +40,7 @@ def _estimate(repair, tech, screen) -> int:
     """Part + an hour of labour ($119 + $60, 20 % tax = $214.80), sent to the customer."""
     estimates.add_part_line(repair, screen, 1, tech)
     estimates.add_labour_line(repair, actor=tech, description="Screen replacement", minutes=60)
-    version = estimates.send_estimate(repair, tech)
+    version = approvals.send_estimate(repair, tech)
     db.session.commit()
     return version
 
@@ -111,7 +111,7 @@ def test_a_decision_on_an_old_version_is_refused(app, client, repair, tech, scre
     token = csrf_token(client, page)
     # Staff change the estimate and send it again while the customer's page is open.
     estimates.add_fee_line(repair, actor=tech, description="Data backup", amount=2000)
-    estimates.send_estimate(repair, tech)
+    approvals.send_estimate(repair, tech)
     db.session.commit()
     response = client.post(
         page + "/quote", data={"csrf_token": token, "decision": "approve", "version": "1"}
@@ -123,10 +123,10 @@ def test_a_decision_on_an_old_version_is_refused(app, client, repair, tech, scre
 
 def test_declining_a_revision_keeps_the_earlier_approval(app, repair, tech, screen, customer):
     _estimate(repair, tech, screen)
-    estimates.decide_estimate(repair, approve=True, actor=customer, version=1)
+    approvals.decide_estimate(repair, approve=True, actor=customer, version=1)
     estimates.add_fee_line(repair, actor=tech, description="Data backup", amount=2000)
-    estimates.send_estimate(repair, tech)
-    estimates.decide_estimate(repair, approve=False, actor=customer, version=2)
+    approvals.send_estimate(repair, tech)
+    approvals.decide_estimate(repair, approve=False, actor=customer, version=2)
     db.session.commit()
     req = _reload(repair)
     assert (req.quote_status, req.status) == ("declined", "in_progress")
@@ -136,7 +136,7 @@ def test_declining_a_revision_keeps_the_earlier_approval(app, repair, tech, scre
 
 def test_consumed_parts_and_recorded_labour_adjust_the_bill(app, repair, tech, screen, customer):
     _estimate(repair, tech, screen)
-    estimates.decide_estimate(repair, approve=True, actor=customer)
+    approvals.decide_estimate(repair, approve=True, actor=customer)
     line = estimates.lines_for(repair)[0]
     inventory.consume_part(line.request_part, tech)
     # Half an hour more than estimated, and a small extra part used off the shelf.
@@ -156,7 +156,7 @@ def test_consumed_parts_and_recorded_labour_adjust_the_bill(app, repair, tech, s
 
 def test_a_released_part_is_not_charged(app, repair, tech, screen, customer):
     _estimate(repair, tech, screen)
-    estimates.decide_estimate(repair, approve=True, actor=customer)
+    approvals.decide_estimate(repair, approve=True, actor=customer)
     inventory.release_part(estimates.lines_for(repair)[0].request_part, tech)
     db.session.commit()
     assert [line.kind for line in charges.current_charges(_reload(repair))] == ["labour"]
@@ -166,7 +166,7 @@ def test_ready_for_pickup_issues_the_invoice_and_completion_waits_for_payment(
     app, client, customer_client, repair, tech, screen, customer
 ):
     _estimate(repair, tech, screen)
-    estimates.decide_estimate(repair, approve=True, actor=customer)
+    approvals.decide_estimate(repair, approve=True, actor=customer)
     inventory.consume_part(estimates.lines_for(repair)[0].request_part, tech)
     move_status(repair, "quality_check", tech)
     move_status(repair, "ready_for_pickup", tech)
@@ -232,8 +232,8 @@ def test_a_repair_without_charges_needs_a_no_charge_decision(app, client, repair
 
 def test_charges_not_invoiced_block_completion(app, repair, tech, customer):
     estimates.add_fee_line(repair, actor=tech, description="Diagnosis", amount=2500)
-    estimates.send_estimate(repair, tech)
-    estimates.decide_estimate(repair, approve=True, actor=customer)
+    approvals.send_estimate(repair, tech)
+    approvals.decide_estimate(repair, approve=True, actor=customer)
     move_status(repair, "quality_check", tech)
     move_status(repair, "ready_for_pickup", tech)
     invoice = db.session.scalar(sa.select(Invoice))
@@ -262,8 +262,8 @@ def test_warranty_rework_is_free_by_default(app, repair, tech, screen, customer)
 def test_refunding_an_overpayment_issues_no_credit_note(app, repair, tech, customer):
     admin = factories.UserFactory(role="admin")
     estimates.add_fee_line(repair, actor=tech, description="Diagnosis", amount=5000)
-    estimates.send_estimate(repair, tech)
-    estimates.decide_estimate(repair, approve=True, actor=customer)
+    approvals.send_estimate(repair, tech)
+    approvals.decide_estimate(repair, approve=True, actor=customer)
     invoice = invoices.issue_invoice(repair, admin)  # $60.00 with tax
     cash = payments.record_offline_payment(repair, amount=8000, method="cash", actor=admin)
     payments.verify_payment(cash, admin)
@@ -291,7 +291,7 @@ def test_the_receipt_shows_what_was_paid_for_with_the_tax(app, repair, tech, scr
     from fixmyphone.services import documents
 
     _estimate(repair, tech, screen)
-    estimates.decide_estimate(repair, approve=True, actor=customer)
+    approvals.decide_estimate(repair, approve=True, actor=customer)
     move_status(repair, "quality_check", tech)
     move_status(repair, "ready_for_pickup", tech)
     admin = factories.UserFactory(role="admin")
@@ -309,8 +309,8 @@ def test_the_receipt_shows_what_was_paid_for_with_the_tax(app, repair, tech, scr
 
 def test_once_the_work_is_done_the_estimate_and_deposits_are_closed(app, repair, tech, customer):
     estimates.add_fee_line(repair, actor=tech, description="Diagnosis", amount=2500)
-    estimates.send_estimate(repair, tech)
-    estimates.decide_estimate(repair, approve=True, actor=customer)
+    approvals.send_estimate(repair, tech)
+    approvals.decide_estimate(repair, approve=True, actor=customer)
     move_status(repair, "quality_check", tech)
     move_status(repair, "ready_for_pickup", tech)
     with pytest.raises(Conflict, match="ready for pickup: its estimate no longer changes"):
@@ -330,8 +330,8 @@ def test_the_customer_is_told_why_the_invoice_differs_from_the_estimate(
     app, client, repair, tech, customer
 ):
     estimates.add_labour_line(repair, actor=tech, description="Board repair", minutes=60)
-    estimates.send_estimate(repair, tech)
-    estimates.decide_estimate(repair, approve=True, actor=customer)
+    approvals.send_estimate(repair, tech)
+    approvals.decide_estimate(repair, approve=True, actor=customer)
     labour.record_labour(repair, description="Board repair", minutes=90, actor=tech)
     move_status(repair, "quality_check", tech)
     move_status(repair, "ready_for_pickup", tech)
@@ -343,7 +343,7 @@ def test_the_customer_is_told_why_the_invoice_differs_from_the_estimate(
 def test_an_estimate_approved_before_the_drop_off_keeps_the_booking(app, customer, tech):
     repair = factories.ServiceRequestFactory(customer=customer, technician=tech, status="scheduled")
     estimates.add_fee_line(repair, actor=tech, description="Screen replacement", amount=9900)
-    estimates.send_estimate(repair, tech)
+    approvals.send_estimate(repair, tech)
     assert repair.status == "on_hold"
-    estimates.decide_estimate(repair, approve=True, actor=customer)
+    approvals.decide_estimate(repair, approve=True, actor=customer)
     assert repair.status == "scheduled" and repair.checked_in_at is None

@@ -14,8 +14,15 @@ from pypdf import PdfReader
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Invoice, utcnow
-from fixmyphone.services import documents, estimates, payments, reports
-from fixmyphone.services.billing import balances, books, credit_notes, invoices
+from fixmyphone.services import documents, payments, reports
+from fixmyphone.services.billing import (
+    approvals,
+    balances,
+    books,
+    credit_notes,
+    estimates,
+    invoices,
+)
 from fixmyphone.services.billing.totals import ChargeLine
 from fixmyphone.workflow import move_status
 from tests import factories
@@ -37,8 +44,8 @@ def _billed_repair(admin, *, fee: int, hours: int = 0):
     estimates.add_fee_line(repair, actor=admin, description="Diagnosis", amount=fee)
     if hours:
         estimates.add_labour_line(repair, actor=admin, description="Bench", minutes=hours * 60)
-    estimates.send_estimate(repair, admin)
-    estimates.decide_estimate(repair, approve=True, actor=repair.customer)
+    approvals.send_estimate(repair, admin)
+    approvals.decide_estimate(repair, approve=True, actor=repair.customer)
     move_status(repair, "quality_check", admin)
     move_status(repair, "ready_for_pickup", admin)
     db.session.flush()

@@ -371,10 +371,12 @@ def test_profile_and_password_need_csrf(customer_client, customer):
 
 
 def test_account_links_to_a_waiting_quote(customer_client, customer):
-    from fixmyphone.services import repairs
+    from fixmyphone.services.billing import approvals
 
     r = factories.ServiceRequestFactory(customer=customer)
-    repairs.send_quote(r, amount=4500, details="Battery", actor=factories.UserFactory(role="admin"))
+    approvals.send_single_amount(
+        r, amount=4500, details="Battery", actor=factories.UserFactory(role="admin")
+    )
     html = customer_client.get("/account").get_data(as_text=True)
     assert "Approve or decline the estimate" in html
     assert f'href="/account/repairs/{r.id}#quote"' in html

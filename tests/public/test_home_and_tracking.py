@@ -8,7 +8,7 @@ import pytest
 
 from fixmyphone.extensions import db
 from fixmyphone.models import OpeningHours, StatusChange
-from fixmyphone.services import repairs
+from fixmyphone.services.billing import approvals
 from fixmyphone.workflow import move_status
 
 from .. import factories
@@ -166,7 +166,7 @@ def test_ready_for_pickup_asks_to_pick_up(client, app):
 def _quoted(customer=None):
     admin = factories.UserFactory(role="admin")
     r = factories.ServiceRequestFactory(**({"customer": customer} if customer else {}))
-    repairs.send_quote(r, amount=8900, details="New screen", actor=admin)
+    approvals.send_single_amount(r, amount=8900, details="New screen", actor=admin)
     db.session.commit()
     return r
 

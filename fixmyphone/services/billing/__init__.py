@@ -1,12 +1,17 @@
-"""Money rules of the shop, one module per part of the job:
+"""The shop's money rules, one module per part of the job:
 
-- ``totals``: what lines cost (net, tax, totals), computed here and only here.
-- ``amounts``: amounts as typed and stored (whole minor units).
+- ``totals``: what lines cost (net, tax, totals), worked out here and only here.
+- ``amounts``: amounts as staff type them and as the books store them (minor units).
 - ``balances``: what a repair or a sale still owes; what may still be refunded.
-- ``charges``: what a repair costs now, and the rule "completed means paid" (no-charge too).
+- ``charges``: what a repair costs now; "completed means paid"; the no-charge decision.
+- ``estimates``: itemised estimates: reading them and building them line by line.
+- ``approvals``: sending an estimate and the customer's decision on it.
 - ``labour``: bench labour recorded on a repair.
 - ``issuing``: invoice numbers and the rule that an issued document never changes.
-- ``invoices``: invoices from a repair's charges, deposits and counter sales.
-- ``credit_notes``: credit notes, and crediting refunded money.
-- ``books``: reports from the books (invoiced, unpaid with ageing, refunds).
+- ``invoices``: invoices from a repair's charges, deposit invoices, counter-sale invoices.
+- ``credit_notes``: credit notes, and crediting refunded invoiced money.
+- ``books``: reports from the books: invoiced, unpaid invoices with ageing, refunds.
+
+Import the module you need (``from fixmyphone.services.billing import invoices``);
+this package re-exports nothing.
 """
