@@ -21,14 +21,23 @@ from werkzeug.security import generate_password_hash
 from .bulk import insert_rows
 from .extensions import db
 from .models import (
+    PAYMENT_METHODS,
     REFERENCE_ALPHABET,
     Appointment,
+    AppointmentStatus,
     CustomerProfile,
     Invoice,
+    InvoiceKind,
+    InvoiceStatus,
     Message,
     OpeningHours,
     Part,
     Payment,
+    PaymentPurpose,
+    PaymentStatus,
+    QuoteStatus,
+    RepairStatus,
+    Role,
     ServiceRequest,
     Shift,
     StatusChange,
@@ -41,21 +50,26 @@ from .workflow import STATUSES
 
 # How a chain's history is spread over statuses: most repairs are long finished.
 STATUS_WEIGHTS = {
-    "closed": 40,
-    "completed": 20,
-    "canceled": 6,
-    "ready_for_pickup": 4,
-    "dispatched": 2,
-    "payment_pending": 2,
-    "quality_check": 2,
-    "in_progress": 6,
-    "awaiting_parts": 3,
-    "delayed": 2,
-    "on_hold": 3,
-    "scheduled": 4,
-    "pending": 6,
+    RepairStatus.CLOSED: 40,
+    RepairStatus.COMPLETED: 20,
+    RepairStatus.CANCELED: 6,
+    RepairStatus.READY_FOR_PICKUP: 4,
+    RepairStatus.DISPATCHED: 2,
+    RepairStatus.PAYMENT_PENDING: 2,
+    RepairStatus.QUALITY_CHECK: 2,
+    RepairStatus.IN_PROGRESS: 6,
+    RepairStatus.AWAITING_PARTS: 3,
+    RepairStatus.DELAYED: 2,
+    RepairStatus.ON_HOLD: 3,
+    RepairStatus.SCHEDULED: 4,
+    RepairStatus.PENDING: 6,
 }
-PAID_STATUSES = {"completed", "closed", "ready_for_pickup", "dispatched"}
+PAID_STATUSES = {
+    RepairStatus.COMPLETED,
+    RepairStatus.CLOSED,
+    RepairStatus.READY_FOR_PICKUP,
+    RepairStatus.DISPATCHED,
+}
 
 
 def _reference(i: int) -> str:
@@ -94,7 +108,7 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
                 id=uid,
                 email=f"bench-customer{uid}@example.com",
                 full_name=f"Customer {uid}",
-                role="customer",
+                role=Role.CUSTOMER,
                 active=True,
                 session_version=1,
                 password_hash=pw,
@@ -121,7 +135,7 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
                 id=uid,
                 email=f"bench-tech{uid}@example.com",
                 full_name=f"Tech {uid}",
-                role="technician",
+                role=Role.TECHNICIAN,
                 active=True,
                 session_version=1,
                 password_hash=pw,
@@ -199,7 +213,9 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
             device_type, brand, model = DEVICES[rng.randrange(len(DEVICES))]
             created = now - timedelta(days=rng.randint(0, 1095), minutes=rng.randint(0, 1440))
             tech = (
-                techs[rng.randrange(len(techs))] if target not in ("pending", "scheduled") else None
+                techs[rng.randrange(len(techs))]
+                if target not in (RepairStatus.PENDING, RepairStatus.SCHEDULED)
+                else None
             )
             moment = created
             steps = paths[target]
@@ -207,7 +223,7 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
                 dict(
                     service_request_id=rid,
                     from_status=None,
-                    to_status="pending",
+                    to_status=RepairStatus.PENDING,
                     actor_id=customer,
                     is_public=True,
                     created_at=moment,
@@ -226,11 +242,11 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
                         created_at=moment,
                     )
                 )
-                if step == "in_progress" and checked_in is None:
+                if step == RepairStatus.IN_PROGRESS and checked_in is None:
                     checked_in = moment
-                if step in ("ready_for_pickup", "dispatched"):
+                if step in (RepairStatus.READY_FOR_PICKUP, RepairStatus.DISPATCHED):
                     ready = moment
-                if step == "completed":
+                if step == RepairStatus.COMPLETED:
                     completed = moment
             if moment > now:
                 moment = now
@@ -249,7 +265,7 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
                     model=model,
                     issue_description=ISSUES[i % len(ISSUES)],
                     status=target,
-                    quote_status="none",
+                    quote_status=QuoteStatus.NONE,
                     created_at=created,
                     updated_at=moment,
                     checked_in_at=checked_in,
@@ -267,12 +283,16 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
                         start=start,
                         end=start + timedelta(minutes=30),
                         seat=None,
-                        status="completed" if target != "scheduled" else "canceled",
+                        status=(
+                            AppointmentStatus.COMPLETED
+                            if target != RepairStatus.SCHEDULED
+                            else AppointmentStatus.CANCELED
+                        ),
                         created_at=created,
                         updated_at=created,
                     )
                 )
-            if target in PAID_STATUSES or target == "payment_pending":
+            if target in PAID_STATUSES or target == RepairStatus.PAYMENT_PENDING:
                 amount = rng.choice((4900, 7900, 11900, 14900, 19900))
                 when = ready or completed or moment
                 year = when.year
@@ -282,10 +302,10 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
                     dict(
                         id=inv_id,
                         number=f"BEN-{year}-{inv_seq[year]:07d}",
-                        kind="invoice",
+                        kind=InvoiceKind.INVOICE,
                         service_request_id=rid,
                         customer_id=customer,
-                        status="issued",
+                        status=InvoiceStatus.ISSUED,
                         currency=currency,
                         subtotal=amount,
                         tax=0,
@@ -300,9 +320,9 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
                             service_request_id=rid,
                             invoice_id=inv_id,
                             customer_id=customer,
-                            method=rng.choice(("stripe", "cash", "card_terminal", "bank_transfer")),
-                            purpose="balance",
-                            status="succeeded",
+                            method=rng.choice(PAYMENT_METHODS),
+                            purpose=PaymentPurpose.BALANCE,
+                            status=PaymentStatus.SUCCEEDED,
                             amount=amount,
                             currency=currency,
                             succeeded_at=when,
