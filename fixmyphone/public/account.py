@@ -9,6 +9,7 @@ from flask_login import current_user, login_required, login_user
 from ..extensions import db
 from ..models import Message, ServiceRequest
 from ..services import accounts, audit, drop_off, profiles
+from ..services.billing import balances
 from ..services.errors import DomainError
 from ..services.next_steps import next_steps
 from ..workflow import OPEN_STATUSES
@@ -19,18 +20,17 @@ from .helpers import apply_errors, billing_summaries
 HISTORY_PAGE_SIZE = 20
 
 
-def _unread_by_request(customer_id: int) -> dict[int, int]:
-    rows = db.session.execute(
-        sa.select(Message.service_request_id, sa.func.count(Message.id))
-        .join(ServiceRequest, Message.service_request_id == ServiceRequest.id)
+def _unread_of(request_id) -> sa.ScalarSelect:
+    """Shop messages of the request ``request_id`` names that the customer has not read."""
+    return (
+        sa.select(sa.func.count(Message.id))
         .where(
-            ServiceRequest.customer_id == customer_id,
+            Message.service_request_id == request_id,
             Message.is_internal.is_(False),
             Message.read_by_customer_at.is_(None),
         )
-        .group_by(Message.service_request_id)
-    ).all()
-    return dict(rows)
+        .scalar_subquery()
+    )
 
 
 def _customer_only():
@@ -45,15 +45,17 @@ def account():
     """The customer's open repairs with what to do next and unread messages."""
     if (staff := _customer_only()) is not None:
         return staff
-    open_requests = db.session.scalars(
-        sa.select(ServiceRequest)
+    # Each open repair with its totals and unread messages, in one statement.
+    invoiced, paid = balances.totals_of(ServiceRequest.id)
+    rows = db.session.execute(
+        sa.select(ServiceRequest, invoiced, paid, _unread_of(ServiceRequest.id))
         .where(
             ServiceRequest.customer_id == current_user.id,
             ServiceRequest.status.in_(OPEN_STATUSES),
         )
         .order_by(ServiceRequest.created_at.desc())
     ).all()
-    summaries = billing_summaries(open_requests)
+    open_requests = [r for r, *_ in rows]
     appointments = drop_off.active_appointments(open_requests)
     # An appointment left scheduled once the device is in the shop is no drop-off any more.
     upcoming = {
@@ -61,8 +63,8 @@ def account():
         for r in open_requests
     }
     cards = [
-        (r, upcoming[r.id], next_steps(r, summaries[r.id].balance, upcoming[r.id]))
-        for r in open_requests
+        (r, upcoming[r.id], next_steps(r, int(invoiced or 0) - int(paid or 0), upcoming[r.id]))
+        for r, invoiced, paid, _ in rows
     ]
     finished = db.session.scalar(
         sa.select(sa.func.count(ServiceRequest.id)).where(
@@ -74,7 +76,7 @@ def account():
         "public/account.html",
         cards=cards,
         finished=finished,
-        unread=_unread_by_request(current_user.id),
+        unread={r.id: unread for r, _, _, unread in rows if unread},
     )
 
 

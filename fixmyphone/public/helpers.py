@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-import sqlalchemy as sa
 from flask import current_app, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from ..extensions import db
+from ..loading import Rows, load_lists
 from ..models import (
     PAYMENT_SUCCEEDED,
     Invoice,
@@ -76,24 +75,28 @@ class BillingSummary:
 
 
 def billing_summaries(service_requests) -> dict[int, BillingSummary]:
-    """Totals (from the billing service) and documents for many requests in a fixed number of
-    queries: issued invoices and succeeded payments, grouped by request."""
+    """Totals (from the billing service) and documents for many requests in two statements:
+    the issued invoices and succeeded payments together, then the totals."""
     ids = [r.id for r in service_requests]
     if not ids:
         return {}
+    issued, paid = load_lists(
+        Rows(
+            Invoice,
+            [Invoice.service_request_id.in_(ids), Invoice.status == "issued"],
+            [Invoice.issued_at, Invoice.id],
+        ),
+        Rows(
+            Payment,
+            [Payment.service_request_id.in_(ids), Payment.status == PAYMENT_SUCCEEDED],
+            [Payment.succeeded_at, Payment.id],
+        ),
+    )
     invoices: dict[int, list[Invoice]] = {rid: [] for rid in ids}
-    for inv in db.session.scalars(
-        sa.select(Invoice)
-        .where(Invoice.service_request_id.in_(ids), Invoice.status == "issued")
-        .order_by(Invoice.issued_at, Invoice.id)
-    ):
+    for inv in issued:
         invoices[inv.service_request_id].append(inv)
     payments: dict[int, list[Payment]] = {rid: [] for rid in ids}
-    for pay in db.session.scalars(
-        sa.select(Payment)
-        .where(Payment.service_request_id.in_(ids), Payment.status == PAYMENT_SUCCEEDED)
-        .order_by(Payment.succeeded_at, Payment.id)
-    ):
+    for pay in paid:
         payments[pay.service_request_id].append(pay)
     totals = balances.totals_by_request(ids)
     return {
