@@ -12,17 +12,23 @@ from werkzeug.security import generate_password_hash
 
 from .extensions import db
 from .models import (
-    APPOINTMENT_COMPLETED,
-    APPOINTMENT_SCHEDULED,
-    QUOTE_NONE,
+    OFFLINE_METHODS,
     Appointment,
+    AppointmentStatus,
     CustomerProfile,
+    DeviceType,
     Invoice,
     Message,
+    MovementKind,
     Notification,
+    NotificationChannel,
     OpeningHours,
     Part,
+    QuoteStatus,
+    RepairStatus,
     RequestPart,
+    RequestPartStatus,
+    Role,
     ServiceRequest,
     Shift,
     ShopSettings,
@@ -34,31 +40,31 @@ from .models import (
 from .services import payments
 from .services.billing import approvals, balances, estimates
 from .services.repairs import luhn_valid, unique_reference
-from .workflow import STATUSES, TRANSITIONS, move_status, record_initial
+from .workflow import INITIAL_STATUS, STATUSES, TRANSITIONS, move_status, record_initial
 
 DEMO_PASSWORD = "demo1234"
 DEMO_LOGINS = [
-    ("superadmin", "owner@fixmyphone.example"),
-    ("admin", "admin@fixmyphone.example"),
-    ("technician", "tech1@fixmyphone.example"),
-    ("customer", "customer1@fixmyphone.example"),
+    (Role.SUPERADMIN, "owner@fixmyphone.example"),
+    (Role.ADMIN, "admin@fixmyphone.example"),
+    (Role.TECHNICIAN, "tech1@fixmyphone.example"),
+    (Role.CUSTOMER, "customer1@fixmyphone.example"),
 ]
 
 FIRST = "Ava Ben Chloe Dan Emma Finn Grace Hugo Isla Jack Kara Leo Mia Noah Olive Paul Quinn Ruby Sam Tara Uma Vic Will Xena Yara Zoe Amir Bea Cole Dina".split()
 LAST = "Smith Jones Brown Garcia Miller Davis Lopez Wilson Moore Taylor Clark Lewis Young King Scott".split()
 DEVICES = [
-    ("phone", "Apple", "iPhone 13"),
-    ("phone", "Apple", "iPhone 14 Pro"),
-    ("phone", "Apple", "iPhone 15"),
-    ("phone", "Samsung", "Galaxy S23"),
-    ("phone", "Samsung", "Galaxy A54"),
-    ("phone", "Google", "Pixel 8"),
-    ("phone", "Xiaomi", "Redmi Note 12"),
-    ("tablet", "Apple", "iPad Air 5"),
-    ("tablet", "Samsung", "Galaxy Tab S8"),
-    ("smartwatch", "Apple", "Watch Series 8"),
-    ("laptop", "Apple", "MacBook Air M2"),
-    ("other", "Nintendo", "Switch OLED"),
+    (DeviceType.PHONE, "Apple", "iPhone 13"),
+    (DeviceType.PHONE, "Apple", "iPhone 14 Pro"),
+    (DeviceType.PHONE, "Apple", "iPhone 15"),
+    (DeviceType.PHONE, "Samsung", "Galaxy S23"),
+    (DeviceType.PHONE, "Samsung", "Galaxy A54"),
+    (DeviceType.PHONE, "Google", "Pixel 8"),
+    (DeviceType.PHONE, "Xiaomi", "Redmi Note 12"),
+    (DeviceType.TABLET, "Apple", "iPad Air 5"),
+    (DeviceType.TABLET, "Samsung", "Galaxy Tab S8"),
+    (DeviceType.SMARTWATCH, "Apple", "Watch Series 8"),
+    (DeviceType.LAPTOP, "Apple", "MacBook Air M2"),
+    (DeviceType.OTHER, "Nintendo", "Switch OLED"),
 ]
 ISSUES = [
     "Cracked screen after a drop; touch still works in the lower half.",
@@ -88,7 +94,7 @@ def _imei(rng: random.Random) -> str:
 
 def _path_to(target: str) -> list[str]:
     """A legal path of statuses from pending to ``target`` (shortest, via the workflow)."""
-    seen, queue = {"pending": ["pending"]}, deque(["pending"])
+    seen, queue = {INITIAL_STATUS: [INITIAL_STATUS]}, deque([INITIAL_STATUS])
     while queue:
         current = queue.popleft()
         for nxt in TRANSITIONS[current]:
@@ -120,8 +126,8 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
         db.session.add(u)
         return u
 
-    user(DEMO_LOGINS[0][1], "Olivia Owner", "superadmin")
-    admin = user(DEMO_LOGINS[1][1], "Adam Admin", "admin")
+    user(DEMO_LOGINS[0][1], "Olivia Owner", Role.SUPERADMIN)
+    admin = user(DEMO_LOGINS[1][1], "Adam Admin", Role.ADMIN)
     techs = []
     for i, (name, skills) in enumerate(
         [
@@ -132,7 +138,7 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
         ],
         start=1,
     ):
-        tech = user(f"tech{i}@fixmyphone.example", name, "technician")
+        tech = user(f"tech{i}@fixmyphone.example", name, Role.TECHNICIAN)
         tech.technician_profile = TechnicianProfile(skills=skills, bench=f"Bench {i}")
         techs.append(tech)
         for weekday in range(6):
@@ -146,7 +152,7 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
     customers = []
     for i in range(30):
         name = f"{FIRST[i]} {LAST[i % len(LAST)]}"
-        c = user(f"customer{i + 1}@fixmyphone.example", name, "customer")
+        c = user(f"customer{i + 1}@fixmyphone.example", name, Role.CUSTOMER)
         c.customer_profile = CustomerProfile(
             phone=f"+1 555 01{i:02d}",
             address_line1=f"{10 + i} Elm Street",
@@ -182,7 +188,7 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
         db.session.add(
             StockMovement(
                 part=p,
-                kind="receive",
+                kind=MovementKind.RECEIVE,
                 quantity=p.on_hand,
                 on_hand_after=p.on_hand,
                 reserved_after=0,
@@ -207,7 +213,7 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
             device_type=device_type,
             brand=brand,
             model=model,
-            imei=_imei(rng) if device_type == "phone" else None,
+            imei=_imei(rng) if device_type == DeviceType.PHONE else None,
             issue_description=ISSUES[i % len(ISSUES)],
             created_at=created,
         )
@@ -216,24 +222,32 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
         db.session.flush()
         path = _path_to(target)
         tech = techs[i % len(techs)]
-        if len(path) > 2 or target not in ("pending", "scheduled", "canceled"):
+        if len(path) > 2 or target not in (
+            RepairStatus.PENDING,
+            RepairStatus.SCHEDULED,
+            RepairStatus.CANCELED,
+        ):
             req.technician = tech
             db.session.flush()
         moment = created
         for step in path[1:]:
             moment += timedelta(hours=rng.randint(2, 30))
-            actor = tech if req.technician and step not in ("scheduled", "canceled") else admin
-            if step == "on_hold" and req.quote_status == QUOTE_NONE:
+            actor = (
+                tech
+                if req.technician and step not in (RepairStatus.SCHEDULED, RepairStatus.CANCELED)
+                else admin
+            )
+            if step == RepairStatus.ON_HOLD and req.quote_status == QuoteStatus.NONE:
                 # An estimate sent before the device came in, waiting for the customer.
                 _send_estimate(req, actor, i, moment)
                 continue
-            if step == "completed":
+            if step == RepairStatus.COMPLETED:
                 counts["payments"] += _pay(req, moment, admin)
             entry = move_status(req, step, actor, _note(step), notify=False)
             entry.created_at = moment
-            if step == "in_progress":
+            if step == RepairStatus.IN_PROGRESS:
                 req.checked_in_at = moment
-            if step == "in_progress" and req.quote_status == QUOTE_NONE:
+            if step == RepairStatus.IN_PROGRESS and req.quote_status == QuoteStatus.NONE:
                 # Checked in and diagnosed: the estimate goes out (on hold) and the customer
                 # approves it (in progress again) before the work.
                 moment += timedelta(hours=rng.randint(1, 6))
@@ -242,9 +256,9 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
                 approvals.decide_estimate(req, approve=True, actor=customer)
                 req.quote_decided_at = moment
                 req.history[-1].created_at = moment
-            if step == "scheduled":
+            if step == RepairStatus.SCHEDULED:
                 counts["appointments"] += _appointment(req, moment, now, i)
-            if step == "in_progress":
+            if step == RepairStatus.IN_PROGRESS:
                 req.estimated_completion = moment + timedelta(days=2)
                 part = parts[i % len(parts)]
                 if i % 2 == 0 and part.on_hand > 0:
@@ -256,16 +270,20 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
                             part=part,
                             quantity=1,
                             unit_price=part.price,
-                            status="consumed",
+                            status=RequestPartStatus.CONSUMED,
                         )
                     )
                     used.append((moment, part, req.id, tech.id))
-            if step in ("payment_pending", "ready_for_pickup", "dispatched"):
+            if step in (
+                RepairStatus.PAYMENT_PENDING,
+                RepairStatus.READY_FOR_PICKUP,
+                RepairStatus.DISPATCHED,
+            ):
                 # The workflow invoiced the repair just now: date it when it happened.
                 counts["invoices"] += _date_new_invoices(req, moment)
-            if step in ("ready_for_pickup", "dispatched"):
+            if step in (RepairStatus.READY_FOR_PICKUP, RepairStatus.DISPATCHED):
                 req.ready_at = moment
-            if step == "completed":
+            if step == RepairStatus.COMPLETED:
                 req.completed_at = moment
                 req.warranty_until = moment + timedelta(days=current_app.config["WARRANTY_DAYS"])
         if i % 4 == 0:
@@ -292,7 +310,9 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
     db.session.flush()
     # The demo's past is not news: its e-mails and texts are never sent (the in-app notices
     # stay, as the customers would have them).
-    db.session.execute(sa.delete(Notification).where(Notification.channel != "in_app"))
+    db.session.execute(
+        sa.delete(Notification).where(Notification.channel != NotificationChannel.IN_APP)
+    )
     return {
         "technicians": len(techs),
         "parts": len(parts),
@@ -314,7 +334,7 @@ def _ledger_of_used_parts(used: list[tuple[datetime, Part, int, int]]) -> None:
             StockMovement(
                 part=part,
                 service_request_id=request_id,
-                kind="consume",
+                kind=MovementKind.CONSUME,
                 quantity=-1,
                 on_hand_after=stock[part.id],
                 reserved_after=part.reserved,
@@ -326,29 +346,29 @@ def _ledger_of_used_parts(used: list[tuple[datetime, Part, int, int]]) -> None:
 
 def _note(step: str) -> str | None:
     return {
-        "in_progress": "Diagnosis done, repair started.",
-        "awaiting_parts": "Waiting for the part from our supplier.",
-        "on_hold": "Waiting for your go-ahead.",
-        "quality_check": "Repair done, testing.",
-        "ready_for_pickup": "Ready: come by during opening hours.",
-        "delayed": "The supplier is late; sorry for the wait.",
+        RepairStatus.IN_PROGRESS: "Diagnosis done, repair started.",
+        RepairStatus.AWAITING_PARTS: "Waiting for the part from our supplier.",
+        RepairStatus.ON_HOLD: "Waiting for your go-ahead.",
+        RepairStatus.QUALITY_CHECK: "Repair done, testing.",
+        RepairStatus.READY_FOR_PICKUP: "Ready: come by during opening hours.",
+        RepairStatus.DELAYED: "The supplier is late; sorry for the wait.",
     }.get(step)
 
 
 def _appointment(req: ServiceRequest, moment: datetime, now: datetime, i: int) -> int:
     start = moment.replace(minute=0) + timedelta(days=1)
-    status = APPOINTMENT_COMPLETED
-    if req.status == "scheduled":
+    status = AppointmentStatus.COMPLETED
+    if req.status == RepairStatus.SCHEDULED:
         # Upcoming drop-offs in the next days, on distinct hours so seats never clash.
         start = (now + timedelta(days=1 + i % 5)).replace(hour=10 + i % 6, minute=0)
-        status = APPOINTMENT_SCHEDULED
+        status = AppointmentStatus.SCHEDULED
     db.session.add(
         Appointment(
             service_request=req,
             customer_id=req.customer_id,
             start=start,
             end=start + timedelta(minutes=30),
-            seat=None if status != APPOINTMENT_SCHEDULED else 0,
+            seat=None if status != AppointmentStatus.SCHEDULED else 0,
             status=status,
         )
     )
@@ -391,7 +411,7 @@ def _pay(req: ServiceRequest, moment: datetime, admin: User) -> int:
     due = balances.balance_due(req)
     if due <= 0:
         return 0
-    method = ("cash", "card_terminal", "bank_transfer")[req.id % 3]
+    method = OFFLINE_METHODS[req.id % 3]
     payment = payments.record_offline_payment(req, amount=due, method=method, actor=admin)
     payments.verify_payment(payment, admin)
     payment.created_at = payment.succeeded_at = payment.verified_at = moment

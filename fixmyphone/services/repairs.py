@@ -12,6 +12,7 @@ from ..models import (
     DEVICE_TYPES,
     ROLE_CUSTOMER,
     ROLE_TECHNICIAN,
+    Role,
     ServiceRequest,
     StatusChange,
     User,
@@ -284,12 +285,12 @@ def can_move(user: User, request: ServiceRequest) -> bool:
     """Admins move any request; a technician only the ones assigned to them."""
     if user.is_admin:
         return True
-    return user.role == "technician" and request.technician_id == user.id
+    return user.role == Role.TECHNICIAN and request.technician_id == user.id
 
 
 def assign_technician(request: ServiceRequest, technician: Optional[User], actor: User) -> None:
     """Give a repair to a technician (or take it back with None)."""
-    if technician is not None and (technician.role != "technician" or not technician.active):
+    if technician is not None and (technician.role != Role.TECHNICIAN or not technician.active):
         raise Conflict(f"{technician.full_name} is not an active technician.")
     before = {"technician_id": request.technician_id}
     request.technician = technician
