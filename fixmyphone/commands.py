@@ -11,7 +11,7 @@ from .backup import backup, restore
 from .benchdata import bench_data
 from .extensions import db
 from .jobs import run_periodic
-from .models import ROLE_SUPERADMIN, User
+from .models import Role, User
 from .seed import DEMO_LOGINS, DEMO_PASSWORD, seed
 from .services import accounts
 from .services.errors import DomainError
@@ -31,7 +31,7 @@ def create_superadmin(email: str | None, password: str | None, full_name: str) -
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user = accounts.create_user(
-            email=email, password=password, full_name=full_name, role=ROLE_SUPERADMIN
+            email=email, password=password, full_name=full_name, role=Role.SUPERADMIN
         )
     except DomainError as exc:
         details = "; ".join(f"{k}: {' '.join(v)}" for k, v in (exc.fields or {}).items())

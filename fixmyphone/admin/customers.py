@@ -12,7 +12,7 @@ from wtforms import StringField
 
 from ..extensions import db
 from ..formatting import local_time
-from ..models import ROLE_CUSTOMER, Message, Payment, ServiceRequest, User
+from ..models import Message, Payment, Role, ServiceRequest, User
 from ..services import accounts, profiles, staff
 from ..services.errors import DomainError
 from .base import SecuredModelView, snapshot
@@ -50,10 +50,10 @@ class CustomerView(SecuredModelView):
         super().__init__(User, **kwargs)
 
     def get_query(self):
-        return super().get_query().filter(User.role == ROLE_CUSTOMER)
+        return super().get_query().filter(User.role == Role.CUSTOMER)
 
     def get_count_query(self):
-        return super().get_count_query().filter(User.role == ROLE_CUSTOMER)
+        return super().get_count_query().filter(User.role == Role.CUSTOMER)
 
     def edit_form(self, obj=None):
         # The email is the login: set at creation, changed later by the customer themself.

@@ -21,9 +21,9 @@ from flask_login import current_user
 from .. import workflow
 from ..extensions import db
 from ..models import (
-    APPOINTMENT_SCHEDULED,
     OFFLINE_METHODS,
     Appointment,
+    AppointmentStatus,
     Payment,
     PaymentStatus,
     RepairStatus,
@@ -86,7 +86,7 @@ def appointments_today(user: User) -> list[TechnicianDay]:
         .where(
             Appointment.start >= start,
             Appointment.start < end,
-            Appointment.status == APPOINTMENT_SCHEDULED,
+            Appointment.status == AppointmentStatus.SCHEDULED,
             repairs.visible_to(user),
         )
         .options(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Query
 from .. import workflow
 from ..extensions import db
 from ..formatting import local_time
-from ..models import ROLE_TECHNICIAN, ServiceRequest, User
+from ..models import Role, ServiceRequest, User
 from ..services import messages, repairs, tickets
 from ..services import search as search_text
 from ..services.billing import amounts, approvals
@@ -30,7 +30,7 @@ def technician_options() -> list[tuple[str, str]]:
         return []
     rows = db.session.execute(
         sa.select(User.id, User.full_name)
-        .where(User.role == ROLE_TECHNICIAN, User.active)
+        .where(User.role == Role.TECHNICIAN, User.active)
         .order_by(User.full_name)
     ).all()
     return [(str(i), name) for i, name in rows]

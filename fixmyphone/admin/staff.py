@@ -17,8 +17,8 @@ from .. import workflow
 from ..extensions import db
 from ..formatting import local_time
 from ..models import (
-    ROLE_TECHNICIAN,
     STAFF_ROLES,
+    Role,
     ServiceRequest,
     Shift,
     TechnicianProfile,
@@ -95,7 +95,7 @@ class StaffAccountsBase(SecuredModelView):
             return False
 
     def _set_skills(self, user: User, skills: str | None) -> None:
-        if user.role == ROLE_TECHNICIAN:
+        if user.role == Role.TECHNICIAN:
             if user.technician_profile is None:
                 user.technician_profile = TechnicianProfile()
             user.technician_profile.skills = (skills or "").strip()[:500] or None
@@ -197,7 +197,7 @@ class TechnicianAccountsView(StaffAccountsBase):
     """Admins manage technicians: accounts and skills."""
 
     access = ADMIN
-    roles = (ROLE_TECHNICIAN,)
+    roles = (Role.TECHNICIAN,)
 
 
 class StaffAccountsView(StaffAccountsBase):
@@ -294,7 +294,7 @@ class WorkloadView(SecuredPage):
             ).all()
         )
         technicians = db.session.scalars(
-            sa.select(User).where(User.role == ROLE_TECHNICIAN).order_by(User.full_name)
+            sa.select(User).where(User.role == Role.TECHNICIAN).order_by(User.full_name)
         ).all()
         board: dict = {t.id: {} for t in technicians}
         board[None] = {}

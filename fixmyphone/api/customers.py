@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from ..extensions import db, limiter
-from ..models import ROLE_CUSTOMER, User
+from ..models import Role, User
 from ..services import accounts, profiles, repairs
 from ..services.errors import NotFound
 from .base import Blueprint, caller
@@ -50,7 +50,7 @@ def customer_for(customer_id: int) -> User:
     A staff account is never a customer here: its id answers 404 too."""
     me = caller()
     user = db.session.get(User, customer_id) if customer_id else None
-    if user is None or user.role != ROLE_CUSTOMER or not repairs.customer_visible(me, user):
+    if user is None or user.role != Role.CUSTOMER or not repairs.customer_visible(me, user):
         raise NotFound("No such customer.")
     return user
 

@@ -14,10 +14,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .. import links
 from ..extensions import db
 from ..models import (
-    ROLE_CUSTOMER,
     ROLES,
     CustomerProfile,
     RefreshToken,
+    Role,
     User,
     normalise_email,
     utcnow,
@@ -86,7 +86,7 @@ def create_user(
     email: str,
     password: Optional[str],
     full_name: str,
-    role: str = ROLE_CUSTOMER,
+    role: str = Role.CUSTOMER,
     phone: Optional[str] = None,
     actor: Optional[User] = None,
 ) -> User:
@@ -115,7 +115,7 @@ def create_user(
     user = User(email=email_n, full_name=full_name.strip(), role=role)
     if password is not None:
         user.set_password(password, method=current_app.config["PASSWORD_HASH_METHOD"])
-    if role == ROLE_CUSTOMER:
+    if role == Role.CUSTOMER:
         user.customer_profile = CustomerProfile(phone=(phone or "").strip() or None)
     db.session.add(user)
     db.session.flush()

@@ -12,10 +12,11 @@ import sqlalchemy as sa
 
 from ..extensions import db
 from ..models import (
-    PAYMENT_SUCCEEDED,
     Part,
     Payment,
+    PaymentStatus,
     Refund,
+    RefundStatus,
     RequestPart,
     RequestPartStatus,
     ServiceRequest,
@@ -44,13 +45,13 @@ def revenue(period: Period, grouping: str = "day") -> list[dict]:
     pay_bucket = bucket(Payment.succeeded_at, grouping, period)
     paid = db.session.execute(
         sa.select(pay_bucket, sa.func.sum(Payment.amount), sa.func.count(Payment.id))
-        .where(Payment.status == PAYMENT_SUCCEEDED, within(Payment.succeeded_at, period))
+        .where(Payment.status == PaymentStatus.SUCCEEDED, within(Payment.succeeded_at, period))
         .group_by(pay_bucket)
     ).all()
     ref_bucket = bucket(Refund.created_at, grouping, period)
     refunded = db.session.execute(
         sa.select(ref_bucket, sa.func.sum(Refund.amount))
-        .where(Refund.status == PAYMENT_SUCCEEDED, within(Refund.created_at, period))
+        .where(Refund.status == RefundStatus.SUCCEEDED, within(Refund.created_at, period))
         .group_by(ref_bucket)
     ).all()
     rows: dict[str, dict] = {}
@@ -72,7 +73,7 @@ def revenue_by_method(period: Period) -> list[dict]:
     """Succeeded payments per method in the period."""
     result = db.session.execute(
         sa.select(Payment.method, sa.func.count(Payment.id), sa.func.sum(Payment.amount))
-        .where(Payment.status == PAYMENT_SUCCEEDED, within(Payment.succeeded_at, period))
+        .where(Payment.status == PaymentStatus.SUCCEEDED, within(Payment.succeeded_at, period))
         .group_by(Payment.method)
         .order_by(sa.func.sum(Payment.amount).desc(), Payment.method)
     ).all()

@@ -16,8 +16,8 @@ from flask import current_app
 
 from ..extensions import db
 from ..models import (
-    APPOINTMENT_SCHEDULED,
     Appointment,
+    AppointmentStatus,
     OpeningHours,
     Shift,
     ShopSettings,
@@ -96,7 +96,7 @@ def slots_for_range(
     booked_rows = db.session.execute(
         sa.select(Appointment.start, sa.func.count())
         .where(
-            Appointment.status == APPOINTMENT_SCHEDULED,
+            Appointment.status == AppointmentStatus.SCHEDULED,
             Appointment.seat.is_not(None),
             Appointment.start >= range_start,
             Appointment.start < range_end,
