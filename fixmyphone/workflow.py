@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from . import labels, signals
 from .extensions import db
 from .models import RepairStatus, ServiceRequest, StatusChange, User, utcnow
-from .services.errors import Conflict
+from .domain_errors import Conflict
 
 # The statuses in the API contract's order, with their words (labels.py holds the words).
 STATUSES: Mapping[str, str] = labels.STATUS_WORDS
