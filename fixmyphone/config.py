@@ -128,6 +128,7 @@ class Config:
     NOTIFY_STATUSES = _list("NOTIFY_STATUSES", "")  # statuses that tell the customer; [] = all
     NOTIFY_MAX_ATTEMPTS = _int("NOTIFY_MAX_ATTEMPTS", 5)
     NOTIFY_RETRY_INTERVALS = _ints("NOTIFY_RETRY_INTERVALS", "30,120,600,1800")  # last repeats
+    NOTIFY_BATCH_SIZE = _int("NOTIFY_BATCH_SIZE", 100)  # rows one delivery job claims and sends
     OUTBOX_GRACE_SECONDS = _int("OUTBOX_GRACE_SECONDS", 120)  # pending longer: the sweep sends
     OUTBOX_CLAIM_TIMEOUT_SECONDS = _int("OUTBOX_CLAIM_TIMEOUT_SECONDS", 600)  # then taken back
     APPOINTMENT_REMINDERS = _list("APPOINTMENT_REMINDERS", "24h,1h")  # before the drop-off

@@ -6,8 +6,9 @@ workers) has the effect of running it once.
 
 from __future__ import annotations
 
-import functools
 import logging
+import time
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Optional
 
@@ -17,124 +18,81 @@ from flask import current_app
 from .database import outside_transaction
 from .extensions import db
 from .models import Notification, NotificationChannel, NotificationStatus, utcnow
+from .queue import get_queue, uses_rq
+from .services import outbox
+from .services.notifications import rq_delivery_options
 
 log = logging.getLogger(__name__)
-SWEEP_BATCH = 500
-
-
-def claim(notification_id: int, now: Optional[datetime] = None) -> Optional[Notification]:
-    """Atomically take a pending row for sending and return it; None when someone else has
-    it (or it is not pending).
-
-    One ``UPDATE ... WHERE status = 'pending' RETURNING``: of two workers racing for a row
-    exactly one gets it back. It must be committed before the message goes out, so that a
-    second worker sees the claim: ``deliver_notification`` runs it outside a transaction.
-    """
-    params = {"row_id": notification_id, "now": now or utcnow()}
-    return db.session.scalars(_claim_statement(), params).one_or_none()
-
-
-# Deliveries are many and short: their statements are built once (building and caching a
-# statement per call cost as much CPU as sending it).
-@functools.cache
-def _claim_statement() -> sa.Select:
-    table = Notification.__table__
-    update = (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("row_id"), table.c.status == NotificationStatus.PENDING)
-        .values(
-            status=NotificationStatus.SENDING,
-            claimed_at=sa.bindparam("now", type_=table.c.claimed_at.type),
-            attempts=table.c.attempts + 1,
-        )
-        .returning(*table.c)
-    )
-    return sa.select(Notification).from_statement(update).execution_options(populate_existing=True)
-
-
-@functools.cache
-def _outcome_statement(names: tuple[str, ...]) -> sa.Update:
-    table = Notification.__table__
-    values = {name: sa.bindparam(f"new_{name}", type_=table.c[name].type) for name in names}
-    return (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("row_id"))
-        .values(claimed_at=None, **values)
-        .execution_options(synchronize_session=False)
-    )
+SWEEP_LIMIT = 5000  # due rows one sweep hands on, in batches of NOTIFY_BATCH_SIZE
 
 
 def _statements_commit_themselves() -> None:
     """Run the session's next statements outside a transaction, each committed on its own.
 
-    A delivery writes twice (the claim, then sent or failed) and each write must be durable
-    at once; without BEGIN and COMMIT that is one round trip per write instead of three.
-    Work the caller left in the session is committed first, as the claim always did.
+    A batch's claim must be durable before anything is sent (so that no other worker takes
+    its rows) and so must its outcomes; without BEGIN and COMMIT each write is one round trip
+    instead of three. Work the caller left in the session is committed first.
     """
     if db.session().in_transaction():
         db.session.commit()
     outside_transaction()
 
 
-def deliver_notification(notification_id: int) -> bool:
-    """Send one outbox row through its channel; True when this call sent it.
+def deliver_due(ids: Optional[list[int]] = None, batch: Optional[int] = None) -> dict[str, int]:
+    """Send a batch of due notifications: claim up to ``batch`` (``NOTIFY_BATCH_SIZE``) of them
+    in one statement (only rows among ``ids`` when given), send them on one SMTP connection
+    and write each row's outcome; returns the counts.
 
-    A transient failure puts the row back to pending with a backoff and re-raises (RQ's
-    Retry runs it again; without Redis the outbox sweep does); the last attempt, or an error
-    no retry can fix, marks it failed with the error.
+    A full batch first asks for another drain (of the rest of ``ids``, when given), so that a
+    second worker takes the next batch while this one sends (without Redis, this call takes
+    it next). A row whose failure may pass is drained again after its own backoff (by RQ's
+    scheduler; without Redis, by the outbox sweep). A row's failure is written on the row,
+    never raised.
     """
-    from .services import delivery
-    from .services.notifications import retry_intervals
+    config = current_app.config
+    limit = batch or config["NOTIFY_BATCH_SIZE"]
+    totals: Counter[str] = Counter()
+    while True:
+        _statements_commit_themselves()
+        rows = outbox.claim_due(limit, ids)
+        if ids is not None:
+            claimed = {row.id for row in rows}
+            ids = [row_id for row_id in ids if row_id not in claimed]
+        more = len(rows) == limit and ids != []
+        handed_on = more and drain_later(ids)
+        deadline = time.monotonic() + config["OUTBOX_CLAIM_TIMEOUT_SECONDS"] / 2
+        done = outbox.send_batch(rows, deadline)
+        totals.update(done.counts())
+        for wait, retry_ids in done.retries.items():
+            drain_later(retry_ids, wait)
+        if done.released:
+            drain_later(None if ids is None else done.released)
+        if not more or handed_on:
+            return dict(totals)
 
-    _statements_commit_themselves()
-    row = claim(notification_id)
-    if row is None:
-        db.session.commit()
-        log.debug("notification %s not pending (sent, failed or claimed)", notification_id)
+
+def deliver_notification(notification_id: int) -> bool:
+    """Send one row, as a batch of one (a job enqueued before deliveries went in batches, or a
+    direct call); True when this call sent it."""
+    return deliver_due([notification_id], batch=1)["sent"] == 1
+
+
+def drain_later(ids: Optional[list[int]] = None, wait: int = 0) -> bool:
+    """Enqueue a drain of due rows (of ``ids`` only, when given) on RQ, to run after ``wait``
+    seconds; False when jobs run in-process or Redis is down (the outbox sweep sends them)."""
+    app = current_app._get_current_object()
+    if not uses_rq(app):
         return False
     try:
-        delivery.send(row)
-    except delivery.PermanentDeliveryError as exc:
-        _record(row, status=NotificationStatus.FAILED, last_error=_error_text(exc))
-        log.warning("notification %s failed for good: %s", notification_id, _error_text(exc))
-        return False
-    except Exception as exc:
-        attempts = row.attempts
-        if attempts >= current_app.config["NOTIFY_MAX_ATTEMPTS"]:
-            _record(row, status=NotificationStatus.FAILED, last_error=_error_text(exc))
-            log.warning("notification %s failed after %s tries", notification_id, attempts)
+        queue = get_queue("default", app)
+        if wait > 0:
+            queue.enqueue_in(timedelta(seconds=wait), deliver_due, ids, **rq_delivery_options())
         else:
-            intervals = retry_intervals() or [60]
-            wait = intervals[min(attempts - 1, len(intervals) - 1)]
-            send_after = utcnow() + timedelta(seconds=wait)
-            _record(
-                row,
-                status=NotificationStatus.PENDING,
-                send_after=send_after,
-                last_error=_error_text(exc),
-            )
-            log.warning(
-                "notification %s try %s failed, retrying in %ss: %s",
-                notification_id,
-                attempts,
-                wait,
-                _error_text(exc),
-            )
-        raise
-    _record(row, status=NotificationStatus.SENT, sent_at=utcnow(), last_error=None)
+            queue.enqueue(deliver_due, ids, **rq_delivery_options())
+    except Exception:
+        log.warning("could not enqueue a delivery batch; left for the sweep", exc_info=True)
+        return False
     return True
-
-
-def _error_text(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:2000]
-
-
-def _record(row: Notification, **values) -> None:
-    """Write the outcome of a claimed row's delivery (one UPDATE, committed) and release the
-    claim."""
-    params = {f"new_{name}": value for name, value in values.items()}
-    db.session.execute(_outcome_statement(tuple(values)), {"row_id": row.id, **params})
-    db.session.commit()
 
 
 def sweep_outbox(now: Optional[datetime] = None) -> dict[str, int]:
@@ -181,32 +139,23 @@ def sweep_outbox(now: Optional[datetime] = None) -> dict[str, int]:
             sa.func.coalesce(Notification.send_after, Notification.created_at) <= ready_before,
         )
         .order_by(Notification.id)
-        .limit(SWEEP_BATCH)
+        .limit(SWEEP_LIMIT)
     ).all()
     db.session.commit()
-    for notification_id in due_ids:
-        redeliver(notification_id)
+    size = current_app.config["NOTIFY_BATCH_SIZE"]
+    for start in range(0, len(due_ids), size):
+        redeliver(list(due_ids[start : start + size]))
     return {"recovered": recovered, "failed": failed, "redelivered": len(due_ids)}
 
 
-def redeliver(notification_id: int) -> None:
-    """Enqueue a delivery on RQ (with retries); run it here when Redis is off or down."""
-    from .queue import get_queue, uses_rq
-    from .services.notifications import rq_delivery_options
-
-    app = current_app._get_current_object()
-    if uses_rq(app):
-        try:
-            get_queue("default", app).enqueue(
-                deliver_notification, notification_id, **rq_delivery_options()
-            )
-            return
-        except Exception:
-            log.warning("could not enqueue notification %s; delivering here", notification_id)
+def redeliver(ids: list[int]) -> None:
+    """Enqueue a batch of these rows on RQ; send it here when Redis is off or down."""
+    if drain_later(ids):
+        return
     try:
-        deliver_notification(notification_id)
+        deliver_due(ids)
     except Exception:
-        # Already recorded on the row (pending with a backoff, or failed).
+        log.exception("delivering notifications %s failed", ids)
         db.session.rollback()
 
 

@@ -26,7 +26,7 @@ from ..models import (
     User,
     utcnow,
 )
-from ..queue import enqueue_after_commit
+from ..queue import enqueue_after_commit, uses_rq
 from ..workflow import label
 from . import audit, secret_links
 from .errors import Conflict, NotFound
@@ -167,22 +167,37 @@ def header_text(value: str) -> str:
     return " ".join("".join(ch if ch.isprintable() else " " for ch in value or "").split())
 
 
+_STAGED_DELIVERIES = "fixmyphone_deliveries"  # session.info: (transaction, its row ids)
+
+
 def enqueue_delivery_after_commit(notification_id: int) -> None:
-    """Deliver a row once the transaction commits (on RQ: with retries and backoff)."""
-    enqueue_after_commit(
-        "fixmyphone.jobs.deliver_notification", notification_id, **rq_delivery_options()
-    )
+    """Deliver a row once the transaction commits, in one delivery batch per transaction.
+
+    On RQ the batch is a drain of every due row (this transaction's among them, so rows
+    written by many requests at once go out together); in-process it is this transaction's
+    rows only (a web request sends its own messages, not a backlog). Rows whose batch could
+    not be enqueued (Redis down at the commit) are sent by the outbox sweep.
+    """
+    session = db.session()
+    if not session.in_transaction():
+        session.begin()
+    transaction = session.get_transaction()
+    staged = session.info.get(_STAGED_DELIVERIES)
+    if staged is None or staged[0] is not transaction:
+        staged = (transaction, [])
+        session.info[_STAGED_DELIVERIES] = staged
+        # The in-process batch reads its list when it runs, after the commit: rows this
+        # transaction writes later join it.
+        args = () if uses_rq(current_app) else (staged[1],)
+        enqueue_after_commit("fixmyphone.jobs.deliver_due", *args, **rq_delivery_options())
+    staged[1].append(notification_id)
 
 
 def rq_delivery_options() -> dict:
-    """RQ enqueue options for a delivery job: retries with backoff, and no result kept (the
-    outcome is on the row; storing True per job costs Redis writes and memory for nothing)."""
-    intervals = retry_intervals()
-    if not intervals:
-        return {"result_ttl": 0}
-    from rq import Retry  # loaded on first use: rq takes ~0.1 s to import, only RQ needs it
-
-    return {"retry": Retry(max=len(intervals), interval=intervals), "result_ttl": 0}
+    """RQ enqueue options for a delivery batch: no result kept (the outcome is on the rows;
+    storing one per job costs Redis writes and memory for nothing), and the time the batch
+    may take (it stops sending at half the claim timeout, before RQ would stop it)."""
+    return {"result_ttl": 0, "job_timeout": current_app.config["OUTBOX_CLAIM_TIMEOUT_SECONDS"]}
 
 
 def _already_written(dedup_key: str) -> bool:

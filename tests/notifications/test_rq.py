@@ -32,46 +32,70 @@ def rq_app(app, require_redis):
     return app
 
 
+def rows() -> list[Notification]:
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(Notification)))
+
+
 def the_row(**filters) -> Notification:
     db.session.expire_all()
     return db.session.scalars(sa.select(Notification).filter_by(**filters)).one()
 
 
 @pytest.mark.redis
-def test_delivery_is_enqueued_on_rq_with_retries_and_drained_by_a_worker(rq_app, sent):
+def test_a_delivery_batch_is_enqueued_on_rq_and_drained_by_a_worker(rq_app, sent):
     customer = CustomerFactory()
-    notifications.notify(customer, "quote_sent", "Q", "B", dedup_key="q", channels=["email"])
+    for key in ("q1", "q2"):
+        notifications.notify(customer, "quote_sent", "Q", "B", dedup_key=key, channels=["email"])
     db.session.commit()
     assert sent == []
     queue = get_queue("default")
-    assert queue.count == 1
+    assert queue.count == 1  # one batch per transaction, however many rows it wrote
     job = queue.jobs[0]
-    assert job.func_name == "fixmyphone.jobs.deliver_notification"
-    assert job.retries_left == 4 and job.retry_intervals == [30, 120, 600, 1800]
+    assert job.func_name == "fixmyphone.jobs.deliver_due" and job.args == ()
+    assert job.timeout == rq_app.config["OUTBOX_CLAIM_TIMEOUT_SECONDS"] and job.result_ttl == 0
     make_worker(rq_app, ["default"]).work(burst=True)
-    assert sent.channels() == ["email"]
-    assert the_row().status == "sent"
+    assert sent.channels() == ["email", "email"]
+    assert {r.status for r in rows()} == {"sent"}
 
 
 @pytest.mark.redis
-def test_rq_retries_then_the_row_fails_and_resend_delivers(rq_app, sent):
+def test_a_failed_row_is_retried_by_its_own_drain_then_fails_and_resend_delivers(rq_app, sent):
     rq_app.config.update(NOTIFY_MAX_ATTEMPTS=2, NOTIFY_RETRY_INTERVALS=[0])
     customer = CustomerFactory()
     admin = UserFactory(role="admin")
     sent.error = ConnectionError("smtp down")
     notifications.notify(customer, "quote_sent", "Q", "B", dedup_key="q", channels=["email"])
     db.session.commit()
-    make_worker(rq_app, ["default"]).work(burst=True)  # try 1, RQ retry, try 2
+    make_worker(rq_app, ["default"]).work(burst=True)  # the batch: try 1; its retry: try 2
     row = the_row()
     assert (row.status, row.attempts) == ("failed", 2)
     assert "smtp down" in row.last_error
-    assert FailedJobRegistry("default", connection=redis_connection()).count == 1
+    connection = redis_connection()
+    assert FailedJobRegistry("default", connection=connection).count == 0  # the row failed
+    assert FinishedJobRegistry("default", connection=connection).count == 0  # no results kept
 
     sent.error = None
     notifications.resend(row.id, admin)
     db.session.commit()
     make_worker(rq_app, ["default"]).work(burst=True)
     assert (the_row().status, sent.channels()) == ("sent", ["email"])
+
+
+@pytest.mark.redis
+def test_a_retry_waits_for_its_backoff_on_the_scheduler(rq_app, sent):
+    rq_app.config.update(NOTIFY_RETRY_INTERVALS=[30])
+    sent.error = ConnectionError("smtp down")
+    notifications.notify(CustomerFactory(), "x", "S", "B", dedup_key="x", channels=["email"])
+    db.session.commit()
+    make_worker(rq_app, ["default"]).work(burst=True)
+    registry = ScheduledJobRegistry("default", connection=redis_connection())
+    (job_id,) = registry.get_job_ids()
+    job = Job.fetch(job_id, connection=redis_connection())
+    row = the_row()
+    assert (job.func_name, job.args) == ("fixmyphone.jobs.deliver_due", ([row.id],))
+    at = registry.get_scheduled_time(job_id)
+    assert abs((at - row.send_after).total_seconds()) < 5
 
 
 @pytest.mark.redis
