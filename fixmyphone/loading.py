@@ -28,6 +28,10 @@ class Rows:
     where: Sequence[sa.ColumnElement[bool]]
     order_by: Sequence[Any] = field(default_factory=tuple)
 
+    def select(self) -> sa.Select:
+        """The list on its own, as a statement."""
+        return sa.select(self.model).where(*self.where).order_by(*self.order_by)
+
 
 def load_lists(*lists: Rows, options: Sequence[Any] = ()) -> list[list[Any]]:
     """The objects of each list, in its order, in one statement."""

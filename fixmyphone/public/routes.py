@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import sqlalchemy as sa
 from flask import (
     Response,
@@ -22,19 +20,18 @@ from ..models import (
     Invoice,
     OpeningHours,
     Payment,
-    PaymentPurpose,
     PaymentStatus,
     RepairStatus,
     ServiceRequest,
     User,
 )
-from ..services import booking, documents, drop_off, messages, payments, photos, repairs, tracking
-from ..services.billing import approvals, estimates, issuing
+from ..services import booking, documents, drop_off, messages, photos, repairs, tracking
+from ..services.billing import approvals, issuing
 from ..services.errors import DomainError
 from ..services.next_steps import next_steps
-from . import bp
+from . import bp, repair_page
 from .forms import CancelAppointmentForm, MessageForm, QuoteDecisionForm, TrackForm
-from .helpers import apply_errors, billing_summary
+from .helpers import apply_errors
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 NOT_FOUND = (
@@ -93,22 +90,7 @@ def _by_token(token: str) -> ServiceRequest:
     return found
 
 
-def _viewer_for_token(service_request: ServiceRequest) -> User:
-    """Whoever holds the private link acts as the repair's customer."""
-    return service_request.customer
-
-
-def _deposit_due(service_request: ServiceRequest, summary) -> Optional[int]:
-    if summary.balance > 0 or not payments.stripe_enabled():
-        return None
-    due = payments.what_is_due(service_request)
-    return due[1] if due and due[0] == PaymentPurpose.DEPOSIT else None
-
-
 def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: int = 200, **forms):
-    viewer = _viewer_for_token(service_request) if via_token else current_user
-    summary = billing_summary(service_request)
-    appointment = drop_off.drop_off_appointment(service_request)
     if via_token:
         actions = {
             "quote": url_for("public.token_quote", token=service_request.tracking_token),
@@ -122,23 +104,22 @@ def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: 
     can_see_photos = current_user.is_authenticated and repairs.can_view(
         current_user, service_request
     )
-    # The customer's view of the thread, whoever looks: staff notes never show here.
-    thread = messages.thread(service_request, service_request.customer)
+    page = repair_page.read(service_request, photos=can_see_photos)
     html = render_template(
         "public/repair.html",
         r=service_request,
         via_token=via_token,
-        timeline=[entry for entry in service_request.history if entry.is_public],
-        summary=summary,
+        timeline=page.timeline,
+        summary=page.summary,
         # A booking deposit, when the shop takes them and nothing is invoiced yet.
-        deposit=_deposit_due(service_request, summary),
-        appointment=appointment,
-        drop_off=drop_off.drop_off_actions(service_request, appointment),
-        deadline=booking.change_deadline(appointment),
+        deposit=page.deposit,
+        appointment=page.appointment,
+        drop_off=drop_off.drop_off_actions(service_request, page.appointment),
+        deadline=booking.change_deadline(page.appointment),
         cutoff_text=booking.cutoff_text(),
-        steps=next_steps(service_request, summary.balance, appointment),
-        estimate=estimates.customer_view(service_request),
-        thread=thread,
+        steps=next_steps(service_request, page.summary.balance, page.appointment),
+        estimate=page.estimate,
+        thread=page.thread,
         actions=actions,
         can_see_photos=can_see_photos,
         is_owner=current_user.is_authenticated and current_user.id == service_request.customer_id,
@@ -146,8 +127,12 @@ def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: 
         message_form=forms.get("message_form") or MessageForm(),
         cancel_form=CancelAppointmentForm(),
     )
-    # Read once rendered (the page still marks them new); committing earlier would expire it all.
-    if viewer.id == service_request.customer_id and messages.mark_read(service_request, viewer):
+    # Whoever holds the private link acts as the repair's customer. Their unread messages are
+    # read once rendered (the page still marks them new); committing earlier would expire it all.
+    reader_is_customer = via_token or current_user.id == service_request.customer_id
+    unread = any(message.read_by_customer_at is None for message in page.thread)
+    if reader_is_customer and unread:
+        messages.mark_read(service_request, service_request.customer)
         db.session.commit()
     return html, status
 

@@ -12,19 +12,26 @@ from typing import Optional
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..loading import Rows
 from ..models import Appointment, AppointmentStatus, RepairStatus, ServiceRequest
 from ..workflow import FINAL_STATUSES, can_move, label
 from .errors import Conflict
 
 
-def active_appointment(request: ServiceRequest) -> Optional[Appointment]:
-    """The request's scheduled appointment, if any."""
-    return db.session.scalar(
-        sa.select(Appointment).where(
+def scheduled_rows(request: ServiceRequest) -> Rows:
+    """The request's scheduled appointments, as a list to read (``loading.load_lists``)."""
+    return Rows(
+        Appointment,
+        [
             Appointment.service_request_id == request.id,
             Appointment.status == AppointmentStatus.SCHEDULED,
-        )
+        ],
     )
+
+
+def active_appointment(request: ServiceRequest) -> Optional[Appointment]:
+    """The request's scheduled appointment, if any."""
+    return db.session.scalar(scheduled_rows(request).select())
 
 
 def active_appointments(requests) -> dict[int, Appointment]:
@@ -121,11 +128,17 @@ def bookable_clause() -> sa.ColumnElement[bool]:
     )
 
 
-def drop_off_appointment(request: ServiceRequest) -> Optional[Appointment]:
+def drop_off_appointment(
+    request: ServiceRequest, scheduled: Optional[list[Appointment]] = None
+) -> Optional[Appointment]:
     """The scheduled appointment the customer still has to come to: None once the device is in
-    the shop or the repair is finished (an old appointment left scheduled then means nothing)."""
+    the shop or the repair is finished (an old appointment left scheduled then means nothing).
+    ``scheduled``: the request's scheduled appointments (``scheduled_rows``) when already read.
+    """
     if drop_off_refusal(request) is not None:
         return None
+    if scheduled is not None:
+        return scheduled[0] if scheduled else None
     return active_appointment(request)
 
 

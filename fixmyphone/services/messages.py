@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import g, has_request_context
 
 from ..extensions import db
+from ..loading import Rows
 from ..models import Message, ServiceRequest, User, utcnow
 from . import audit, notifications
 from .errors import Forbidden, ValidationFailed
@@ -71,17 +72,23 @@ def notify_staff_of_message(request: ServiceRequest, message: Message) -> None:
     )
 
 
+def thread_rows(request: ServiceRequest, *, staff: bool) -> Rows:
+    """The messages staff, or the customer, may see, oldest first (customers never see
+    internal notes), as a list to read (``loading``; ``SENDERS`` loads their senders)."""
+    where = [Message.service_request_id == request.id]
+    if not staff:
+        where.append(Message.is_internal.is_(False))
+    return Rows(Message, where, [Message.created_at, Message.id])
+
+
+SENDERS = sa.orm.joinedload(Message.sender)
+
+
 def thread(request: ServiceRequest, viewer: User) -> list[Message]:
-    """The messages a viewer may see, oldest first (customers never see internal notes)."""
-    stmt = (
-        sa.select(Message)
-        .where(Message.service_request_id == request.id)
-        .options(sa.orm.joinedload(Message.sender))
-        .order_by(Message.created_at, Message.id)
+    """The messages a viewer may see, oldest first, with their senders."""
+    return list(
+        db.session.scalars(thread_rows(request, staff=viewer.is_staff).select().options(SENDERS))
     )
-    if not viewer.is_staff:
-        stmt = stmt.where(Message.is_internal.is_(False))
-    return list(db.session.scalars(stmt))
 
 
 def mark_read(request: ServiceRequest, viewer: User) -> int:

@@ -17,6 +17,7 @@ from flask import current_app, has_request_context, url_for
 
 from ..extensions import db
 from ..formatting import format_money
+from ..loading import Rows
 from ..models import (
     ADMIN_ROLES,
     PAYMENT_CANCELED,
@@ -146,20 +147,45 @@ def currency() -> str:
 # ---------------------------------------------------------------- what is owed
 
 
+def deposit_rows(request: ServiceRequest) -> Rows:
+    """The request's deposits already paid, or recorded at the counter and waiting for
+    verification, as a list to read (``loading.load_lists``): any of them means the deposit
+    is taken."""
+    return Rows(
+        Payment,
+        [
+            Payment.service_request_id == request.id,
+            Payment.purpose == "deposit",
+            sa.or_(
+                Payment.status == PAYMENT_SUCCEEDED,
+                sa.and_(Payment.status == PAYMENT_PENDING, Payment.method != "stripe"),
+            ),
+        ],
+    )
+
+
 def _deposit_taken(request: ServiceRequest) -> bool:
     """A deposit already paid, or recorded at the counter and waiting for verification."""
-    return bool(
-        db.session.scalar(
-            sa.select(Payment.id).where(
-                Payment.service_request_id == request.id,
-                Payment.purpose == "deposit",
-                sa.or_(
-                    Payment.status == PAYMENT_SUCCEEDED,
-                    sa.and_(Payment.status == PAYMENT_PENDING, Payment.method != "stripe"),
-                ),
-            )
-        )
-    )
+    return db.session.scalar(deposit_rows(request).select().limit(1)) is not None
+
+
+def deposit_due(
+    request: ServiceRequest, *, invoiced: Optional[int] = None, taken: Optional[bool] = None
+) -> int:
+    """The booking deposit the customer can pay now; raise Conflict when none is due.
+    ``invoiced`` (what the repair's invoices come to) and ``taken`` (a deposit already
+    taken, ``deposit_rows``) are read here unless the caller has them."""
+    amount = deposit_amount()
+    if amount <= 0:
+        raise Conflict("This shop does not take booking deposits.")
+    if (
+        request.status not in DEPOSIT_STATUSES
+        or (balances.invoiced_total(request) if invoiced is None else invoiced) > 0
+    ):
+        raise Conflict(f"A deposit is only taken before the repair of {request.reference}.")
+    if _deposit_taken(request) if taken is None else taken:
+        raise Conflict(f"The deposit for {request.reference} has already been paid.")
+    return amount
 
 
 def amount_for(request: ServiceRequest, purpose: str) -> int:
@@ -170,14 +196,7 @@ def amount_for(request: ServiceRequest, purpose: str) -> int:
             raise Conflict(f"There is nothing to pay on {request.reference} right now.")
         return due
     if purpose == "deposit":
-        amount = deposit_amount()
-        if amount <= 0:
-            raise Conflict("This shop does not take booking deposits.")
-        if request.status not in DEPOSIT_STATUSES or balances.invoiced_total(request) > 0:
-            raise Conflict(f"A deposit is only taken before the repair of {request.reference}.")
-        if _deposit_taken(request):
-            raise Conflict(f"The deposit for {request.reference} has already been paid.")
-        return amount
+        return deposit_due(request)
     raise ValidationFailed("Unknown payment purpose.", fields={"purpose": ["balance or deposit"]})
 
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
 
-import sqlalchemy as sa
 from flask import current_app
 
 from ...extensions import db
 from ...formatting import format_money
+from ...loading import Rows
 from ...models import (
     LINE_DISCOUNT,
     LINE_FEE,
@@ -84,15 +84,22 @@ def charges_for(request: ServiceRequest) -> list[RepairCharge]:
     return _rows_of(RepairCharge, request)
 
 
+def line_rows(request: ServiceRequest) -> Rows:
+    """``lines_for`` as a list to read with others (``loading.load_lists``)."""
+    return Rows(EstimateLine, [EstimateLine.service_request_id == request.id], [EstimateLine.id])
+
+
+def charge_rows(request: ServiceRequest) -> Rows:
+    """``charges_for`` as a list to read with others (``loading.load_lists``)."""
+    return Rows(RepairCharge, [RepairCharge.service_request_id == request.id], [RepairCharge.id])
+
+
 def _rows_of(model: type[EstimateLine] | type[RepairCharge], request: ServiceRequest) -> list:
     """The repair's rows of ``model``, oldest first (none before the repair is saved)."""
     if request.id is None:
         return []
-    return list(
-        db.session.scalars(
-            sa.select(model).where(model.service_request_id == request.id).order_by(model.id)
-        )
-    )
+    rows = line_rows(request) if model is EstimateLine else charge_rows(request)
+    return list(db.session.scalars(rows.select()))
 
 
 @dataclass
@@ -114,9 +121,10 @@ class EstimateView:
         return self.status == QUOTE_PENDING and not self.showing_approved
 
 
-def staff_view(request: ServiceRequest) -> EstimateView:
-    """The estimate as staff build it: every line, whatever its state."""
-    lines = lines_for(request)
+def staff_view(request: ServiceRequest, lines: Optional[list[EstimateLine]] = None) -> EstimateView:
+    """The estimate as staff build it: every line, whatever its state (``lines``: the
+    estimate's lines when already read, else they are read here)."""
+    lines = lines_for(request) if lines is None else lines
     return EstimateView(
         status=request.quote_status,
         status_label=STATUS_LABELS.get(request.quote_status, request.quote_status),
@@ -128,12 +136,17 @@ def staff_view(request: ServiceRequest) -> EstimateView:
     )
 
 
-def customer_view(request: ServiceRequest) -> Optional[EstimateView]:
+def customer_view(
+    request: ServiceRequest,
+    lines: Optional[list[EstimateLine]] = None,
+    charges: Optional[list[RepairCharge]] = None,
+) -> Optional[EstimateView]:
     """The estimate as the customer sees it: what was sent to them; while a revision is being
-    prepared, the version they approved before; None when there is nothing to show yet."""
+    prepared, the version they approved before; None when there is nothing to show yet.
+    ``lines`` and ``charges``: the repair's, when already read (else read here as needed)."""
     status = request.quote_status
     if status in (QUOTE_PENDING, QUOTE_APPROVED, QUOTE_DECLINED):
-        view = staff_view(request)
+        view = staff_view(request, lines)
         view.status_label = {
             QUOTE_PENDING: "Waiting for your approval",
             QUOTE_APPROVED: "Approved",
@@ -141,7 +154,7 @@ def customer_view(request: ServiceRequest) -> Optional[EstimateView]:
         }[status]
         return view
     if status == QUOTE_DRAFT:
-        charges = charges_for(request)
+        charges = charges_for(request) if charges is None else charges
         if charges:
             return EstimateView(
                 status=QUOTE_APPROVED,
