@@ -13,6 +13,7 @@ from ..loading import Rows, load_lists
 from ..models import (
     PAYMENT_SUCCEEDED,
     Invoice,
+    InvoiceStatus,
     Payment,
     ServiceRequest,
 )
@@ -83,7 +84,7 @@ def billing_summaries(service_requests) -> dict[int, BillingSummary]:
     issued, paid = load_lists(
         Rows(
             Invoice,
-            [Invoice.service_request_id.in_(ids), Invoice.status == "issued"],
+            [Invoice.service_request_id.in_(ids), Invoice.status == InvoiceStatus.ISSUED],
             [Invoice.issued_at, Invoice.id],
         ),
         Rows(

@@ -20,6 +20,8 @@ from ..extensions import db
 from ..models import (
     ADMIN_ROLES,
     Notification,
+    NotificationChannel,
+    NotificationStatus,
     ServiceRequest,
     ShopSettings,
     StatusChange,
@@ -51,16 +53,16 @@ def channels_for(user: User, event: str) -> list[str]:
     """The channels a user wants for an event; staff get email and in-app."""
     profile = user.customer_profile
     if profile is None:
-        return ["email", "in_app"]
+        return [NotificationChannel.EMAIL, NotificationChannel.IN_APP]
     prefs = profile.notification_prefs or {}
     kind_prefs = prefs.get(event) or prefs.get(PREFERENCE_KIND.get(event, event)) or {}
     chosen = []
-    if profile.notify_email and kind_prefs.get("email", True):
-        chosen.append("email")
-    if profile.notify_sms and profile.phone and kind_prefs.get("sms", True):
-        chosen.append("sms")
-    if profile.notify_in_app and kind_prefs.get("in_app", True):
-        chosen.append("in_app")
+    if profile.notify_email and kind_prefs.get(NotificationChannel.EMAIL, True):
+        chosen.append(NotificationChannel.EMAIL)
+    if profile.notify_sms and profile.phone and kind_prefs.get(NotificationChannel.SMS, True):
+        chosen.append(NotificationChannel.SMS)
+    if profile.notify_in_app and kind_prefs.get(NotificationChannel.IN_APP, True):
+        chosen.append(NotificationChannel.IN_APP)
     return chosen
 
 
@@ -135,9 +137,11 @@ def notify(
             body=body,
             context=_protected_context(context, service_request),
             dedup_key=key,
-            status="sent" if channel == "in_app" else "pending",
+            status=NotificationStatus.SENT
+            if channel == NotificationChannel.IN_APP
+            else NotificationStatus.PENDING,
         )
-        row.sent_at = utcnow() if channel == "in_app" else None
+        row.sent_at = utcnow() if channel == NotificationChannel.IN_APP else None
         try:
             # A concurrent writer of the same key loses here without spoiling the caller's
             # transaction: the savepoint rolls back alone.
@@ -148,7 +152,7 @@ def notify(
             continue
         rows.append(row)
     for row in rows:
-        if row.status == "pending":
+        if row.status == NotificationStatus.PENDING:
             enqueue_delivery_after_commit(row.id)
     return rows
 
@@ -209,9 +213,9 @@ def _already_written(dedup_key: str) -> bool:
 
 
 def _recipient(user: User, channel: str) -> Optional[str]:
-    if channel == "email":
+    if channel == NotificationChannel.EMAIL:
         return user.email
-    if channel == "sms":
+    if channel == NotificationChannel.SMS:
         return user.customer_profile.phone if user.customer_profile else None
     return None
 
@@ -274,7 +278,7 @@ def alert_staff(
     dedup_key: str,
     service_request: Optional[ServiceRequest] = None,
     technician: Optional[User] = None,
-    channels: Iterable[str] = ("in_app", "email"),
+    channels: Iterable[str] = (NotificationChannel.IN_APP, NotificationChannel.EMAIL),
     context: Optional[dict] = None,
     values: Optional[dict] = None,
 ) -> list[Notification]:
@@ -307,14 +311,20 @@ def resend(notification_id: int, actor: User) -> Notification:
     row = db.session.get(Notification, notification_id)
     if row is None:
         raise NotFound("No such notification.")
-    if row.status != "failed":
+    if row.status != NotificationStatus.FAILED:
         raise Conflict("Only a failed notification can be sent again.")
     before = {"status": row.status, "attempts": row.attempts, "last_error": row.last_error}
-    row.status = "pending"
+    row.status = NotificationStatus.PENDING
     row.attempts = 0
     row.send_after = None
     row.claimed_at = None
-    audit.record(actor, "notification_resent", row, before=before, after={"status": "pending"})
+    audit.record(
+        actor,
+        "notification_resent",
+        row,
+        before=before,
+        after={"status": NotificationStatus.PENDING},
+    )
     db.session.flush()
     enqueue_delivery_after_commit(row.id)
     return row
@@ -325,7 +335,7 @@ def resend(notification_id: int, actor: User) -> Notification:
 
 def _in_app(user: User):
     return sa.select(Notification).where(
-        Notification.user_id == user.id, Notification.channel == "in_app"
+        Notification.user_id == user.id, Notification.channel == NotificationChannel.IN_APP
     )
 
 
@@ -338,7 +348,7 @@ def unread_count_query(user: User) -> sa.Select:
     """The count of the user's unread in-app notifications, as a statement."""
     return (
         sa.select(sa.func.count(Notification.id))
-        .where(Notification.user_id == user.id, Notification.channel == "in_app")
+        .where(Notification.user_id == user.id, Notification.channel == NotificationChannel.IN_APP)
         .where(Notification.read_at.is_(None))
     )
 
@@ -354,10 +364,10 @@ def mark_read(user: User, notification_id: Optional[int] = None) -> int:
         sa.update(Notification)
         .where(
             Notification.user_id == user.id,
-            Notification.channel == "in_app",
+            Notification.channel == NotificationChannel.IN_APP,
             Notification.read_at.is_(None),
         )
-        .values(read_at=utcnow(), status="read")
+        .values(read_at=utcnow(), status=NotificationStatus.READ)
         .execution_options(synchronize_session=False)
     )
     if notification_id is not None:
