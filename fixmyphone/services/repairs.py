@@ -7,7 +7,6 @@ from typing import Optional
 
 import sqlalchemy as sa
 
-from ..database import Reader, utc
 from ..extensions import db
 from ..models import (
     DEVICE_TYPES,
@@ -197,39 +196,48 @@ def _status_statement(scope_column: Optional[str]) -> sa.Select:
 STATUS_BY_SCOPE = {column: _status_statement(column) for column in (None, *SCOPE_COLUMNS)}
 
 
-def status_view(user: User, request_id: int, reader: Optional[Reader] = None) -> dict:
+def status_view(user: User, request_id: int, connection: Optional[sa.Connection] = None) -> dict:
     """Where a repair is, as its customer sees it: status, estimate, the technician's first name
     and the public history, oldest first. 404 unless ``user`` (a User or a tokens.Caller) may
-    see the request. Read with ``reader`` if given, else on the session's connection.
+    see the request. On ``connection`` if given, else on the session's.
 
-    The hottest read of the API (apps poll it), so it is one prebuilt statement over plain
-    columns: the request, its technician and its public history joined, no ORM objects.
+    The hottest read of the API (apps poll it), so it is one statement over plain columns:
+    the request, its technician and its public history joined, no ORM objects.
     """
-    column = scope(user)  # can_view's rule; the statement for it is prebuilt
+    # can_view's rule (``scope``), prebuilt per kind. Plain rows, so the session's connection
+    # runs it without the ORM's machinery.
+    column = scope(user)
     if column is _NOTHING:
         raise NotFound("No such service request.")
     params = {"request_id": request_id}
     if column is not None:
         params["scope_user_id"] = user.id
-    if reader is None:
-        reader = Reader(db.session.connection())
-    rows = reader.rows(STATUS_BY_SCOPE[column], params)
+    if connection is None:
+        connection = db.session.connection()
+    rows = connection.execute(STATUS_BY_SCOPE[column], params).all()
     if not rows:
         raise NotFound("No such service request.")
-    rid, reference, status, estimated, technician_id, technician_name = rows[0][:6]
+    first = rows[0]
     return {
-        "id": rid,
-        "reference": reference,
-        "status": status,
-        "status_label": label(status),
-        "estimated_completion": utc(estimated),
+        "id": first.id,
+        "reference": first.reference,
+        "status": first.status,
+        "status_label": label(first.status),
+        "estimated_completion": first.estimated_completion,
         "technician": (
-            {"name": (technician_name or "").split(" ")[0]} if technician_id is not None else None
+            {"name": (first.full_name or "").split(" ")[0]}
+            if first.technician_id is not None
+            else None
         ),
         "history": [
-            {"status": to_status, "status_label": label(to_status), "note": note, "at": utc(at)}
-            for *_, to_status, note, at in rows
-            if to_status is not None
+            {
+                "status": row.to_status,
+                "status_label": label(row.to_status),
+                "note": row.note,
+                "at": row.created_at,
+            }
+            for row in rows
+            if row.to_status is not None
         ],
     }
 
