@@ -74,7 +74,7 @@ def customer_request(url: str) -> tuple[int, str, int]:
 
 def check_same_statements() -> None:
     """The I/O floor's SQL must be the app's own, as SQLAlchemy renders it for psycopg."""
-    # Imported here: the app's modules read the environment the caller has just set up.
+    # Imported here: the app's modules read the environment main() has just set.
     import io_floor_app
     from sqlalchemy.dialects.postgresql import psycopg as pg
 
@@ -126,6 +126,7 @@ def gunicorn(app: str, port: int, workers: int, env: dict, log) -> subprocess.Po
             "GUNICORN_WORKERS": str(workers),
             "GUNICORN_ACCESSLOG": "/dev/null",
             "GUNICORN_LOGLEVEL": "warning",
+            "GUNICORN_GRACEFUL_TIMEOUT": "5",  # stopping only: wrk has gone by then
         },
         stdout=subprocess.DEVNULL,
         stderr=log,
@@ -204,7 +205,11 @@ def under_load(args, url: str, env: dict, log_path: Path) -> None:
             for proc in procs:
                 proc.terminate()
             for proc in procs:
-                proc.wait(timeout=15)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
     print(
         f"machine: {machine()}, load average {os.getloadavg()[0]:.1f}; gunicorn.conf.py with "
@@ -284,8 +289,7 @@ def hook_split(app, client, path: str, headers: dict, calls: int) -> list[tuple[
 
 
 def in_process(args, url: str, env: dict) -> None:
-    os.environ.update(production_env(env))
-    # Imported now: the app is built, at import, from the environment just set.
+    # Imported now: the app is built, at import, from the environment main() has set.
     import floor_app
     import io_floor_app
 
@@ -294,7 +298,6 @@ def in_process(args, url: str, env: dict) -> None:
     from fixmyphone.models import User
     from fixmyphone.services import tokens
 
-    check_same_statements()
     user_id, _email, request_id = customer_request(url)
     with app.app_context():
         token = tokens.start_session(db.session.get(User, user_id)).access_token
@@ -330,10 +333,12 @@ def main() -> None:
     if not args.cpu and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     with filled_database("api", args, analyze=True) as (url, env):
+        # This process imports the app's modules too (the SQL check, --cpu): same settings.
+        os.environ.update(production_env(env))
+        check_same_statements()
         if args.cpu:
             in_process(args, url, env)
         else:
-            check_same_statements()
             under_load(args, url, env, Path(env["FIXMYPHONE_INSTANCE"]) / "gunicorn.log")
 
 
