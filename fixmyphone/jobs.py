@@ -17,9 +17,10 @@ from flask import current_app
 
 from .database import outside_transaction
 from .extensions import db
-from .models import Notification, NotificationChannel, NotificationStatus, utcnow
+from .models import Notification, NotificationChannel, NotificationStatus, StripeEvent, utcnow
 from .queue import get_queue, uses_rq
 from .services import outbox
+from .services.billing.webhooks import handle_event
 from .services.notifications import rq_delivery_options
 
 log = logging.getLogger(__name__)
@@ -204,19 +205,65 @@ def staff_checks() -> dict[str, int]:
     return {"overdue_alerts": overdue, "payment_alerts": payments}
 
 
+# ---------------------------------------------------------------- Stripe webhook events
+
+
+def process_stripe_event(event_id: str) -> None:
+    """Apply one webhook event, then retry events that were waiting for it."""
+    try:
+        handle_event(event_id)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("stripe event %s failed; it stays 'received' for a retry", event_id)
+        raise
+    row = db.session.get(StripeEvent, event_id)
+    if row is not None and row.status == "processed":
+        replay_deferred_events()
+
+
+def _apply_each(ids: list[str], what: str) -> int:
+    """Apply stored events one by one, each in its own transaction; returns how many failed."""
+    failed = 0
+    for event_id in ids:
+        try:
+            handle_event(event_id)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            failed += 1
+            log.exception("%s stripe event %s failed", what, event_id)
+    return failed
+
+
+def replay_deferred_events() -> int:
+    """Try again every event that could not be matched to our rows yet; returns how many."""
+    ids = db.session.scalars(
+        sa.select(StripeEvent.id)
+        .where(StripeEvent.status == "deferred")
+        .order_by(StripeEvent.received_at, StripeEvent.id)
+    ).all()
+    _apply_each(ids, "replaying")
+    return len(ids)
+
+
+def retry_unprocessed_events(older_than_seconds: int = 300) -> dict[str, int]:
+    """A periodic sweep for events whose job was lost (Redis down, worker crash)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    ids = db.session.scalars(
+        sa.select(StripeEvent.id).where(
+            StripeEvent.status.in_(("received", "deferred")), StripeEvent.received_at < cutoff
+        )
+    ).all()
+    return {"retried": len(ids), "failed": _apply_each(ids, "retrying")}
+
+
 # The periodic jobs: (name, function, setting holding its interval in seconds).
-def sweep_stripe_events() -> dict[str, int]:
-    """Apply Stripe events whose job was lost (Redis down, a worker died mid-job)."""
-    from .payments.jobs import retry_unprocessed_events
-
-    return retry_unprocessed_events()
-
-
 PERIODIC_JOBS = (
     ("outbox", sweep_outbox, "SWEEP_OUTBOX_SECONDS"),
     ("reminders", sweep_reminders, "SWEEP_REMINDERS_SECONDS"),
     ("staff_checks", staff_checks, "SWEEP_STAFF_CHECKS_SECONDS"),
-    ("stripe_events", sweep_stripe_events, "SWEEP_STRIPE_EVENTS_SECONDS"),
+    ("stripe_events", retry_unprocessed_events, "SWEEP_STRIPE_EVENTS_SECONDS"),
 )
 
 

@@ -37,8 +37,7 @@ from .models import (
     User,
     new_tracking_token,
 )
-from .services import payments
-from .services.billing import approvals, balances, estimates
+from .services.billing import approvals, balances, estimates, payments
 from .services.repairs import luhn_valid, unique_reference
 from .workflow import INITIAL_STATUS, STATUSES, TRANSITIONS, move_status, record_initial
 

@@ -59,4 +59,4 @@ def test_fresh_events_are_left_to_their_own_job(app):
     request = ServiceRequestFactory()
     db.session.add(_event(request, utcnow()))
     db.session.commit()
-    assert jobs.sweep_stripe_events() == {"retried": 0, "failed": 0}
+    assert jobs.retry_unprocessed_events() == {"retried": 0, "failed": 0}

@@ -17,8 +17,8 @@ from flask_login import current_user
 from .. import workflow
 from ..extensions import db
 from ..models import Payment, RepairStatus, ServiceRequest
-from ..services import counter, payments, repairs, sales
-from ..services.billing import balances, invoices
+from ..services import counter, repairs, sales
+from ..services.billing import balances, invoices, payments
 from ..services.errors import DomainError, NotFound
 from .base import STAFF, SecuredPage, commit_or_flash
 

@@ -11,8 +11,7 @@ from flask_login import current_user
 from ..formatting import decimal_amount, format_money, local_time
 from ..labels import PAYMENT_METHOD, PAYMENT_STATE, label, options
 from ..models import Payment, PaymentStatus
-from ..services import payment_review, payments
-from ..services.billing import amounts, balances
+from ..services.billing import amounts, balances, payments, refunds, review
 from .base import SecuredModelView
 from .filters import DateFromFilter, DateToFilter
 
@@ -20,7 +19,7 @@ from .filters import DateFromFilter, DateToFilter
 def _status(payment: Payment) -> str:
     """The status; a held payment says both figures (expected and what Stripe reported)."""
     if payment.status == PaymentStatus.NEEDS_REVIEW:
-        return f"Needs review: {payment_review.summary(payment)}"
+        return f"Needs review: {review.summary(payment)}"
     return label(PAYMENT_STATE, payment.status)
 
 
@@ -133,7 +132,7 @@ class PaymentView(SecuredModelView):
         self.run_each(
             ids,
             "accept_reported",
-            lambda p: payment_review.accept_reported(p, current_user),
+            lambda p: review.accept_reported(p, current_user),
             "Accepted the amount Stripe reported",
             label=lambda p: f"Payment {p.id}",
         )
@@ -148,12 +147,12 @@ class PaymentView(SecuredModelView):
             return self.render(
                 "admin/payments/reject_review_form.html",
                 selected=selected,
-                summaries={p.id: payment_review.summary(p) for p in selected},
+                summaries={p.id: review.summary(p) for p in selected},
             )
         self.run_each(
             [str(p.id) for p in selected],
             "reject_review",
-            lambda p: payment_review.reject(p, current_user, request.form.get("reason")),
+            lambda p: review.reject(p, current_user, request.form.get("reason")),
             "Rejected; refund any money taken in the Stripe Dashboard",
             label=lambda p: f"Payment {p.id}",
         )
@@ -180,7 +179,7 @@ class PaymentView(SecuredModelView):
         self.run_each(
             [str(payment.id)],
             "refund",
-            lambda p: payments.refund(
+            lambda p: refunds.refund(
                 p, amount=amount, actor=current_user, reason=request.form.get("reason")
             ),
             f"Refunded {format_money(amount, payment.currency)}",

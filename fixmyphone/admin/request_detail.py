@@ -264,7 +264,7 @@ class RequestDetailMixin:
 
     @expose("/view/<int:request_id>/payment", methods=["POST"])
     def post_payment(self, request_id: int):
-        from ..services import payments
+        from ..services.billing import payments
         from .payments import parse_amount
 
         req = self._request_or_404(request_id)

@@ -32,10 +32,10 @@ from ..models import (
 )
 from ..queue import enqueue_after_commit
 from ..security import safe_next
-from ..services import documents, payments, repairs
-from ..services.billing import balances
+from ..services import documents, repairs
+from ..services.billing import balances, cards, stripe_gateway, totals, webhooks
 from ..services.errors import DomainError
-from . import bp, cards, jobs
+from . import bp
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,12 @@ def checkout(request_id: int):
     if request.method == "GET":
         # Landing here after logging in from a pay button: show the repair, pay from there.
         return redirect(_back_to(service_request))
-    if not payments.stripe_enabled():
-        flash(payments.OnlinePaymentsOff().message, "info")
+    if not stripe_gateway.stripe_enabled():
+        flash(stripe_gateway.OnlinePaymentsOff().message, "info")
         return redirect(_back_to(service_request))
     purpose = request.form.get("purpose") or PaymentPurpose.BALANCE
     try:
-        url = payments.start_checkout(service_request, current_user, purpose=purpose)
+        url = stripe_gateway.start_checkout(service_request, current_user, purpose=purpose)
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -79,7 +79,7 @@ def checkout_return(request_id: int):
     """Back from Checkout: show the payment as Stripe's webhook reports it (never trust the URL)."""
     service_request = _own_request(request_id)
     canceled = request.args.get("canceled") == "1"
-    payment = payments.latest_online_payment(service_request, request.args.get("session_id"))
+    payment = stripe_gateway.latest_online_payment(service_request, request.args.get("session_id"))
     return render_template(
         "payments/return.html",
         service_request=service_request,
@@ -94,14 +94,14 @@ def checkout_return(request_id: int):
 def checkout_status(request_id: int):
     """The latest online payment's status, for the return page's small poller."""
     service_request = _own_request(request_id)
-    payment = payments.latest_online_payment(service_request, request.args.get("session_id"))
+    payment = stripe_gateway.latest_online_payment(service_request, request.args.get("session_id"))
     return jsonify(
         request_id=service_request.id,
         payment_id=payment.id if payment else None,
         status=payment.status if payment else None,
         balance_due={
             "amount": balances.balance_due(service_request),
-            "currency": payments.currency(),
+            "currency": totals.currency(),
         },
     )
 
@@ -180,7 +180,7 @@ def payment_methods():
         flash(exc.message, "error")
     db.session.commit()  # a Stripe customer id may have been stored
     return render_template(
-        "payments/payment_methods.html", cards=saved, online=payments.stripe_enabled()
+        "payments/payment_methods.html", cards=saved, online=stripe_gateway.stripe_enabled()
     )
 
 
@@ -198,10 +198,10 @@ def stripe_webhook():
     except (ValueError, stripe.SignatureVerificationError) as exc:
         log.warning("rejected a Stripe webhook from %s: %s", request.remote_addr, exc)
         return error_response(400, "Invalid payload or signature.")
-    row, new = payments.record_event(event)
+    row, new = webhooks.record_event(event)
     if row.status == StripeEventStatus.RECEIVED:
         # New, or seen before but its job was lost: processing is idempotent either way.
-        enqueue_after_commit(jobs.process_stripe_event, row.id)
+        enqueue_after_commit("fixmyphone.jobs.process_stripe_event", row.id)
     try:
         db.session.commit()
     except sa.exc.IntegrityError:

@@ -27,8 +27,8 @@ from ..models import (
     StatusChange,
     User,
 )
-from ..services import drop_off, messages, payments
-from ..services.billing import balances, estimates
+from ..services import drop_off, messages
+from ..services.billing import balances, estimates, payments, stripe_gateway
 from ..services.errors import Conflict
 from .helpers import BillingSummary
 
@@ -95,7 +95,7 @@ def read(service_request: ServiceRequest, *, photos: bool) -> RepairPage:
 
 def _deposit_due(r: ServiceRequest, summary: BillingSummary, *, taken: bool) -> Optional[int]:
     """A booking deposit, when the shop takes them online and nothing is owed or invoiced."""
-    if summary.balance > 0 or not payments.stripe_enabled():
+    if summary.balance > 0 or not stripe_gateway.stripe_enabled():
         return None
     try:
         return payments.deposit_due(r, invoiced=summary.invoiced, taken=taken)

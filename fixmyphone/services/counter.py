@@ -30,8 +30,8 @@ from ..models import (
     User,
     utcnow,
 )
-from . import audit, notifications, payments, repairs, search, tracking
-from .billing import amounts, balances, charges, invoices
+from . import audit, notifications, repairs, search, tracking
+from .billing import amounts, balances, charges, invoices, payments, totals
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 
 SEARCH_LIMIT = 20
@@ -250,9 +250,9 @@ def read_amount(raw: Optional[str], field: str, errors: dict[str, list[str]]) ->
     text = (raw or "").strip()
     if not text:
         return None
-    amount = amounts.parse_amount(text, payments.currency())
+    amount = amounts.parse_amount(text, totals.currency())
     if amount is None:
-        most = format_money(amounts.MAX_AMOUNT, payments.currency())
+        most = format_money(amounts.MAX_AMOUNT, totals.currency())
         errors.setdefault(field, []).append(
             f"Enter an amount such as 79.00 (more than zero, at most {most})."
         )

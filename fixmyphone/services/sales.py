@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..formatting import format_money
 from ..models import LINE_PART, Invoice, Part, Payment, User
-from . import audit, counter, inventory, payments
-from .billing import invoices, totals
+from . import audit, counter, inventory
+from .billing import invoices, payments, totals
 from .errors import NotFound, ValidationFailed
 
 # More than this of one accessory at once is a typing slip, not a sale.

@@ -20,8 +20,8 @@ from fixmyphone.models import (
     ServiceRequest,
     StockMovement,
 )
-from fixmyphone.services import counter, delivery, inventory, payments, sales
-from fixmyphone.services.billing import balances, invoices
+from fixmyphone.services import counter, delivery, inventory, sales
+from fixmyphone.services.billing import balances, invoices, payments, refunds
 from fixmyphone.services.errors import Conflict, NotFound, ValidationFailed
 from tests import factories
 from tests.conftest import client_for, csrf_token
@@ -736,7 +736,7 @@ def test_a_walk_in_cash_sale_can_be_refunded(app, shelf):
     cable, _, _ = shelf
     admin = factories.UserFactory(role="admin")
     sold = sales.sell(admin, [(str(cable.id), "1")], method="cash")
-    row = payments.refund(sold.payment, amount=1200, actor=admin, reason="Returned unopened")
+    row = refunds.refund(sold.payment, amount=1200, actor=admin, reason="Returned unopened")
     db.session.commit()
     assert row.status == "succeeded"
     # The money given back is credited on the sale's invoice: nothing is owed either way.

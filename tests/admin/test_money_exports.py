@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fixmyphone.extensions import db
-from fixmyphone.services import payments
+from fixmyphone.services.billing import payments
 from tests import factories
 from tests.conftest import client_for
 

@@ -17,7 +17,8 @@ from fixmyphone.models import (
     User,
     utcnow,
 )
-from fixmyphone.services import accounts, delivery, payments, staff
+from fixmyphone.services import accounts, delivery, staff
+from fixmyphone.services.billing import payments
 from fixmyphone.services.errors import Conflict, Forbidden
 from tests import factories
 from tests.conftest import client_for

@@ -48,8 +48,8 @@ from fixmyphone.models import (
     TimeOff,
     User,
 )
-from fixmyphone.services import accounts, payment_review, payments, repairs, sales
-from fixmyphone.services.billing import balances
+from fixmyphone.services import accounts, repairs, sales
+from fixmyphone.services.billing import balances, payments, review, totals
 
 PASSWORD = "demo1234"
 STAFF = {
@@ -141,12 +141,12 @@ def _extras(app: Flask) -> None:
         customer_id=owing[1].customer_id,
         method="stripe",
         amount=balances.balance_due(owing[1]),
-        currency=payments.currency(),
+        currency=totals.currency(),
         stripe_checkout_session_id="cs_test_every_page",
     )
     db.session.add(held)
     db.session.flush()
-    payment_review.hold(held, held.amount + 100, held.currency, source="checkout")
+    review.hold(held, held.amount + 100, held.currency, source="checkout")
 
     # A text the shop could not send.
     customer = _one(sa.select(User).where(User.email == CUSTOMER))

@@ -7,8 +7,17 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Invoice, RepairCharge, ServiceRequest
-from fixmyphone.services import inventory, payments, warranty
-from fixmyphone.services.billing import approvals, balances, charges, estimates, invoices, labour
+from fixmyphone.services import inventory, warranty
+from fixmyphone.services.billing import (
+    approvals,
+    balances,
+    charges,
+    estimates,
+    invoices,
+    labour,
+    payments,
+    refunds,
+)
 from fixmyphone.services.errors import Conflict, Forbidden
 from fixmyphone.workflow import UnpaidBalance, move_status
 from tests import factories
@@ -268,7 +277,7 @@ def test_refunding_an_overpayment_issues_no_credit_note(app, repair, tech, custo
     cash = payments.record_offline_payment(repair, amount=8000, method="cash", actor=admin)
     payments.verify_payment(cash, admin)
     assert balances.balance_due(repair) == -2000
-    payments.refund(cash, amount=2500, actor=admin, reason="Change and goodwill")
+    refunds.refund(cash, amount=2500, actor=admin, reason="Change and goodwill")
     notes = db.session.scalars(sa.select(Invoice).where(Invoice.kind == "credit_note")).all()
     # $20.00 was overpaid; only the other $5.00 was invoiced money, so only it is credited.
     assert [(n.total, n.credit_for_id) for n in notes] == [(500, invoice.id)]

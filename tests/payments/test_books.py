@@ -14,7 +14,7 @@ from pypdf import PdfReader
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Invoice, utcnow
-from fixmyphone.services import documents, payments, reports
+from fixmyphone.services import documents, reports
 from fixmyphone.services.billing import (
     approvals,
     balances,
@@ -22,6 +22,7 @@ from fixmyphone.services.billing import (
     credit_notes,
     estimates,
     invoices,
+    payments,
 )
 from fixmyphone.services.billing.totals import ChargeLine
 from fixmyphone.workflow import move_status

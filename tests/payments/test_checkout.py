@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Payment
-from fixmyphone.services import payments
+from fixmyphone.services.billing import payments, stripe_gateway
+from fixmyphone.services.errors import Conflict
 from tests import factories
 from tests.conftest import client_for, csrf_token
 
@@ -124,8 +125,8 @@ def test_a_stripe_failure_saves_nothing_and_explains(
 def test_start_checkout_raises_a_domain_error_when_stripe_fails(app, customer, stripe_fake):
     request, _ = invoiced_request(customer)
     stripe_fake.fail_next = (500, "boom")
-    with pytest.raises(payments.PaymentProviderError, match="nothing was charged"):
-        payments.start_checkout(request, customer)
+    with pytest.raises(stripe_gateway.PaymentProviderError, match="nothing was charged"):
+        stripe_gateway.start_checkout(request, customer)
     assert db.session.scalars(sa.select(Payment)).all() == []
 
 
@@ -172,7 +173,7 @@ def test_deposit_before_the_repair(app, customer, stripe_fake, app_settings_extr
     request = factories.ServiceRequestFactory(customer=customer, status="scheduled")
 
     assert payments.what_is_due(request) == ("deposit", 2500)
-    url = payments.start_checkout(request, customer, purpose="deposit")
+    url = stripe_gateway.start_checkout(request, customer, purpose="deposit")
     db.session.commit()
 
     assert url.startswith("https://checkout.stripe.test/")
@@ -186,8 +187,8 @@ def test_deposit_before_the_repair(app, customer, stripe_fake, app_settings_extr
 def test_no_deposit_when_deposits_are_off(app, customer, stripe_fake):
     request = factories.ServiceRequestFactory(customer=customer, status="scheduled")
     assert payments.what_is_due(request) is None
-    with pytest.raises(payments.Conflict):
-        payments.start_checkout(request, customer, purpose="deposit")
+    with pytest.raises(Conflict):
+        stripe_gateway.start_checkout(request, customer, purpose="deposit")
 
 
 def test_the_repair_page_offers_online_payment_and_documents(

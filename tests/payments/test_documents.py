@@ -10,8 +10,8 @@ from pypdf import PdfReader
 
 from fixmyphone.extensions import db
 from fixmyphone.models import QUOTE_APPROVED
-from fixmyphone.services import documents, payments
-from fixmyphone.services.billing import credit_notes, invoices
+from fixmyphone.services import documents
+from fixmyphone.services.billing import credit_notes, invoices, payments
 from tests import factories
 from tests.conftest import client_for
 

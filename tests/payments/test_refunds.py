@@ -7,9 +7,8 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Invoice, Payment, Refund, StripeEvent
-from fixmyphone.services import payments
-from fixmyphone.services.billing import balances
-from fixmyphone.services.errors import Forbidden, ValidationFailed
+from fixmyphone.services.billing import balances, payments, refunds, stripe_gateway
+from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
 from tests import factories
 
 from .conftest import intent_object, invoiced_request, send_event
@@ -24,7 +23,7 @@ def admin(app):
 def paid_online(app, customer, client, stripe_fake):
     """A repair invoiced at 10000 and paid through Stripe (confirmed by webhook)."""
     request, _ = invoiced_request(customer)
-    payments.start_checkout(request, customer)
+    stripe_gateway.start_checkout(request, customer)
     db.session.commit()
     payment = db.session.scalars(sa.select(Payment)).one()
     send_event(
@@ -72,7 +71,7 @@ def test_a_stripe_refund_is_sent_to_the_api_and_waits_for_the_webhook(
 ):
     request, payment = paid_online
 
-    row = payments.refund(payment, amount=2500, actor=admin, reason="Cracked bezel left")
+    row = refunds.refund(payment, amount=2500, actor=admin, reason="Cracked bezel left")
     db.session.commit()
 
     (call,) = stripe_fake.calls("POST", "/v1/refunds")
@@ -97,8 +96,8 @@ def test_refund_updated_confirms_and_failed_refunds_stay_out_of_the_balance(
     client, paid_online, admin
 ):
     request, payment = paid_online
-    ok = payments.refund(payment, amount=1000, actor=admin)
-    bad = payments.refund(payment, amount=2000, actor=admin)
+    ok = refunds.refund(payment, amount=1000, actor=admin)
+    bad = refunds.refund(payment, amount=2000, actor=admin)
     db.session.commit()
 
     for row, status in ((ok, "succeeded"), (bad, "failed")):
@@ -150,7 +149,7 @@ def test_charge_refunded_before_the_refund_row_exists(client, paid_online, admin
     assert event.status == "deferred"
     assert db.session.scalars(sa.select(Refund)).all() == []
 
-    row = payments.refund(payment, amount=4000, actor=admin)
+    row = refunds.refund(payment, amount=4000, actor=admin)
     db.session.commit()  # the after-commit job replays deferred events
 
     db.session.expire_all()
@@ -163,7 +162,7 @@ def test_charge_refunded_before_the_refund_row_exists(client, paid_online, admin
 
 def test_a_repeated_charge_refunded_does_not_double_count(client, paid_online, admin):
     request, payment = paid_online
-    payments.refund(payment, amount=3000, actor=admin)
+    refunds.refund(payment, amount=3000, actor=admin)
     db.session.commit()
     send_event(client, "charge.refunded", _charge(3000), event_id="evt_r1")
     send_event(client, "charge.refunded", _charge(3000), event_id="evt_r1")
@@ -195,31 +194,31 @@ def test_a_dashboard_refund_is_recorded(client, paid_online):
 def test_never_more_than_paid_and_positive_only(paid_online, admin, amount, stripe_fake):
     _request, payment = paid_online
     with pytest.raises(ValidationFailed):
-        payments.refund(payment, amount=amount, actor=admin)
+        refunds.refund(payment, amount=amount, actor=admin)
     assert stripe_fake.calls("POST", "/v1/refunds") == []
 
 
 def test_pending_and_succeeded_refunds_both_count_against_the_limit(paid_online, admin):
     _request, payment = paid_online
-    payments.refund(payment, amount=6000, actor=admin)
+    refunds.refund(payment, amount=6000, actor=admin)
     with pytest.raises(ValidationFailed, match=r"At most \$40.00"):
-        payments.refund(payment, amount=4001, actor=admin)
-    payments.refund(payment, amount=4000, actor=admin)
+        refunds.refund(payment, amount=4001, actor=admin)
+    refunds.refund(payment, amount=4000, actor=admin)
     assert balances.refundable_amount(payment) == 0
 
 
 def test_a_stripe_error_saves_no_refund(paid_online, admin, stripe_fake):
     _request, payment = paid_online
     stripe_fake.fail_next = (500, "boom")
-    with pytest.raises(payments.PaymentProviderError):
-        payments.refund(payment, amount=100, actor=admin)
+    with pytest.raises(stripe_gateway.PaymentProviderError):
+        refunds.refund(payment, amount=100, actor=admin)
     assert db.session.scalars(sa.select(Refund)).all() == []
 
 
 def test_only_admins_refund(paid_online, technician):
     _request, payment = paid_online
     with pytest.raises(Forbidden):
-        payments.refund(payment, amount=100, actor=technician)
+        refunds.refund(payment, amount=100, actor=technician)
 
 
 def test_offline_refund_is_immediate_and_the_balance_is_right(app, customer, admin, stripe_fake):
@@ -228,7 +227,7 @@ def test_offline_refund_is_immediate_and_the_balance_is_right(app, customer, adm
     payments.verify_payment(cash, admin)
     assert balances.balance_due(request) == 0
 
-    row = payments.refund(cash, amount=2000, actor=admin, reason="Goodwill")
+    row = refunds.refund(cash, amount=2000, actor=admin, reason="Goodwill")
 
     assert row.status == "succeeded"
     assert stripe_fake.requests == []
@@ -239,5 +238,5 @@ def test_offline_refund_is_immediate_and_the_balance_is_right(app, customer, adm
 def test_a_pending_payment_cannot_be_refunded(app, customer, admin):
     request, _ = invoiced_request(customer)
     cash = payments.record_offline_payment(request, amount=500, method="cash", actor=admin)
-    with pytest.raises(payments.Conflict):
-        payments.refund(cash, amount=100, actor=admin)
+    with pytest.raises(Conflict):
+        refunds.refund(cash, amount=100, actor=admin)

@@ -9,8 +9,7 @@ import sqlalchemy as sa
 
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Notification, Payment, Refund, StripeEvent, User
-from fixmyphone.services import payment_review
-from fixmyphone.services.billing import balances
+from fixmyphone.services.billing import balances, review
 from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
 from tests import factories
 from tests.conftest import client_for, csrf_token
@@ -282,8 +281,8 @@ def test_an_event_for_a_payment_not_committed_yet_waits_and_is_replayed(app, cli
 def test_the_sweep_applies_events_whose_job_was_lost(app, client, checkout):
     from datetime import timedelta
 
+    from fixmyphone import jobs
     from fixmyphone.models import utcnow
-    from fixmyphone.payments import jobs
 
     request, payment = checkout
     obj = session_completed(payment.stripe_checkout_session_id, payment.id, request.id)
@@ -353,7 +352,7 @@ def test_a_succeeded_event_with_other_money_is_held_for_review(
         sa.select(User.id).where(User.role.in_(("admin", "superadmin")), User.active)
     ).all()
     assert len(admins) == 2  # the one who issued the invoice and the owner
-    shown = shown.format(jpy50=payment_review.money(50, "jpy"))
+    shown = shown.format(jpy50=review.money(50, "jpy"))
 
     response = _send_success(client, kind, request, payment, amount, currency)
 
@@ -363,7 +362,7 @@ def test_a_succeeded_event_with_other_money_is_held_for_review(
     assert held.succeeded_at is None and held.amount == 10000
     assert balances.balance_due(request) == 10000  # nothing counted
     assert db.session.scalar(sa.select(StripeEvent.status)) == "processed"
-    assert payment_review.summary(held) == shown
+    assert review.summary(held) == shown
     alerts = _held_alerts(held)
     assert {(a.user_id, a.channel) for a in alerts} == {
         (user_id, channel) for user_id in admins for channel in ("in_app", "email")
@@ -493,13 +492,11 @@ def test_only_admins_resolve_a_held_payment(app, client, checkout):
     technician = factories.TechnicianFactory()
     db.session.commit()
     with pytest.raises(Forbidden):
-        payment_review.accept_reported(_reload(payment), technician)
+        review.accept_reported(_reload(payment), technician)
     with pytest.raises(ValidationFailed):
-        payment_review.reject(_reload(payment), factories.UserFactory(role="admin"), "")
+        review.reject(_reload(payment), factories.UserFactory(role="admin"), "")
     with pytest.raises(Conflict):  # only a held payment is resolved this way
-        payment_review.accept_reported(
-            _offline_payment(request), factories.UserFactory(role="admin")
-        )
+        review.accept_reported(_offline_payment(request), factories.UserFactory(role="admin"))
     tech_client, _ = client_for(app, technician)
     assert tech_client.get("/admin/payments/").status_code == 403
     assert _reload(payment).status == "needs_review"
@@ -508,7 +505,7 @@ def test_only_admins_resolve_a_held_payment(app, client, checkout):
 def test_a_dashboard_refund_of_a_rejected_payment_changes_no_balance(app, client, checkout):
     request, payment = checkout
     _send_success(client, "intent", request, payment, 1, "usd")
-    payment_review.reject(_reload(payment), factories.UserFactory(role="admin"), "Wrong amount")
+    review.reject(_reload(payment), factories.UserFactory(role="admin"), "Wrong amount")
     db.session.commit()
 
     response = send_event(

@@ -10,6 +10,12 @@
 - ``issuing``: invoice numbers and the rule that an issued document never changes.
 - ``invoices``: invoices from a repair's charges, deposit invoices, counter-sale invoices.
 - ``credit_notes``: credit notes, and crediting refunded invoiced money.
+- ``payments``: what is due now, counter payments and their verification, succeeded/failed.
+- ``stripe_gateway``: Stripe: the client, Checkout Sessions, its errors in words.
+- ``refunds``: giving money back (Stripe or counter).
+- ``webhooks``: Stripe's webhook events: stored once, applied to payments and refunds.
+- ``review``: Stripe money that differs from its payment, held for an admin.
+- ``cards``: cards saved with Stripe for a customer.
 - ``books``: reports from the books: invoiced, unpaid invoices with ageing, refunds.
 
 Import the module you need (``from fixmyphone.services.billing import invoices``);

@@ -9,17 +9,18 @@ from dataclasses import dataclass
 
 import stripe
 
-from ..models import User
-from ..services import audit
-from ..services.errors import NotFound
-from ..services.payments import (
+from ...models import User
+from .. import audit
+from ..errors import NotFound
+from ..profiles import profile_of
+from .stripe_gateway import (
     OnlinePaymentsOff,
-    currency,
     provider_failed,
     site_url,
     stripe_client,
     stripe_enabled,
 )
+from .totals import currency
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,6 @@ class SavedCard:
 
 def ensure_stripe_customer(customer: User) -> str:
     """The customer's Stripe Customer id, created on first use."""
-    from ..services.profiles import profile_of
-
     profile = profile_of(customer)
     if profile.stripe_customer_id:
         return profile.stripe_customer_id

@@ -1,25 +1,27 @@
-"""What each Stripe webhook event means for our payments and refunds.
+"""Stripe's webhook events: stored once by id, then applied to our payments and refunds.
 
 Events may come twice or out of order (a ``payment_intent.succeeded`` before its
 ``checkout.session.completed``, a ``charge.refunded`` before our refund row is committed), so
 every handler only moves state forward and answers "deferred" when it cannot tell yet which of
-our rows the event is about; deferred events are replayed later (see ``jobs``).
+our rows the event is about; deferred events are replayed later (``fixmyphone.jobs``).
 
 Money is checked, not trusted: a succeeded event counts only when the amount and currency it
 reports are the payment's own; otherwise the payment is held for an admin's review
-(``services.payment_review``).
+(``review``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Optional
 
 import sqlalchemy as sa
+import stripe
 
-from ..extensions import db
-from ..models import (
+from ...extensions import db
+from ...models import (
     PAYMENT_CANCELED,
     PAYMENT_FAILED,
     PAYMENT_NEEDS_REVIEW,
@@ -27,8 +29,10 @@ from ..models import (
     PAYMENT_SUCCEEDED,
     Payment,
     Refund,
+    StripeEvent,
+    utcnow,
 )
-from ..services import payment_review, payments
+from . import payments, refunds, review
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +104,9 @@ def _unknown(obj: Obj, what: str) -> str:
 
 def _succeeded(payment: Payment, obj: Obj, amount_key: str, source: str) -> None:
     """Count the payment if Stripe charged exactly its amount and currency; else hold it."""
-    amount, currency = payment_review.reported(obj, amount_key)
-    if not payment_review.matches(payment, amount, currency):
-        payment_review.hold(payment, amount, currency, source=source, stripe_object=obj.get("id"))
+    amount, currency = review.reported(obj, amount_key)
+    if not review.matches(payment, amount, currency):
+        review.hold(payment, amount, currency, source=source, stripe_object=obj.get("id"))
         return
     if payment.status == PAYMENT_NEEDS_REVIEW:
         return  # a matching report does not overrule a disagreeing one: an admin decides
@@ -206,9 +210,9 @@ def _apply_refund(refund: Obj, payment: Optional[Payment] = None) -> str:
             db.session.flush()
     status = refund.get("status")
     if status == "succeeded":
-        payments.confirm_refund(row)
+        refunds.confirm_refund(row)
     elif status in ("failed", "canceled"):
-        payments.fail_refund(row, "failed" if status == "failed" else PAYMENT_CANCELED)
+        refunds.fail_refund(row, "failed" if status == "failed" else PAYMENT_CANCELED)
     return PROCESSED
 
 
@@ -254,7 +258,7 @@ def charge_refunded(charge: Obj) -> str:
             and row.stripe_refund_id
             and (confirmed + row.amount <= refunded)
         ):
-            payments.confirm_refund(row)
+            refunds.confirm_refund(row)
             confirmed += row.amount
     if confirmed < refunded:
         outcome = DEFERRED  # a refund we do not know yet (ours, about to be committed)
@@ -287,3 +291,39 @@ def apply_event(event_type: str, obj: Obj) -> str:
     if handler is None:
         return "ignored"
     return handler(obj)
+
+
+# ---------------------------------------------------------------- stored events
+
+
+def record_event(event: stripe.Event) -> tuple[StripeEvent, bool]:
+    """Store a verified event by id first; (row, True) when new, (existing row, False) if seen."""
+    payload = event.to_dict()
+    existing = db.session.get(StripeEvent, payload["id"])
+    if existing is not None:
+        return existing, False
+    created = payload.get("created")
+    row = StripeEvent(
+        id=payload["id"],
+        type=payload["type"],
+        created=datetime.fromtimestamp(int(created), UTC) if created else None,
+        payload=payload,
+        status="received" if is_handled(payload["type"]) else "ignored",
+    )
+    if row.status == "ignored":
+        row.processed_at = utcnow()
+    db.session.add(row)
+    return row, True
+
+
+def handle_event(event_id: str) -> None:
+    """Apply one stored Stripe event (the job body); idempotent and safe out of order."""
+    row = db.session.scalar(
+        sa.select(StripeEvent).where(StripeEvent.id == event_id).with_for_update()
+    )
+    if row is None or row.status not in ("received", "deferred"):
+        return
+    outcome = apply_event(row.type, (row.payload.get("data") or {}).get("object") or {})
+    row.status = outcome
+    if outcome != "deferred":
+        row.processed_at = utcnow()

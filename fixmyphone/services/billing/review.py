@@ -14,10 +14,10 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 
-from .. import links
-from ..extensions import db
-from ..formatting import format_money
-from ..models import (
+from ... import links
+from ...extensions import db
+from ...formatting import format_money
+from ...models import (
     PAYMENT_NEEDS_REVIEW,
     PAYMENT_PENDING,
     AuditLog,
@@ -25,8 +25,9 @@ from ..models import (
     User,
     utcnow,
 )
-from . import audit, notifications
-from .errors import Conflict, Forbidden, ValidationFailed
+from .. import audit, notifications
+from ..errors import Conflict, Forbidden, ValidationFailed
+from . import payments
 
 HELD = "payment_needs_review"
 
@@ -144,8 +145,6 @@ def _check_admin(actor: Optional[User], payment: Payment) -> None:
 
 def accept_reported(payment: Payment, actor: User) -> Payment:
     """The admin accepts what Stripe charged: the payment counts for the reported amount."""
-    from . import payments
-
     _check_admin(actor, payment)
     figures = reported_figures(payment)
     amount, currency = figures if figures else (None, None)
@@ -168,8 +167,6 @@ def accept_reported(payment: Payment, actor: User) -> Payment:
 
 def reject(payment: Payment, actor: User, reason: Optional[str]) -> Payment:
     """The admin refuses the payment: it never counts (money taken is refunded in Stripe)."""
-    from . import payments
-
     _check_admin(actor, payment)
     reason = (reason or "").strip()
     if not reason:
