@@ -43,6 +43,9 @@ class RepairPage:
     appointment: Optional[Appointment]
     estimate: Optional[estimates.EstimateView]
     deposit: Optional[int]
+    # The customer and the technician: the session keeps only weak references, so naming them
+    # on the page reads nothing more only while someone holds them.
+    people: list[User]
 
 
 def read(service_request: ServiceRequest, *, photos: bool) -> RepairPage:
@@ -72,12 +75,12 @@ def read(service_request: ServiceRequest, *, photos: bool) -> RepairPage:
         estimates.charge_rows(r),
         drop_off.scheduled_rows(r),
         payments.deposit_rows(r),
-        # The customer and the technician, so that naming them reads nothing more.
+        # The customer and the technician (``RepairPage.people``).
         Rows(User, [User.id.in_(people)]),
         Rows(RequestPhoto, [RequestPhoto.service_request_id == r.id if photos else sa.false()]),
     ]
-    timeline, thread, invoices, paid, lines, charges, scheduled, deposits, _, shots = load_lists(
-        *lists, options=[messages.SENDERS]
+    timeline, thread, invoices, paid, lines, charges, scheduled, deposits, named, shots = (
+        load_lists(*lists, options=[messages.SENDERS])
     )
     if photos:
         set_committed_value(r, "photos", shots)
@@ -90,6 +93,7 @@ def read(service_request: ServiceRequest, *, photos: bool) -> RepairPage:
         appointment=drop_off.drop_off_appointment(r, scheduled),
         estimate=estimates.customer_view(r, lines, charges),
         deposit=_deposit_due(r, summary, taken=bool(deposits)),
+        people=named,
     )
 
 
