@@ -17,9 +17,16 @@ from flask import current_app
 
 from .database import outside_transaction
 from .extensions import db
-from .models import Notification, NotificationChannel, NotificationStatus, StripeEvent, utcnow
+from .models import (
+    Appointment,
+    Notification,
+    NotificationChannel,
+    NotificationStatus,
+    StripeEvent,
+    utcnow,
+)
 from .queue import get_queue, uses_rq
-from .services import outbox
+from .services import outbox, reminders
 from .services.billing.webhooks import handle_event
 from .services.notifications import rq_delivery_options
 
@@ -162,8 +169,6 @@ def redeliver(ids: list[int]) -> None:
 
 def schedule_appointment_reminders(appointment_id: int) -> list[str]:
     """(Re)schedule an appointment's reminder jobs on RQ for its current start time."""
-    from .services import reminders
-
     ids = reminders.schedule_reminders(appointment_id)
     db.session.rollback()  # read-only in the database
     return ids
@@ -172,9 +177,6 @@ def schedule_appointment_reminders(appointment_id: int) -> list[str]:
 def send_appointment_reminder(appointment_id: int, offset_seconds: int, start_iso: str) -> int:
     """A scheduled reminder: sends only if the appointment still exists, is scheduled, starts
     when it did at scheduling time and this reminder is due (a stale job does nothing)."""
-    from .models import Appointment
-    from .services import reminders
-
     appointment = db.session.get(Appointment, appointment_id)
     if appointment is None or appointment.start.isoformat() != start_iso:
         return 0
@@ -185,8 +187,6 @@ def send_appointment_reminder(appointment_id: int, offset_seconds: int, start_is
 
 def sweep_reminders() -> dict[str, int]:
     """Send due appointment and pickup reminders."""
-    from .services import reminders
-
     appointments = reminders.sweep_appointment_reminders()
     db.session.commit()
     pickups = reminders.sweep_pickup_reminders()
@@ -196,8 +196,6 @@ def sweep_reminders() -> dict[str, int]:
 
 def staff_checks() -> dict[str, int]:
     """Alert staff about overdue repairs and payments awaiting verification."""
-    from .services import reminders
-
     overdue = reminders.check_overdue_repairs()
     db.session.commit()
     payments = reminders.check_payments_awaiting_verification()

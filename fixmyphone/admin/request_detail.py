@@ -27,10 +27,11 @@ from ..models import (
     User,
 )
 from ..services import inventory, messages, passcodes, repairs, tickets, warranty
-from ..services.billing import balances
+from ..services.billing import balances, payments
 from ..services.errors import DomainError, ValidationFailed
 from .base import commit_or_flash, parse_id
 from .filters import parse_local_date
+from .payments import parse_amount
 from .request_billing import billing_context
 
 
@@ -264,9 +265,6 @@ class RequestDetailMixin:
 
     @expose("/view/<int:request_id>/payment", methods=["POST"])
     def post_payment(self, request_id: int):
-        from ..services.billing import payments
-        from .payments import parse_amount
-
         req = self._request_or_404(request_id)
         amount = parse_amount(request.form.get("amount"))
         commit_or_flash(
