@@ -9,9 +9,9 @@ from typing import Optional
 import sqlalchemy as sa
 
 from . import labels, signals
+from .domain_errors import Conflict
 from .extensions import db
 from .models import RepairStatus, ServiceRequest, StatusChange, User, utcnow
-from .domain_errors import Conflict
 
 # The statuses in the API contract's order, with their words (labels.py holds the words).
 STATUSES: Mapping[str, str] = labels.STATUS_WORDS
@@ -97,8 +97,8 @@ def allowed_moves(status: str) -> tuple[str, ...]:
     return TRANSITIONS.get(status, ())
 
 
-def can_move(current: str, target: str) -> bool:
-    """True when the workflow allows ``current`` → ``target``."""
+def is_legal_move(current: str, target: str) -> bool:
+    """Is ``current`` → ``target`` a legal move? (Who may move is ``repairs.may_move``.)"""
     return target in allowed_moves(current)
 
 
@@ -106,7 +106,7 @@ def check_move(request: ServiceRequest, target: str) -> None:
     """Raise unless ``request`` may move to ``target`` now (including the unpaid-balance rule)."""
     if target not in STATUSES:
         raise IllegalTransition(f"Unknown status '{target}'.")
-    if not can_move(request.status, target):
+    if not is_legal_move(request.status, target):
         allowed = allowed_moves(request.status)
         nexts = ", ".join(allowed) if allowed else "none"
         raise IllegalTransition(

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from fixmyphone.extensions import db
 from fixmyphone.models import Invoice, Payment, ServiceRequest, StatusChange, User
 from fixmyphone.services.billing.balances import balance_due
-from fixmyphone.workflow import can_move
+from fixmyphone.workflow import is_legal_move
 
 
 def test_bench_data_generates_consistent_history(runner):
@@ -20,7 +20,7 @@ def test_bench_data_generates_consistent_history(runner):
     for request in db.session.scalars(sa.select(ServiceRequest).limit(60)):
         history = sorted(request.history, key=lambda e: e.id)
         assert history[0].to_status == "pending"
-        assert all(can_move(e.from_status, e.to_status) for e in history[1:])
+        assert all(is_legal_move(e.from_status, e.to_status) for e in history[1:])
         assert history[-1].to_status == request.status
         if (
             request.status in ("completed", "closed")

@@ -13,7 +13,7 @@ from fixmyphone.models import (
     StatusChange,
     User,
 )
-from fixmyphone.workflow import STATUSES, can_move
+from fixmyphone.workflow import STATUSES, is_legal_move
 
 
 def test_create_superadmin_non_interactive(runner):
@@ -73,7 +73,7 @@ def test_seed_demo_fills_a_realistic_shop_once(runner):
         history = sorted(request.history, key=lambda e: e.id)
         assert history[0].to_status == "pending" and history[0].from_status is None
         for entry in history[1:]:
-            assert can_move(entry.from_status, entry.to_status)
+            assert is_legal_move(entry.from_status, entry.to_status)
         assert history[-1].to_status == request.status
     assert count(StatusChange) > 120
 

@@ -1,8 +1,8 @@
 """The counter checkout: find a repair, take its balance, hand over the receipt, complete it.
 
-Each form posts to one endpoint that calls one service function (services/counter,
-invoices, repairs), commits, and redirects back; a refused form is shown again with its
-errors and what was typed.
+Each form posts to one endpoint that calls one service function (services/billing's counter,
+sales and invoices, or services/repairs), commits, and redirects back; a refused form is shown
+again with its errors and what was typed.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from flask_login import current_user
 from .. import workflow
 from ..extensions import db
 from ..models import Payment, RepairStatus, ServiceRequest
-from ..services import counter, repairs, sales
-from ..services.billing import balances, invoices, payments
+from ..services import repairs
+from ..services.billing import balances, counter, invoices, payments, sales
 from ..services.errors import DomainError, NotFound
 from .base import STAFF, SecuredPage, commit_or_flash
 
@@ -94,8 +94,8 @@ class CheckoutView(SecuredPage):
                 balance=balances.balance_due(req),
                 waiting=counter.awaiting_verification(req),
                 left=counter.left_to_take(req),
-                can_complete=repairs.can_move(current_user, req)
-                and workflow.can_move(req.status, RepairStatus.COMPLETED),
+                can_complete=repairs.may_move(current_user, req)
+                and workflow.is_legal_move(req.status, RepairStatus.COMPLETED),
                 methods=_methods(),
                 form=form or {},
                 error=error,

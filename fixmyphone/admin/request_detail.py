@@ -85,7 +85,7 @@ class RequestDetailMixin:
             next_statuses=workflow.allowed_moves(req.status),
             parts=parts,
             technicians=technicians,
-            can_move=repairs.can_move(current_user, req),
+            may_move=repairs.may_move(current_user, req),
             under_warranty=warranty.under_warranty(req),
             claims=db.session.scalars(
                 sa.select(ServiceRequest).where(ServiceRequest.warranty_of_id == req.id)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..loading import Rows
 from ..models import Appointment, AppointmentStatus, RepairStatus, ServiceRequest
-from ..workflow import FINAL_STATUSES, can_move, label
+from ..workflow import FINAL_STATUSES, is_legal_move, label
 from .errors import Conflict
 
 
@@ -58,7 +58,7 @@ BEFORE_DROP_OFF = frozenset(
 BOOKABLE_STATUSES = tuple(
     s
     for s in sorted(BEFORE_DROP_OFF)
-    if s == RepairStatus.SCHEDULED or can_move(s, RepairStatus.SCHEDULED)
+    if s == RepairStatus.SCHEDULED or is_legal_move(s, RepairStatus.SCHEDULED)
 )
 
 
@@ -107,7 +107,7 @@ def drop_off_actions(
 
 
 def is_bookable(request: ServiceRequest) -> bool:
-    return request.status == RepairStatus.SCHEDULED or can_move(
+    return request.status == RepairStatus.SCHEDULED or is_legal_move(
         request.status, RepairStatus.SCHEDULED
     )
 

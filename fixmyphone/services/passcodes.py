@@ -12,7 +12,7 @@ from flask import current_app
 from ..models import ServiceRequest, User
 from . import audit
 from .errors import Forbidden, ValidationFailed
-from .repairs import can_move
+from .repairs import may_move
 
 MAX_PASSCODE = 64
 
@@ -53,7 +53,7 @@ def set_passcode(request: ServiceRequest, passcode: Optional[str], actor: User) 
 
 def reveal(request: ServiceRequest, actor: User) -> Optional[str]:
     """The passcode for the technician working on the device; each reading is audited."""
-    if not can_move(actor, request):
+    if not may_move(actor, request):
         raise Forbidden("Only the assigned technician or an admin may read the passcode.")
     value = decrypt(request.passcode_encrypted)
     if value is not None:

@@ -279,8 +279,11 @@ def customer_visible(user: User, customer: User) -> bool:
     )
 
 
-def can_move(user: User, request: ServiceRequest) -> bool:
-    """Admins move any request; a technician only the ones assigned to them."""
+def may_move(user: User, request: ServiceRequest) -> bool:
+    """May ``user`` move this repair? Admins any; a technician only the ones assigned to them.
+
+    (Whether the move itself is legal is ``workflow.is_legal_move``.)
+    """
     if user.is_admin:
         return True
     return user.role == Role.TECHNICIAN and request.technician_id == user.id
@@ -365,7 +368,7 @@ def update_device(
     The assigned technician or an admin may; the same rules as when the request was opened;
     every change is audited. True when something changed.
     """
-    if not can_move(actor, request):
+    if not may_move(actor, request):
         raise Forbidden("Only the assigned technician or an admin can change the device details.")
     device = _checked_device(device_type, brand, model, imei, issue_description, {})
     before = {k: getattr(request, k) for k in device if getattr(request, k) != device[k]}
@@ -393,7 +396,7 @@ def move_by(
     public: bool = True,
 ):
     """A staff member moves a repair: only the assigned technician or an admin may."""
-    if not can_move(actor, request):
+    if not may_move(actor, request):
         raise Forbidden("Only the assigned technician or an admin can move this repair.")
     return move_status(
         request, target, actor, note, estimated_completion=estimated_completion, public=public

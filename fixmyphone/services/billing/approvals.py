@@ -12,6 +12,7 @@ from typing import Optional
 
 import sqlalchemy as sa
 
+from ...domain_errors import Conflict, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...models import (
@@ -24,10 +25,8 @@ from ...models import (
     User,
     utcnow,
 )
-from ...workflow import can_move as workflow_can_move
-from ...workflow import move_status
+from ...workflow import is_legal_move, move_status
 from .. import audit, notifications
-from ..errors import Conflict, ValidationFailed
 from .amounts import is_amount
 from .estimates import (
     CLOSED_STATUSES,
@@ -60,7 +59,7 @@ def send_estimate(request: ServiceRequest, actor: User) -> int:
             f"The estimate comes to {format_money(view.totals.total)}: add a line, or have an "
             "admin mark the repair no-charge."
         )
-    if request.status != "on_hold" and not workflow_can_move(request.status, "on_hold"):
+    if request.status != "on_hold" and not is_legal_move(request.status, "on_hold"):
         raise Conflict(f"A repair that is {request.status} cannot wait for an estimate decision.")
     request.estimate_version += 1
     request.quote_status = QUOTE_PENDING
@@ -120,7 +119,7 @@ def decide_estimate(
             move_status(request, _after_approval(request), actor, f"Estimate approved ({total}).")
     else:
         request.quote_status = QUOTE_DECLINED
-        if approved_before and workflow_can_move(request.status, "in_progress"):
+        if approved_before and is_legal_move(request.status, "in_progress"):
             move_status(
                 request,
                 "in_progress",

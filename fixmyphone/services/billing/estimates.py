@@ -18,6 +18,7 @@ from typing import Optional
 
 from flask import current_app
 
+from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...loading import Rows
@@ -39,8 +40,7 @@ from ...models import (
 )
 from ...workflow import label
 from .. import audit, inventory
-from ..errors import Conflict, Forbidden, ValidationFailed
-from ..repairs import can_move
+from ..repairs import may_move
 from . import totals
 from .amounts import MAX_AMOUNT, is_amount
 
@@ -206,7 +206,7 @@ def api_body(request: ServiceRequest) -> Optional[dict]:
 def check_editable(request: ServiceRequest, actor: User, *, adding: bool = False) -> None:
     """Refuse a change to the estimate by someone else than the assigned technician or an admin,
     once the work is done, or beyond the most lines an estimate has."""
-    if actor is None or not actor.is_staff or not can_move(actor, request):
+    if actor is None or not actor.is_staff or not may_move(actor, request):
         raise Forbidden("Only the assigned technician or an admin can change the estimate.")
     if request.status in LOCKED_STATUSES:
         raise Conflict(

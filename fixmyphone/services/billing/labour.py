@@ -7,12 +7,12 @@ from typing import Optional
 
 from flask import current_app
 
+from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...models import LabourEntry, ServiceRequest, User
 from .. import audit
-from ..errors import Conflict, Forbidden, ValidationFailed
-from ..repairs import can_move
+from ..repairs import may_move
 from . import totals
 from .amounts import MAX_AMOUNT, is_amount
 
@@ -29,7 +29,7 @@ def record_labour(
 
     Without an ``amount`` the time is charged at the shop's hourly ``LABOUR_RATE``.
     """
-    if actor is None or not actor.is_staff or not can_move(actor, request):
+    if actor is None or not actor.is_staff or not may_move(actor, request):
         raise Forbidden("Only the assigned technician or an admin records labour.")
     errors: dict[str, list[str]] = {}
     if not (description or "").strip():
