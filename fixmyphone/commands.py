@@ -9,12 +9,12 @@ from flask.cli import with_appcontext
 
 from .backup import backup, restore
 from .benchdata import bench_data
+from .domain_errors import DomainError
 from .extensions import db
 from .jobs import run_periodic
 from .models import Role, User
 from .seed import DEMO_LOGINS, DEMO_PASSWORD, seed
 from .services import accounts
-from .services.errors import DomainError
 from .worker import run_worker
 
 

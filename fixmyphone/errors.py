@@ -11,9 +11,9 @@ from flask import Flask, jsonify, render_template, request
 from sqlalchemy.exc import DataError, StatementError
 from werkzeug.exceptions import BadRequest, HTTPException
 
+from .domain_errors import DomainError
 from .extensions import db, limiter
 from .observability import loggable_path
-from .services.errors import DomainError
 
 log = logging.getLogger(__name__)
 

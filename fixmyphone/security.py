@@ -13,9 +13,9 @@ from flask import Flask, abort, g, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .domain_errors import ValidationFailed
 from .errors import wants_json
 from .extensions import limiter
-from .services.errors import ValidationFailed
 
 # Ids and counts are INTEGER columns: a URL number past this names nothing.
 MAX_DB_INTEGER = 2**31 - 1

@@ -4,11 +4,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from fixmyphone.domain_errors import Conflict, Forbidden, ValidationFailed
 from fixmyphone.extensions import db
 from fixmyphone.models import Appointment, OpeningHours, Shift, ShopSettings, TimeOff
 from fixmyphone.services import booking, drop_off
 from fixmyphone.services import slots as slot_engine
-from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
 from fixmyphone.workflow import move_status
 
 from .conftest import count_rows

@@ -15,8 +15,8 @@ def test_back_office_pages_show_the_bell_with_the_unread_count(app, admin_client
 def test_only_the_assigned_technician_or_an_admin_moves_a_repair(app):
     import pytest
 
+    from fixmyphone.domain_errors import Forbidden
     from fixmyphone.services import repairs
-    from fixmyphone.services.errors import Forbidden
 
     from .factories import ServiceRequestFactory, TechnicianFactory, UserFactory
 

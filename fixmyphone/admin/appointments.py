@@ -17,6 +17,7 @@ from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 from markupsafe import Markup
 
+from ..domain_errors import DomainError, NotFound, ValidationFailed
 from ..errors import error_response
 from ..extensions import db
 from ..formatting import local_time
@@ -27,7 +28,6 @@ from ..models import (
     ServiceRequest,
 )
 from ..services import booking, drop_off, repairs, search, slots
-from ..services.errors import DomainError, NotFound, ValidationFailed
 from .base import SecuredModelView, commit_or_flash, refusal_text
 from .calendar_input import (
     colour,

@@ -25,12 +25,12 @@ from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.model import typefmt
 from flask_login import current_user
 
+from ..domain_errors import DomainError
 from ..extensions import db
 from ..formatting import local_time
 from ..labels import fallback
 from ..models import ServiceRequest
 from ..services import audit, exports, repairs
-from ..services.errors import DomainError
 
 STAFF, ADMIN, SUPERADMIN = "staff", "admin", "superadmin"
 

@@ -9,10 +9,10 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from flask import request
 
+from ..domain_errors import ValidationFailed
 from ..extensions import db
 from ..models import OpeningHours, TechnicianProfile, User
 from ..services import slots
-from ..services.errors import ValidationFailed
 
 # Technicians get one of these colours each (static/css/calendar.css defines them).
 PALETTE_SIZE = 8

@@ -15,11 +15,11 @@ from flask_admin import expose
 from flask_login import current_user
 
 from .. import workflow
+from ..domain_errors import DomainError, NotFound
 from ..extensions import db
 from ..models import Payment, RepairStatus, ServiceRequest
 from ..services import repairs
 from ..services.billing import balances, counter, invoices, payments, sales
-from ..services.errors import DomainError, NotFound
 from .base import STAFF, SecuredPage, commit_or_flash
 
 # The outcome of the last payment, shown once on the next page (like a flash message).

@@ -10,11 +10,11 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms import StringField
 
+from ..domain_errors import DomainError
 from ..extensions import db
 from ..formatting import local_time
 from ..models import Message, Payment, Role, ServiceRequest, User
 from ..services import accounts, profiles, staff
-from ..services.errors import DomainError
 from .base import SecuredModelView, snapshot
 
 

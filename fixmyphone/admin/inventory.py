@@ -9,12 +9,12 @@ from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 from markupsafe import Markup
 
+from ..domain_errors import DomainError
 from ..extensions import db
 from ..formatting import decimal_amount, format_money, local_time
 from ..labels import MOVEMENT, options
 from ..models import Part, StockMovement
 from ..services import inventory, parts_csv
-from ..services.errors import DomainError
 from .base import SecuredModelView
 from .money_field import MoneyField
 

@@ -11,6 +11,7 @@ from flask import abort, current_app, flash, request
 from flask_admin import expose
 from flask_login import current_user
 
+from ..domain_errors import ValidationFailed
 from ..extensions import db
 from ..models import (
     EstimateLine,
@@ -23,7 +24,6 @@ from ..models import (
     ServiceRequest,
 )
 from ..services.billing import amounts, approvals, charges, estimates, invoices, labour
-from ..services.errors import ValidationFailed
 from .base import commit_or_flash, parse_id
 
 

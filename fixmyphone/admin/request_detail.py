@@ -11,6 +11,7 @@ from flask_admin import expose
 from flask_login import current_user
 
 from .. import workflow
+from ..domain_errors import DomainError, ValidationFailed
 from ..extensions import db
 from ..labels import PAYMENT_METHOD, options
 from ..models import (
@@ -28,7 +29,6 @@ from ..models import (
 )
 from ..services import inventory, messages, passcodes, repairs, tickets, warranty
 from ..services.billing import balances, payments
-from ..services.errors import DomainError, ValidationFailed
 from .base import commit_or_flash, parse_id
 from .filters import parse_local_date
 from .payments import parse_amount

@@ -14,6 +14,7 @@ from wtforms import DateTimeLocalField, SelectField, StringField
 from wtforms.validators import DataRequired
 
 from .. import workflow
+from ..domain_errors import DomainError, ValidationFailed
 from ..extensions import db
 from ..formatting import local_time
 from ..models import (
@@ -27,7 +28,6 @@ from ..models import (
     utcnow,
 )
 from ..services import reports, staff
-from ..services.errors import DomainError, ValidationFailed
 from .base import ADMIN, SUPERADMIN, SecuredModelView, SecuredPage, snapshot
 
 

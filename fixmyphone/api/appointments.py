@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from ..domain_errors import Forbidden, NotFound
 from ..extensions import db
 from ..models import Appointment
 from ..services import booking, repairs
-from ..services.errors import Forbidden, NotFound
 from ..services.slots import is_bookable, slots_for_day
 from .base import Blueprint, caller
 from .repairs import appointment_body

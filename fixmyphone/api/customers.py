@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import current_app
 
+from ..domain_errors import NotFound
 from ..extensions import db, limiter
 from ..models import Role, User
 from ..services import accounts, profiles, repairs
-from ..services.errors import NotFound
 from .base import Blueprint, caller
 from .schemas import CreateCustomerSchema, CustomerSchema, ProfileSchema, ProfileUpdateSchema
 

@@ -9,11 +9,11 @@ import sqlalchemy as sa
 from flask import Response, jsonify
 
 from ..database import read_connection
+from ..domain_errors import Forbidden
 from ..extensions import db
 from ..models import ServiceRequest
 from ..services import drop_off, messages, repairs, tokens
 from ..services.billing import balances, estimates, totals
-from ..services.errors import Forbidden
 from ..workflow import label
 from .base import Blueprint, bearer_token, caller
 from .schemas import (

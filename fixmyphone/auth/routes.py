@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from ..domain_errors import DomainError
 from ..extensions import db, limiter
 from ..security import safe_next
 from ..services import accounts, logins
-from ..services.errors import DomainError
 from . import bp
 from .forms import ForgotPasswordForm, LoginForm, RegisterForm, ResetPasswordForm
 

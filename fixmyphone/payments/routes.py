@@ -19,6 +19,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from ..domain_errors import DomainError
 from ..errors import error_response
 from ..extensions import csrf, db
 from ..models import (
@@ -34,7 +35,6 @@ from ..queue import enqueue_after_commit
 from ..security import safe_next
 from ..services import documents, repairs
 from ..services.billing import balances, cards, stripe_gateway, totals, webhooks
-from ..services.errors import DomainError
 from . import bp
 
 log = logging.getLogger(__name__)

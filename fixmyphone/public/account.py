@@ -6,11 +6,11 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user
 
+from ..domain_errors import DomainError
 from ..extensions import db
 from ..models import Message, ServiceRequest
 from ..services import accounts, audit, drop_off, profiles
 from ..services.billing import balances
-from ..services.errors import DomainError
 from ..services.next_steps import next_steps
 from ..workflow import OPEN_STATUSES
 from . import bp

@@ -7,10 +7,10 @@ from datetime import date, datetime, timedelta
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from ..domain_errors import DomainError
 from ..extensions import db
 from ..models import ServiceRequest, utcnow
 from ..services import booking, drop_off, repairs, slots
-from ..services.errors import DomainError
 from . import bp
 from .forms import BookingForm, CancelAppointmentForm
 

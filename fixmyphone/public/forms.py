@@ -20,10 +20,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
 
 from .. import labels
+from ..domain_errors import ValidationFailed
 from ..forms import strong_password, valid_phone
 from ..models import DEVICE_TYPES, NOTIFICATION_CHANNELS
 from ..services.accounts import MIN_PASSWORD_LENGTH
-from ..services.errors import ValidationFailed
 from ..services.profiles import NOTIFICATION_KINDS
 from ..services.repairs import normalise_imei
 

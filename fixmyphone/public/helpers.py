@@ -9,6 +9,7 @@ from flask import current_app, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from ..domain_errors import DomainError
 from ..loading import Rows, load_lists
 from ..models import (
     PAYMENT_SUCCEEDED,
@@ -18,7 +19,6 @@ from ..models import (
     ServiceRequest,
 )
 from ..services.billing import balances
-from ..services.errors import DomainError
 from ..services.messages import unread_in_header
 from . import bp
 

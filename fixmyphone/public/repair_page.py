@@ -15,6 +15,7 @@ from typing import Optional
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..domain_errors import Conflict
 from ..loading import Rows, load_lists
 from ..models import (
     PAYMENT_SUCCEEDED,
@@ -29,7 +30,6 @@ from ..models import (
 )
 from ..services import drop_off, messages
 from ..services.billing import balances, estimates, payments, stripe_gateway
-from ..services.errors import Conflict
 from .helpers import BillingSummary
 
 

@@ -7,10 +7,10 @@ from datetime import UTC
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user
 
+from ..domain_errors import DomainError, ValidationFailed
 from ..extensions import db, limiter
 from ..models import User, utcnow
 from ..services import accounts, drop_off, photos, repairs, slots
-from ..services.errors import DomainError, ValidationFailed
 from ..services.next_steps import next_steps
 from . import bp
 from .forms import RepairRequestForm

@@ -15,6 +15,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from ..domain_errors import DomainError
 from ..extensions import db, limiter
 from ..models import (
     Invoice,
@@ -27,7 +28,6 @@ from ..models import (
 )
 from ..services import booking, documents, drop_off, messages, photos, repairs, tracking
 from ..services.billing import approvals, issuing
-from ..services.errors import DomainError
 from ..services.next_steps import next_steps
 from . import bp, repair_page
 from .forms import CancelAppointmentForm, MessageForm, QuoteDecisionForm, TrackForm

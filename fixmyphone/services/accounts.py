@@ -12,6 +12,7 @@ from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import links
+from ..domain_errors import Conflict, ValidationFailed
 from ..extensions import db
 from ..models import (
     ROLES,
@@ -23,7 +24,6 @@ from ..models import (
     utcnow,
 )
 from . import audit, notifications
-from .errors import Conflict, ValidationFailed
 from .reset_tokens import make_reset_token, user_for_reset_token
 
 MIN_PASSWORD_LENGTH = 8

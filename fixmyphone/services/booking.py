@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from ..domain_errors import Conflict, DomainError, Forbidden, ValidationFailed
 from ..extensions import db
 from ..models import (
     Appointment,
@@ -30,7 +31,6 @@ from ..models import (
 from ..workflow import move_status
 from . import audit, notifications, reminders
 from .drop_off import active_appointment, check_drop_off_open, is_bookable, not_bookable
-from .errors import Conflict, DomainError, Forbidden, ValidationFailed
 from .slots import Slot, find_slot, on_duty, shop_tz
 
 

@@ -24,10 +24,10 @@ from flask import current_app, render_template
 from jinja2 import TemplateError, TemplateNotFound
 from markupsafe import Markup, escape
 
+from ..domain_errors import DomainError
 from ..extensions import db
 from ..models import Notification, NotificationChannel, ServiceRequest
 from . import dev_outbox, documents, secret_links, sms
-from .errors import DomainError
 from .notifications import header_text, link_for
 from .smtp import smtp_connections
 

@@ -7,6 +7,7 @@ from typing import Optional
 import sqlalchemy as sa
 from flask import current_app
 
+from ..domain_errors import NotFound
 from ..extensions import db
 from ..formatting import format_money, local_time
 from ..labels import PAYMENT_METHOD, label
@@ -21,7 +22,6 @@ from ..models import (
     RefundStatus,
     User,
 )
-from .errors import NotFound
 from .repairs import can_view
 
 DATE = "%d %b %Y"

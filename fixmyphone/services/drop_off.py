@@ -11,11 +11,11 @@ from typing import Optional
 
 import sqlalchemy as sa
 
+from ..domain_errors import Conflict
 from ..extensions import db
 from ..loading import Rows
 from ..models import Appointment, AppointmentStatus, RepairStatus, ServiceRequest
 from ..workflow import FINAL_STATUSES, is_legal_move, label
-from .errors import Conflict
 
 
 def scheduled_rows(request: ServiceRequest) -> Rows:

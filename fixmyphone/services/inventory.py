@@ -11,6 +11,7 @@ from typing import Optional
 
 import sqlalchemy as sa
 
+from ..domain_errors import Conflict, ValidationFailed
 from ..extensions import db
 from ..labels import MOVEMENT, label
 from ..models import (
@@ -26,7 +27,6 @@ from ..models import (
     utcnow,
 )
 from . import audit, notifications
-from .errors import Conflict, ValidationFailed
 
 # Older name of a reservation's state (services/estimates.py reads it).
 RESERVED = RequestPartStatus.RESERVED

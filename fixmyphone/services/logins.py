@@ -32,10 +32,10 @@ from typing import Optional
 
 from flask import Flask, current_app
 
+from ..domain_errors import DomainError
 from ..models import User
 from ..queue import redis_connection
 from . import accounts
-from .errors import DomainError
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from typing import Optional
 import sqlalchemy as sa
 from flask import g, has_request_context
 
+from ..domain_errors import Forbidden, ValidationFailed
 from ..extensions import db
 from ..loading import Rows
 from ..models import Message, ServiceRequest, User, utcnow
 from . import audit, notifications
-from .errors import Forbidden, ValidationFailed
 
 MAX_BODY = 5000
 

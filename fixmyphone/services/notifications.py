@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from .. import links
+from ..domain_errors import Conflict, NotFound
 from ..extensions import db
 from ..models import (
     ADMIN_ROLES,
@@ -31,7 +32,6 @@ from ..models import (
 from ..queue import enqueue_after_commit, uses_rq
 from ..workflow import label
 from . import audit, secret_links
-from .errors import Conflict, NotFound
 
 # Events whose customer preferences are shared with another kind (the profile page offers
 # one switch for "Appointment booked or changed").

@@ -9,10 +9,10 @@ from typing import Optional
 
 import sqlalchemy as sa
 
+from ..domain_errors import Conflict, ValidationFailed
 from ..extensions import db
 from ..models import Part, User
 from . import audit, exports
-from .errors import Conflict, ValidationFailed
 from .inventory import adjust, receive
 
 CSV_FIELDS = ("sku", "name", "compatible_models", "cost", "price", "on_hand", "reorder_level")

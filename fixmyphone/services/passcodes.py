@@ -9,9 +9,9 @@ from typing import Optional
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 
+from ..domain_errors import Forbidden, ValidationFailed
 from ..models import ServiceRequest, User
 from . import audit
-from .errors import Forbidden, ValidationFailed
 from .repairs import may_move
 
 MAX_PASSCODE = 64

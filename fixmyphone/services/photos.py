@@ -16,10 +16,10 @@ from typing import IO, Optional
 
 from flask import current_app
 
+from ..domain_errors import NotFound, ValidationFailed
 from ..extensions import db
 from ..models import RequestPhoto, ServiceRequest, User
 from . import audit
-from .errors import NotFound, ValidationFailed
 from .repairs import can_view
 
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..domain_errors import ValidationFailed
 from ..models import NOTIFICATION_CHANNELS, CustomerProfile, User
 from . import audit, staff
 from .accounts import phone_problem
-from .errors import ValidationFailed
 
 TEXT_LIMITS = {
     "full_name": 120,

@@ -7,6 +7,7 @@ from typing import Optional
 
 import sqlalchemy as sa
 
+from ..domain_errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import (
     DEVICE_TYPES,
@@ -19,7 +20,6 @@ from ..models import (
 )
 from ..workflow import label, move_status, record_initial
 from . import audit, notifications
-from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 IMEI_MESSAGE = "An IMEI is 15 digits with a valid check digit (dial *#06# to see it)."
 

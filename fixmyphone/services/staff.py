@@ -13,6 +13,7 @@ from typing import Optional
 import sqlalchemy as sa
 from flask import current_app
 
+from ..domain_errors import Conflict, Forbidden, ValidationFailed
 from ..extensions import db
 from ..labels import ROLE, label
 from ..models import (
@@ -30,7 +31,6 @@ from ..models import (
     normalise_email,
 )
 from . import accounts, audit, repairs
-from .errors import Conflict, Forbidden, ValidationFailed
 
 RANK = {Role.CUSTOMER: 0, Role.TECHNICIAN: 1, Role.ADMIN: 2, Role.SUPERADMIN: 3}
 

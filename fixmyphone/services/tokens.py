@@ -22,9 +22,9 @@ import jwt
 import sqlalchemy as sa
 from flask import current_app
 
+from ..domain_errors import DomainError
 from ..extensions import db
 from ..models import ADMIN_ROLES, RefreshToken, User, utcnow
-from .errors import DomainError
 
 ALGORITHM = "HS256"
 TOKEN_TYPE = "Bearer"

@@ -7,9 +7,9 @@ from typing import Optional
 
 from flask import current_app
 
+from ..domain_errors import Conflict
 from ..models import RepairStatus, ServiceRequest, User, utcnow
 from . import audit
-from .errors import Conflict
 from .repairs import create_service_request
 
 COVERED_STATUSES = (RepairStatus.COMPLETED, RepairStatus.CLOSED)

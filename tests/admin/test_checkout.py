@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
+from fixmyphone.domain_errors import Conflict, NotFound, ValidationFailed
 from fixmyphone.extensions import db
 from fixmyphone.models import (
     QUOTE_APPROVED,
@@ -22,7 +23,6 @@ from fixmyphone.models import (
 )
 from fixmyphone.services import counter, delivery, inventory, sales
 from fixmyphone.services.billing import balances, invoices, payments, refunds
-from fixmyphone.services.errors import Conflict, NotFound, ValidationFailed
 from tests import factories
 from tests.conftest import client_for, csrf_token
 

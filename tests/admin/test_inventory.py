@@ -7,10 +7,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from fixmyphone.domain_errors import Conflict, ValidationFailed
 from fixmyphone.extensions import db
 from fixmyphone.models import Notification, Part, RequestPart, StockMovement
 from fixmyphone.services import inventory, parts_csv
-from fixmyphone.services.errors import Conflict, ValidationFailed
 from fixmyphone.workflow import move_status
 from tests import factories
 from tests.conftest import clean_database, client_for, make_app

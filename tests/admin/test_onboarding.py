@@ -8,10 +8,10 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from fixmyphone.domain_errors import Conflict, Forbidden
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Notification, User
 from fixmyphone.services import accounts, delivery, staff
-from fixmyphone.services.errors import Conflict, Forbidden
 from tests import factories
 from tests.conftest import client_for, csrf_token
 

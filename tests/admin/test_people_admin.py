@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 import pytest
 import sqlalchemy as sa
 
+from fixmyphone.domain_errors import Conflict, Forbidden
 from fixmyphone.extensions import db
 from fixmyphone.models import (
     Appointment,
@@ -19,7 +20,6 @@ from fixmyphone.models import (
 )
 from fixmyphone.services import accounts, delivery, staff
 from fixmyphone.services.billing import payments
-from fixmyphone.services.errors import Conflict, Forbidden
 from tests import factories
 from tests.conftest import client_for
 

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from flask_login import login_user
 
 from fixmyphone.admin.base import ScopedAjaxLoader, SecuredModelView, is_secret, parse_id
+from fixmyphone.domain_errors import Forbidden
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Notification, ServiceRequest, User
 from fixmyphone.services import staff
-from fixmyphone.services.errors import Forbidden
 from tests import factories
 from tests.conftest import client_for
 

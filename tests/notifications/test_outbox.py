@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from fixmyphone import jobs
+from fixmyphone.domain_errors import Conflict, NotFound
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Notification, utcnow
 from fixmyphone.services import delivery, notifications
-from fixmyphone.services.errors import Conflict, NotFound
 from fixmyphone.workflow import move_status
 
 from ..factories import CustomerFactory, ServiceRequestFactory, UserFactory

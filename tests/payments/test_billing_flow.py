@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from fixmyphone.domain_errors import Conflict, Forbidden
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Invoice, RepairCharge, ServiceRequest
 from fixmyphone.services import inventory, warranty
@@ -18,7 +19,6 @@ from fixmyphone.services.billing import (
     payments,
     refunds,
 )
-from fixmyphone.services.errors import Conflict, Forbidden
 from fixmyphone.workflow import UnpaidBalance, move_status
 from tests import factories
 from tests.api.conftest import bearer

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from fixmyphone.domain_errors import Conflict
 from fixmyphone.extensions import db
 from fixmyphone.models import Payment
 from fixmyphone.services.billing import payments, stripe_gateway
-from fixmyphone.services.errors import Conflict
 from tests import factories
 from tests.conftest import client_for, csrf_token
 

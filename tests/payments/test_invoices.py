@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from fixmyphone.domain_errors import Conflict, Forbidden, ValidationFailed
 from fixmyphone.extensions import db
 from fixmyphone.models import QUOTE_APPROVED, Invoice, InvoiceLine, RequestPart
 from fixmyphone.services.billing import balances, credit_notes, invoices, issuing, labour, totals
-from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
 from tests import factories
 from tests.conftest import make_app
 

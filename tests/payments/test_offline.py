@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from fixmyphone.domain_errors import Conflict, Forbidden, ValidationFailed
 from fixmyphone.extensions import db
 from fixmyphone.models import Notification, Payment
 from fixmyphone.services.billing import balances, payments, stripe_gateway
-from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
 from tests import factories
 from tests.conftest import client_for, csrf_token
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from fixmyphone.domain_errors import Conflict, Forbidden, ValidationFailed
 from fixmyphone.extensions import db
 from fixmyphone.models import Invoice, Payment, Refund, StripeEvent
 from fixmyphone.services.billing import balances, payments, refunds, stripe_gateway
-from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
 from tests import factories
 
 from .conftest import intent_object, invoiced_request, send_event

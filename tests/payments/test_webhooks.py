@@ -7,10 +7,10 @@ import logging
 import pytest
 import sqlalchemy as sa
 
+from fixmyphone.domain_errors import Conflict, Forbidden, ValidationFailed
 from fixmyphone.extensions import db
 from fixmyphone.models import AuditLog, Notification, Payment, Refund, StripeEvent, User
 from fixmyphone.services.billing import balances, review
-from fixmyphone.services.errors import Conflict, Forbidden, ValidationFailed
 from tests import factories
 from tests.conftest import client_for, csrf_token
 

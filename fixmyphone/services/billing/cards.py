@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import stripe
 
+from ...domain_errors import NotFound
 from ...models import User
 from .. import audit
-from ..errors import NotFound
 from ..profiles import profile_of
 from .stripe_gateway import (
     OnlinePaymentsOff,

@@ -11,6 +11,7 @@ from typing import Optional
 
 import sqlalchemy as sa
 
+from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...models import (
@@ -26,7 +27,6 @@ from ...models import (
 )
 from ...workflow import UnpaidBalance
 from .. import audit
-from ..errors import Conflict, Forbidden, ValidationFailed
 from . import totals
 from .balances import balance_due, invoiced_total
 

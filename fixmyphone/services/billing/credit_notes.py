@@ -7,11 +7,11 @@ from typing import Optional
 
 import sqlalchemy as sa
 
+from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...models import Invoice, InvoiceLine, Refund, User
 from .. import audit
-from ..errors import Conflict, Forbidden, ValidationFailed
 from .amounts import is_amount
 from .balances import balance_due, invoice_balance
 from .issuing import ISSUED, credited_total, issue, issued_invoices

@@ -13,11 +13,11 @@ from typing import Optional
 
 import sqlalchemy as sa
 
+from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...models import Invoice, InvoiceLine, Payment, ServiceRequest, User
 from .. import audit, notifications
-from ..errors import Conflict, Forbidden, ValidationFailed
 from . import charges, totals
 from .amounts import MAX_AMOUNT, is_amount
 from .issuing import credited, issue, issued_invoices

@@ -14,9 +14,9 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from ...domain_errors import Conflict
 from ...extensions import db
 from ...models import Invoice, InvoiceCounter, InvoiceLine, ServiceRequest, utcnow
-from ..errors import Conflict
 
 ISSUED = "issued"
 

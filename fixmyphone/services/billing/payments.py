@@ -13,6 +13,7 @@ from typing import Optional
 import sqlalchemy as sa
 from flask import current_app
 
+from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...labels import PAYMENT_METHOD, PAYMENT_STATE, label
 from ...loading import Rows
@@ -29,7 +30,6 @@ from ...models import (
     utcnow,
 )
 from .. import audit, notifications
-from ..errors import Conflict, Forbidden, ValidationFailed
 from . import balances
 from .amounts import is_amount
 from .totals import currency

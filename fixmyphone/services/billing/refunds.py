@@ -10,12 +10,12 @@ from typing import Optional
 import sqlalchemy as sa
 import stripe
 
+from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...models import PAYMENT_FAILED, PAYMENT_PENDING, PAYMENT_SUCCEEDED, Payment, Refund, User
 from ...queue import enqueue_after_commit
 from .. import audit, notifications
-from ..errors import Conflict, Forbidden, ValidationFailed
 from .amounts import is_amount
 from .balances import refundable_amount
 from .credit_notes import credit_for_refund

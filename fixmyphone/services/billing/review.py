@@ -15,6 +15,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 
 from ... import links
+from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...models import (
@@ -26,7 +27,6 @@ from ...models import (
     utcnow,
 )
 from .. import audit, notifications
-from ..errors import Conflict, Forbidden, ValidationFailed
 from . import payments
 
 HELD = "payment_needs_review"

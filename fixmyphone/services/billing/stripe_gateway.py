@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import stripe
 from flask import current_app, has_request_context, url_for
 
+from ...domain_errors import Conflict, DomainError, NotFound
 from ...extensions import db
 from ...models import (
     PAYMENT_CANCELED,
@@ -24,7 +25,6 @@ from ...models import (
     User,
 )
 from .. import audit
-from ..errors import Conflict, DomainError, NotFound
 from .payments import amount_for
 from .totals import currency
 
