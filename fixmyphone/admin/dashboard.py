@@ -109,29 +109,28 @@ def appointments_today(user: User) -> list[TechnicianDay]:
     return sorted(groups.values(), key=lambda g: (g.name == "Not assigned", g.name.lower()))
 
 
-def _status_since():
-    """When each repair entered its current status (its latest status change)."""
-    return (
-        sa.select(
-            StatusChange.service_request_id.label("rid"),
-            sa.func.max(StatusChange.created_at).label("since"),
-        )
-        .group_by(StatusChange.service_request_id)
-        .subquery()
+def _status_since() -> sa.ColumnElement:
+    """When a repair entered its current status (its latest status change), per repair: an
+    index lookup for each repair listed, not an aggregate over the whole history."""
+    latest = (
+        sa.select(sa.func.max(StatusChange.created_at))
+        .where(StatusChange.service_request_id == ServiceRequest.id)
+        .scalar_subquery()
     )
+    return sa.func.coalesce(latest, ServiceRequest.created_at)
 
 
 # The dashboard's lists of repairs, read together (``_sections``).
 WAITING, READY, OVERDUE, UNPAID, QUEUE = range(5)
 
 
-def _section(number: int, stmt: sa.Select, order: list, size: int, since=None, due=None):
+def _section(number: int, stmt: sa.Select, order: list, size: int, since=None, due=None, rid=None):
     """One list of repairs as rows of the dashboard's UNION: (section, repair id, position, when
     it started waiting, balance due), its first ``size`` in ``order``."""
     listed = (
         stmt.with_only_columns(
             sa.literal_column(str(number)).label("section"),
-            ServiceRequest.id.label("rid"),
+            (ServiceRequest.id if rid is None else rid).label("rid"),
             sa.func.row_number().over(order_by=order).label("position"),
             _typed(since, UTCDateTime).label("since"),
             _typed(due, sa.Integer).label("due"),
@@ -151,12 +150,22 @@ def _typed(value, type_):
     return sa.cast(sa.null(), type_) if value is None else sa.type_coerce(value, type_)
 
 
-def _sections(*sections) -> dict[int, list]:
+def _sections(*sections, unpaid=None) -> tuple[dict[int, list], int, int]:
     """The repairs of every list, with their customer and technician, in one statement:
-    section -> [(repair, since, due)] in the list's order."""
+    (section -> [(repair, since, due)] in the list's order, how many repairs owe, how much).
+
+    With ``unpaid`` (``unpaid_repairs``, which the unpaid list reads too), every row also
+    carries the unpaid count and total; when no row comes back, nothing is listed as unpaid,
+    so nothing is owed."""
     listed = sa.union_all(*sections).subquery("listed")
+    columns = [listed.c.section, ServiceRequest, listed.c.since, listed.c.due]
+    if unpaid is not None:
+        columns += [
+            sa.select(sa.func.count()).select_from(unpaid).scalar_subquery(),
+            sa.select(sa.func.coalesce(sa.func.sum(unpaid.c.balance_due), 0)).scalar_subquery(),
+        ]
     rows = db.session.execute(
-        sa.select(listed.c.section, ServiceRequest, listed.c.since, listed.c.due)
+        sa.select(*columns)
         .join(ServiceRequest, ServiceRequest.id == listed.c.rid)
         .options(
             sa.orm.joinedload(ServiceRequest.customer),
@@ -165,20 +174,18 @@ def _sections(*sections) -> dict[int, list]:
         .order_by(listed.c.section, listed.c.position)
     ).all()
     found: dict[int, list] = {}
-    for section, request, since, due in rows:
+    for section, request, since, due, *_ in rows:
         found.setdefault(section, []).append((request, _aware(since), due))
-    return found
+    owed = (int(rows[0][4] or 0), int(rows[0][5] or 0)) if rows and unpaid is not None else (0, 0)
+    return found, *owed
 
 
 def waiting_section(user: User):
     """Repairs waiting on the shop (pending, awaiting parts, on hold), longest-waiting first,
     each with when it started waiting."""
-    changed = _status_since()
-    since = sa.func.coalesce(changed.c.since, ServiceRequest.created_at)
-    stmt = (
-        sa.select(ServiceRequest)
-        .outerjoin(changed, changed.c.rid == ServiceRequest.id)
-        .where(ServiceRequest.status.in_(WAITING_STATUSES), repairs.visible_to(user))
+    since = _status_since()
+    stmt = sa.select(ServiceRequest).where(
+        ServiceRequest.status.in_(WAITING_STATUSES), repairs.visible_to(user)
     )
     return _section(WAITING, stmt, [since, ServiceRequest.id], SECTION_SIZE, since=since)
 
@@ -199,15 +206,29 @@ def overdue_section(user: User):
     return _section(OVERDUE, stmt, order, SECTION_SIZE)
 
 
-def unpaid_section(user: User, owing):
-    """Repairs with a balance due (billing's rule, aggregated in SQL), the oldest first."""
-    stmt = (
-        sa.select(ServiceRequest)
-        .join(owing, owing.c.service_request_id == ServiceRequest.id)
+def unpaid_repairs(user: User) -> sa.CTE:
+    """(service_request_id, balance_due, created_at) of the repairs the person may see that owe
+    money (billing's rule, aggregated in SQL), added up once for the list and its totals."""
+    owing = balances.balances_due().subquery("owing")
+    return (
+        sa.select(owing.c.service_request_id, owing.c.balance_due, ServiceRequest.created_at)
+        .join(ServiceRequest, owing.c.service_request_id == ServiceRequest.id)
         .where(repairs.visible_to(user))
+        .cte("unpaid")
     )
-    order = [ServiceRequest.created_at, ServiceRequest.id]
-    return _section(UNPAID, stmt, order, SECTION_SIZE, due=owing.c.balance_due)
+
+
+def unpaid_section(unpaid: sa.CTE):
+    """Repairs with a balance due, the oldest first."""
+    order = [unpaid.c.created_at, unpaid.c.service_request_id]
+    return _section(
+        UNPAID,
+        sa.select(unpaid),
+        order,
+        SECTION_SIZE,
+        due=unpaid.c.balance_due,
+        rid=unpaid.c.service_request_id,
+    )
 
 
 def queue_section(user: User):
@@ -223,10 +244,10 @@ def queue_section(user: User):
     return _section(QUEUE, stmt, order, QUEUE_SIZE)
 
 
-def counts(user: User, owing) -> dict:
-    """Every count on the page in one statement: repairs by status and overdue (one pass over
-    the repairs the person may see) and, for admins, what is owed, payments to verify, low
-    stock and unread messages."""
+def counts(user: User) -> dict:
+    """Every count on the page but the unpaid ones in one statement: repairs by status and
+    overdue (one pass over the repairs the person may see) and, for admins, payments to
+    verify, low stock and unread messages."""
     repairs_row = (
         sa.select(
             *(
@@ -243,16 +264,6 @@ def counts(user: User, owing) -> dict:
     # One-row tables side by side (joined on true) and single counts as columns.
     rows, columns = repairs_row, [repairs_row]
     if user.is_admin:
-        unpaid_row = (
-            sa.select(
-                sa.func.count().label("unpaid_count"),
-                sa.func.coalesce(sa.func.sum(owing.c.balance_due), 0).label("unpaid_total"),
-            )
-            .select_from(owing)
-            .join(ServiceRequest, owing.c.service_request_id == ServiceRequest.id)
-            .where(repairs.visible_to(user))
-            .subquery("unpaid_row")
-        )
         payments_row = (
             sa.select(
                 sa.func.count(Payment.id).label("pending_count"),
@@ -262,9 +273,8 @@ def counts(user: User, owing) -> dict:
             .subquery("payments_row")
         )
         low_stock = inventory.low_stock_query().subquery()
-        rows = rows.join(unpaid_row, sa.true()).join(payments_row, sa.true())
+        rows = rows.join(payments_row, sa.true())
         columns += [
-            unpaid_row,
             payments_row,
             sa.select(sa.func.count()).select_from(low_stock).scalar_subquery().label("low_stock"),
             messages.unread_for_staff_query().scalar_subquery().label("unread"),
@@ -275,15 +285,17 @@ def counts(user: User, owing) -> dict:
 
 def dashboard_for(user: User) -> dict:
     """Everything the dashboard shows this person, in a fixed number of statements: the
-    counts, the lists of repairs, today's appointments and (admins) the low-stock parts."""
-    owing = balances.balances_due().subquery()
-    n = counts(user, owing)
+    counts, the lists of repairs (with what is owed), today's appointments and (admins) the
+    low-stock parts."""
+    n = counts(user)
+    unpaid = None
     if user.is_admin:
+        unpaid = unpaid_repairs(user)
         sections = [waiting_section(user), ready_section(user), overdue_section(user)]
-        sections.append(unpaid_section(user, owing))
+        sections.append(unpaid_section(unpaid))
     else:
         sections = [waiting_section(user), overdue_section(user), queue_section(user)]
-    listed = _sections(*sections)
+    listed, unpaid_count, unpaid_total = _sections(*sections, unpaid=unpaid)
     figures = {
         "appointments": appointments_today(user),
         "waiting": [(r, since) for r, since, _ in listed.get(WAITING, [])],
@@ -299,8 +311,8 @@ def dashboard_for(user: User) -> dict:
             ready=[r for r, _, _ in listed.get(READY, [])],
             ready_count=n[READY_STATUS],
             unpaid=[(r, int(due)) for r, _, due in listed.get(UNPAID, [])],
-            unpaid_count=n["unpaid_count"],
-            unpaid_total=n["unpaid_total"],
+            unpaid_count=unpaid_count,
+            unpaid_total=unpaid_total,
             queue=None,
             low_stock=inventory.low_stock_parts(limit=SECTION_SIZE),
             low_stock_count=n["low_stock"],
