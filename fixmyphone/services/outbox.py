@@ -1,8 +1,8 @@
 """The outbox's sending side: due rows claimed in batches, sent, and each row's outcome written.
 
-A batch is claimed with one statement, ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP
-LOCKED LIMIT n) RETURNING``: two workers draining at once never take the same row and never
-wait for each other (SQLite has one writer at a time, so there the same statement is atomic
+A batch is claimed with one statement, ``WITH picked AS MATERIALIZED (SELECT ... LIMIT n FOR
+UPDATE SKIP LOCKED) UPDATE ... WHERE id IN (SELECT id FROM picked) RETURNING``: two workers
+draining at once never take the same row and never wait for each other (SQLite has one writer at a time, so there the same statement is atomic
 without the lock clause, which it does not know). The batch's recipients and repairs are
 loaded with one statement each, the messages go out one after another on the worker's kept
 SMTP connection, and the outcomes are written at the end: the sent rows with one UPDATE, the
@@ -111,10 +111,18 @@ def _claim_statement(among_ids: bool) -> sa.Select:
         due = due.where(table.c.id.in_(sa.bindparam("ids", expanding=True)))
     else:
         due = due.where(sa.or_(table.c.send_after.is_(None), table.c.send_after <= now))
-    due = due.order_by(table.c.id).limit(sa.bindparam("limit")).with_for_update(skip_locked=True)
+    # A WITH query, run once: as a plain IN (subquery) PostgreSQL may run the subquery again
+    # for a row another claim changed meanwhile and take more than ``limit`` rows (seen).
+    picked = (
+        due.order_by(table.c.id)
+        .limit(sa.bindparam("limit"))
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     update = (
         sa.update(table)
-        .where(table.c.id.in_(due.scalar_subquery()))
+        .where(table.c.id.in_(sa.select(picked.c.id)))
         .where(table.c.status == NotificationStatus.PENDING)
         .values(status=NotificationStatus.SENDING, claimed_at=now, attempts=table.c.attempts + 1)
         .returning(*table.c)

@@ -100,7 +100,7 @@ def test_racing_workers_send_each_row_once_on_postgres(require_postgres, tmp_pat
 def test_a_delivery_is_three_statements_outside_a_transaction(
     require_postgres, tmp_path, monkeypatch
 ):
-    """Claim (UPDATE ... RETURNING), the recipient's user, the outcome: no BEGIN or COMMIT
+    """Claim (WITH ... UPDATE ... RETURNING), the recipient, the outcome: no BEGIN or COMMIT
     round trips around them (it used to be two transactions and five statements)."""
     monkeypatch.setattr(delivery, "send", lambda row: row.user)
 
@@ -118,7 +118,7 @@ def test_a_delivery_is_three_statements_outside_a_transaction(
                 assert jobs.deliver_notification(row_id) is True
         finally:
             event.remove(db.engine, "before_cursor_execute", remember)
-        assert seen == [("UPDATE", True), ("SELECT", True), ("UPDATE", True)]
+        assert seen == [("WITH", True), ("SELECT", True), ("UPDATE", True)]
         row = db.session.get(Notification, row_id)
         assert (row.status, row.attempts, row.claimed_at) == ("sent", 1, None)
         # The connection went back to the pool in its normal, transactional mode.
@@ -160,3 +160,42 @@ def test_the_worker_skips_heartbeats_that_one_just_sent_covers(app, require_redi
         assert writes == ["idle"]
     finally:
         worker.register_death()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Update 12",
+        "  spaced   out  ",
+        "=?utf-8?q?looks_encoded?=",
+        "x" * 69,  # "Subject: " + 69 = 78, the longest line written as it is
+        "x" * 70,
+        "a long subject that goes on " * 4,
+        "Réparation terminée",
+        "tab\there",
+        "bell\x07",
+        "",
+    ],
+)
+def test_headers_are_written_as_compat32_writes_them(value):
+    """The shortcut for short printable ASCII values changes no byte of any header."""
+    from email.policy import compat32
+
+    for policy in (delivery.HEADERS, delivery.HEADERS.clone(linesep="\r\n")):
+        plain = compat32.clone(linesep=policy.linesep)
+        assert policy.fold("Subject", value) == plain.fold("Subject", value)
+        assert policy.fold_binary("Subject", value) == plain.fold_binary("Subject", value)
+
+
+def test_a_message_with_an_attachment_keeps_its_parts_apart(app, monkeypatch):
+    from email import message_from_bytes
+    from email import policy as email_policy
+
+    row = pending_email(CustomerFactory())
+    monkeypatch.setattr(delivery, "attachments", lambda row: [("receipt-1.pdf", b"%PDF-1.4 =_")])
+    parsed = message_from_bytes(delivery.render_email(row).as_bytes(), policy=email_policy.default)
+    assert parsed.get_content_type() == "multipart/mixed"
+    alternative, pdf = parsed.iter_parts()
+    assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
+    assert (pdf.get_filename(), pdf.get_content()) == ("receipt-1.pdf", b"%PDF-1.4 =_")
+    assert parsed["Subject"] == "Hello"
