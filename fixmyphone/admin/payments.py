@@ -44,7 +44,7 @@ def _payer(payment: Payment) -> str:
 
 
 class PaymentView(SecuredModelView):
-    """Money received; changes only through services.payments."""
+    """Money received; changes only through services/billing (payments, refunds, review)."""
 
     can_create = False
     can_edit = False

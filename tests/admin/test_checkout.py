@@ -21,8 +21,15 @@ from fixmyphone.models import (
     ServiceRequest,
     StockMovement,
 )
-from fixmyphone.services import counter, delivery, inventory, sales
-from fixmyphone.services.billing import balances, invoices, payments, refunds
+from fixmyphone.services import delivery, inventory
+from fixmyphone.services.billing import (
+    balances,
+    counter,
+    invoices,
+    payments,
+    refunds,
+    sales,
+)
 from tests import factories
 from tests.conftest import client_for, csrf_token
 

@@ -48,8 +48,8 @@ from fixmyphone.models import (
     TimeOff,
     User,
 )
-from fixmyphone.services import accounts, repairs, sales
-from fixmyphone.services.billing import balances, payments, review, totals
+from fixmyphone.services import accounts, repairs
+from fixmyphone.services.billing import balances, payments, review, sales, totals
 
 PASSWORD = "demo1234"
 STAFF = {

@@ -16,6 +16,8 @@
 - ``webhooks``: Stripe's webhook events: stored once, applied to payments and refunds.
 - ``review``: Stripe money that differs from its payment, held for an admin.
 - ``cards``: cards saved with Stripe for a customer.
+- ``counter``: the counter: find a repair, take its balance, complete it, receipts.
+- ``sales``: walk-in accessory sales at the counter.
 - ``books``: reports from the books: invoiced, unpaid invoices with ageing, refunds.
 
 Import the module you need (``from fixmyphone.services.billing import invoices``);

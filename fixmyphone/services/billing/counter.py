@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from ..extensions import db
-from ..formatting import format_money
-from ..models import (
+from ...domain_errors import Conflict, DomainError, NotFound, ValidationFailed
+from ...extensions import db
+from ...formatting import format_money
+from ...models import (
     PAYMENT_PENDING,
     PAYMENT_SUCCEEDED,
     CustomerProfile,
@@ -30,9 +31,8 @@ from ..models import (
     User,
     utcnow,
 )
-from . import audit, notifications, repairs, search, tracking
-from .billing import amounts, balances, charges, invoices, payments, totals
-from .errors import Conflict, DomainError, NotFound, ValidationFailed
+from .. import audit, notifications, repairs, search, tracking
+from . import amounts, balances, charges, invoices, payments, totals
 
 SEARCH_LIMIT = 20
 MAX_SEARCH = 300

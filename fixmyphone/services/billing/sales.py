@@ -15,12 +15,12 @@ from typing import Optional
 
 import sqlalchemy as sa
 
-from ..extensions import db
-from ..formatting import format_money
-from ..models import LINE_PART, Invoice, Part, Payment, User
-from . import audit, counter, inventory
-from .billing import invoices, payments, totals
-from .errors import NotFound, ValidationFailed
+from ...domain_errors import NotFound, ValidationFailed
+from ...extensions import db
+from ...formatting import format_money
+from ...models import LINE_PART, Invoice, Part, Payment, User
+from .. import audit, inventory
+from . import counter, invoices, payments, totals
 
 # More than this of one accessory at once is a typing slip, not a sale.
 MAX_QUANTITY = 99
