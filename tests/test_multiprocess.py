@@ -15,6 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from urllib import request as urlrequest
 from urllib.error import HTTPError
@@ -29,6 +30,9 @@ VENV_BIN = Path(sys.executable).parent
 WEBHOOK_SECRET = "whsec_multiprocess_test"
 CUSTOMERS = 12
 SLOT_CAPACITY = 2
+# Every wait is on the condition it needs, bounded generously: on a loaded machine (both cores
+# busy elsewhere) the processes start, answer and drain many times slower than on a quiet one.
+WAIT_SECONDS = 180
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.multiprocess]
 
@@ -57,17 +61,25 @@ with app.app_context():
 """
 
 
-def _wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            urlrequest.urlopen(url, timeout=2)
-            return
-        except HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not come up")
+def wait_until(missing, what: str, timeout: float = WAIT_SECONDS, every: float = 0.5) -> None:
+    """Poll ``missing()`` (what is still missing; empty once the condition holds) until it is
+    empty; after ``timeout`` seconds fail, saying what was awaited and what was missing."""
+    deadline = time.monotonic() + timeout
+    while still := missing():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still waiting after {timeout:.0f} s for {still}")
+        time.sleep(every)
+
+
+def _no_answer(url: str) -> str:
+    """Empty once ``url`` answers HTTP (any status)."""
+    try:
+        urlrequest.urlopen(url, timeout=5)
+    except HTTPError:
+        return ""
+    except OSError as exc:
+        return f"an answer from {url} ({exc})"
+    return ""
 
 
 def _call(base: str, method: str, path: str, body=None, token=None, headers=None, raw=None):
@@ -79,7 +91,7 @@ def _call(base: str, method: str, path: str, body=None, token=None, headers=None
     for key, value in (headers or {}).items():
         req.add_header(key, value)
     try:
-        with urlrequest.urlopen(req, timeout=30) as resp:
+        with urlrequest.urlopen(req, timeout=WAIT_SECONDS) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except HTTPError as exc:
         payload = exc.read()
@@ -142,7 +154,7 @@ def topology(require_postgres, require_redis, tmp_path):
                         "4",
                         "--no-control-socket",
                         "--timeout",
-                        "60",
+                        str(WAIT_SECONDS),
                         "app:app",
                     ],
                     cwd=ROOT,
@@ -160,7 +172,7 @@ def topology(require_postgres, require_redis, tmp_path):
                 )
             )
         for base in bases:
-            _wait_http(base + "/healthz")
+            wait_until(partial(_no_answer, base + "/healthz"), f"gunicorn at {base} starting")
         yield {"bases": bases, "db": require_postgres, "sink": sink, "logs": logs}
     finally:
         for proc in procs:
@@ -263,24 +275,25 @@ def test_two_web_processes_and_two_workers_keep_the_shop_consistent(topology):
     deliveries = list(pool.map(deliver, [(rid, base) for rid in request_ids for base in (a, b)]))
     assert all(code < 300 for code, _ in deliveries), deliveries
 
-    # Let the workers drain: every notification leaves the outbox, every event is processed.
-    deadline = time.time() + 90
-    with engine.connect() as conn:
-        while time.time() < deadline:
-            pending = conn.execute(
+    # Wait until the workers have drained: every notification out of the outbox, every Stripe
+    # event processed, every payment recorded.
+    def undrained() -> str:
+        with engine.connect() as conn:
+            pending, events, paid = conn.execute(
                 sa.text(
-                    "SELECT (SELECT count(*) FROM notifications WHERE status NOT IN ('sent', 'failed')) + "
-                    "(SELECT count(*) FROM stripe_events WHERE status IN ('received', 'deferred'))"
+                    "SELECT (SELECT count(*) FROM notifications "
+                    "WHERE status NOT IN ('sent', 'failed')), "
+                    "(SELECT count(*) FROM stripe_events WHERE status IN ('received', 'deferred')), "
+                    "(SELECT count(*) FROM payments WHERE status = 'succeeded')"
                 )
-            ).scalar()
-            succeeded = conn.execute(
-                sa.text("SELECT count(*) FROM payments WHERE status = 'succeeded'")
-            ).scalar()
-            if pending == 0 and succeeded == CUSTOMERS:
-                break
-            conn.commit()
-            time.sleep(0.5)
+            ).one()
+        if pending == 0 and events == 0 and paid == CUSTOMERS:
+            return ""
+        return f"{pending} notifications pending, {events} Stripe events, {paid}/{CUSTOMERS} paid"
 
+    wait_until(undrained, "the workers draining the outbox and the Stripe events")
+
+    with engine.connect() as conn:
         # No double booking: no slot holds more than its capacity.
         worst = conn.execute(
             sa.text(
