@@ -19,6 +19,7 @@ from flask.cli import with_appcontext
 from werkzeug.security import generate_password_hash
 
 from .bulk import insert_rows
+from .demo_data import DEVICES, ISSUES, path_to
 from .extensions import db
 from .models import (
     PAYMENT_METHODS,
@@ -44,7 +45,6 @@ from .models import (
     TechnicianProfile,
     User,
 )
-from .seed import DEVICES, ISSUES, _path_to
 from .services.search import text_for
 from .workflow import STATUSES
 
@@ -199,7 +199,7 @@ def generate(requests: int, *, seed: int = 42, echo=print) -> dict[str, int]:
 
     statuses = list(STATUS_WEIGHTS)
     weights = list(STATUS_WEIGHTS.values())
-    paths = {s: _path_to(s) for s in STATUSES}
+    paths = {s: path_to(s) for s in STATUSES}
     first_request = (db.session.scalar(sa.select(sa.func.max(ServiceRequest.id))) or 0) + 1
     first_invoice = (db.session.scalar(sa.select(sa.func.max(Invoice.id))) or 0) + 1
     counts = dict(requests=0, history=0, appointments=0, invoices=0, payments=0, messages=0)

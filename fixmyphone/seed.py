@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections import deque
 from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from werkzeug.security import generate_password_hash
 
+from .demo_data import DEVICES, FIRST, ISSUES, LABOUR, LAST, PART_KINDS, path_to
 from .extensions import db
 from .models import (
     OFFLINE_METHODS,
@@ -39,7 +39,7 @@ from .models import (
 )
 from .services.billing import approvals, balances, estimates, payments
 from .services.repairs import luhn_valid, unique_reference
-from .workflow import INITIAL_STATUS, STATUSES, TRANSITIONS, move_status, record_initial
+from .workflow import STATUSES, move_status, record_initial
 
 DEMO_PASSWORD = "demo1234"
 DEMO_LOGINS = [
@@ -49,39 +49,6 @@ DEMO_LOGINS = [
     (Role.CUSTOMER, "customer1@fixmyphone.example"),
 ]
 
-FIRST = "Ava Ben Chloe Dan Emma Finn Grace Hugo Isla Jack Kara Leo Mia Noah Olive Paul Quinn Ruby Sam Tara Uma Vic Will Xena Yara Zoe Amir Bea Cole Dina".split()
-LAST = "Smith Jones Brown Garcia Miller Davis Lopez Wilson Moore Taylor Clark Lewis Young King Scott".split()
-DEVICES = [
-    (DeviceType.PHONE, "Apple", "iPhone 13"),
-    (DeviceType.PHONE, "Apple", "iPhone 14 Pro"),
-    (DeviceType.PHONE, "Apple", "iPhone 15"),
-    (DeviceType.PHONE, "Samsung", "Galaxy S23"),
-    (DeviceType.PHONE, "Samsung", "Galaxy A54"),
-    (DeviceType.PHONE, "Google", "Pixel 8"),
-    (DeviceType.PHONE, "Xiaomi", "Redmi Note 12"),
-    (DeviceType.TABLET, "Apple", "iPad Air 5"),
-    (DeviceType.TABLET, "Samsung", "Galaxy Tab S8"),
-    (DeviceType.SMARTWATCH, "Apple", "Watch Series 8"),
-    (DeviceType.LAPTOP, "Apple", "MacBook Air M2"),
-    (DeviceType.OTHER, "Nintendo", "Switch OLED"),
-]
-ISSUES = [
-    "Cracked screen after a drop; touch still works in the lower half.",
-    "Battery drains in a few hours and the phone gets hot.",
-    "Does not charge unless the cable is held at an angle.",
-    "Fell in water; turns on but the camera is black.",
-    "Speaker crackles during calls, microphone is quiet.",
-    "Back glass shattered.",
-    "Stuck on the boot logo after an update.",
-    "Face ID stopped working.",
-]
-PART_KINDS = [
-    ("SCR", "Screen assembly", 4500, 11900),
-    ("BAT", "Battery", 1500, 4900),
-    ("CHG", "Charging port flex", 800, 3900),
-    ("CAM", "Rear camera module", 2500, 7900),
-]
-
 
 def _imei(rng: random.Random) -> str:
     body = "35" + "".join(str(rng.randint(0, 9)) for _ in range(12))
@@ -89,18 +56,6 @@ def _imei(rng: random.Random) -> str:
         if luhn_valid(body + str(check)):
             return body + str(check)
     raise AssertionError("unreachable")
-
-
-def _path_to(target: str) -> list[str]:
-    """A legal path of statuses from pending to ``target`` (shortest, via the workflow)."""
-    seen, queue = {INITIAL_STATUS: [INITIAL_STATUS]}, deque([INITIAL_STATUS])
-    while queue:
-        current = queue.popleft()
-        for nxt in TRANSITIONS[current]:
-            if nxt not in seen:
-                seen[nxt] = seen[current] + [nxt]
-                queue.append(nxt)
-    return seen[target]
 
 
 def seed(rng_seed: int = 7) -> dict[str, int]:
@@ -219,7 +174,7 @@ def seed(rng_seed: int = 7) -> dict[str, int]:
         db.session.add(req)
         record_initial(req, customer).created_at = created
         db.session.flush()
-        path = _path_to(target)
+        path = path_to(target)
         tech = techs[i % len(techs)]
         if len(path) > 2 or target not in (
             RepairStatus.PENDING,
@@ -372,10 +327,6 @@ def _appointment(req: ServiceRequest, moment: datetime, now: datetime, i: int) -
         )
     )
     return 1
-
-
-# Estimate lines of the demo repairs: bench time, and now and then a fee or a discount.
-LABOUR = ("Diagnosis and repair", "Board-level repair", "Part replacement and testing")
 
 
 def _send_estimate(req: ServiceRequest, actor: User, i: int, moment: datetime) -> None:
