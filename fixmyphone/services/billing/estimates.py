@@ -18,6 +18,7 @@ from typing import Optional
 
 from flask import current_app
 
+from ... import labels
 from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
@@ -60,15 +61,6 @@ MAX_MINUTES = 100 * 60
 
 
 MAX_LINES = 50
-
-
-STATUS_LABELS = {
-    QUOTE_NONE: "No estimate yet",
-    QUOTE_DRAFT: "Draft: not sent to the customer",
-    QUOTE_PENDING: "Sent: waiting for the customer",
-    QUOTE_APPROVED: "Approved by the customer",
-    QUOTE_DECLINED: "Declined by the customer",
-}
 
 
 # ---------------------------------------------------------------- reading
@@ -127,7 +119,7 @@ def staff_view(request: ServiceRequest, lines: Optional[list[EstimateLine]] = No
     lines = lines_for(request) if lines is None else lines
     return EstimateView(
         status=request.quote_status,
-        status_label=STATUS_LABELS.get(request.quote_status, request.quote_status),
+        status_label=labels.label(labels.QUOTE_STATE, request.quote_status),
         version=request.estimate_version,
         totals=totals.compute(lines, free=request.no_charge),
         sent_at=request.quote_sent_at,

@@ -19,6 +19,7 @@ from ...labels import PAYMENT_METHOD, PAYMENT_STATE, label
 from ...loading import Rows
 from ...models import (
     ADMIN_ROLES,
+    OFFLINE_METHODS,
     PAYMENT_CANCELED,
     PAYMENT_FAILED,
     PAYMENT_PENDING,
@@ -33,26 +34,6 @@ from .. import audit, notifications
 from . import balances
 from .amounts import is_amount
 from .totals import currency
-
-OFFLINE_METHODS = ("cash", "card_terminal", "bank_transfer")
-
-
-METHOD_LABELS = {
-    "stripe": "Card (online)",
-    "cash": "Cash",
-    "card_terminal": "Card terminal",
-    "bank_transfer": "Bank transfer",
-}
-
-
-# A payment's states in words (the counter words a pending one as waiting for verification).
-STATUS_LABELS = {
-    "pending": "Pending",
-    "succeeded": "Received",
-    "failed": "Failed",
-    "canceled": "Canceled",
-    "needs_review": "Needs review",
-}
 
 
 def method_label(method: str) -> str:
@@ -216,7 +197,7 @@ def record_offline_payment(
         raise ValidationFailed("Say what the payment is for: a repair or an invoice.")
     errors: dict[str, list[str]] = {}
     if method not in OFFLINE_METHODS:
-        errors["method"] = [f"Choose one of: {', '.join(OFFLINE_METHODS)}."]
+        errors["method"] = [f"Choose one of: {', '.join(map(method_label, OFFLINE_METHODS))}."]
     if not is_amount(amount):
         errors["amount"] = ["Give a positive amount."]
     reference = (reference or "").strip() or None
@@ -259,7 +240,7 @@ def record_offline_payment(
             channels=["in_app"],
             values={
                 "payment": payment,
-                "method": METHOD_LABELS[method],
+                "method": method_label(method),
                 "recorded_by": actor,
                 "invoice": invoice,
             },
