@@ -709,7 +709,7 @@ class _BillableLine:
 
     ``unit_amount`` is the part's price, the fee, the discount (all positive) or, for labour
     by the hour, the hourly rate with ``minutes`` worked; ``net_amount`` is the signed amount
-    before tax (a discount is negative), computed by services/totals.py.
+    before tax (a discount is negative), computed by services/billing/totals.py.
     """
 
     kind: Mapped[str] = mapped_column(sa.String(10))
@@ -888,7 +888,7 @@ class PaymentStatus(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
     # Stripe reported an amount or currency other than the payment's: not counted until an
-    # admin accepts the reported amount or rejects it (services/payment_review.py).
+    # admin accepts the reported amount or rejects it (services/billing/review.py).
     NEEDS_REVIEW = "needs_review"
 
 

@@ -28,7 +28,7 @@ from ..models import (
 )
 from . import audit, notifications
 
-# Older name of a reservation's state (services/estimates.py reads it).
+# Older name of a reservation's state (services/billing/estimates.py reads it).
 RESERVED = RequestPartStatus.RESERVED
 
 # The ledger's one sign convention. ``StockMovement.quantity`` is the signed change to on-hand
