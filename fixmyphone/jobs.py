@@ -23,6 +23,7 @@ from .models import (
     NotificationChannel,
     NotificationStatus,
     StripeEvent,
+    StripeEventStatus,
     utcnow,
 )
 from .queue import get_queue, uses_rq
@@ -216,7 +217,7 @@ def process_stripe_event(event_id: str) -> None:
         log.exception("stripe event %s failed; it stays 'received' for a retry", event_id)
         raise
     row = db.session.get(StripeEvent, event_id)
-    if row is not None and row.status == "processed":
+    if row is not None and row.status == StripeEventStatus.PROCESSED:
         replay_deferred_events()
 
 
@@ -238,7 +239,7 @@ def replay_deferred_events() -> int:
     """Try again every event that could not be matched to our rows yet; returns how many."""
     ids = db.session.scalars(
         sa.select(StripeEvent.id)
-        .where(StripeEvent.status == "deferred")
+        .where(StripeEvent.status == StripeEventStatus.DEFERRED)
         .order_by(StripeEvent.received_at, StripeEvent.id)
     ).all()
     _apply_each(ids, "replaying")

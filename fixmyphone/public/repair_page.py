@@ -18,11 +18,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..domain_errors import Conflict
 from ..loading import Rows, load_lists
 from ..models import (
-    PAYMENT_SUCCEEDED,
     Appointment,
     Invoice,
+    InvoiceStatus,
     Message,
     Payment,
+    PaymentStatus,
     RequestPhoto,
     ServiceRequest,
     StatusChange,
@@ -63,12 +64,12 @@ def read(service_request: ServiceRequest, *, photos: bool) -> RepairPage:
         messages.thread_rows(r, staff=False),
         Rows(
             Invoice,
-            [Invoice.service_request_id == r.id, Invoice.status == "issued"],
+            [Invoice.service_request_id == r.id, Invoice.status == InvoiceStatus.ISSUED],
             [Invoice.issued_at, Invoice.id],
         ),
         Rows(
             Payment,
-            [Payment.service_request_id == r.id, Payment.status == PAYMENT_SUCCEEDED],
+            [Payment.service_request_id == r.id, Payment.status == PaymentStatus.SUCCEEDED],
             [Payment.succeeded_at, Payment.id],
         ),
         estimates.line_rows(r),

@@ -16,10 +16,9 @@ from ...domain_errors import Conflict, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...models import (
-    QUOTE_APPROVED,
-    QUOTE_DECLINED,
-    QUOTE_PENDING,
+    QuoteStatus,
     RepairCharge,
+    RepairStatus,
     ServiceRequest,
     StatusChange,
     User,
@@ -50,28 +49,33 @@ def send_estimate(request: ServiceRequest, actor: User) -> int:
     view = staff_view(request)
     if not view.totals.lines:
         raise Conflict("Add at least one line before sending the estimate.")
-    if request.quote_status == QUOTE_PENDING:
+    if request.quote_status == QuoteStatus.PENDING:
         raise Conflict("This estimate was already sent; the customer has not decided yet.")
-    if request.quote_status == QUOTE_APPROVED:
+    if request.quote_status == QuoteStatus.APPROVED:
         raise Conflict("The customer already approved this estimate; change a line first.")
     if view.totals.total <= 0 and not request.no_charge:
         raise Conflict(
             f"The estimate comes to {format_money(view.totals.total)}: add a line, or have an "
             "admin mark the repair no-charge."
         )
-    if request.status != "on_hold" and not is_legal_move(request.status, "on_hold"):
+    if request.status != RepairStatus.ON_HOLD and not is_legal_move(
+        request.status, RepairStatus.ON_HOLD
+    ):
         raise Conflict(f"A repair that is {request.status} cannot wait for an estimate decision.")
     request.estimate_version += 1
-    request.quote_status = QUOTE_PENDING
+    request.quote_status = QuoteStatus.PENDING
     request.quote_amount = view.totals.total
     request.quote_currency = view.totals.currency
     request.quote_details = _summary(view)
     request.quote_sent_at = utcnow()
     request.quote_decided_at = None
     total = format_money(view.totals.total, view.totals.currency)
-    if request.status != "on_hold":
+    if request.status != RepairStatus.ON_HOLD:
         move_status(
-            request, "on_hold", actor, f"Estimate sent ({total}): waiting for your approval."
+            request,
+            RepairStatus.ON_HOLD,
+            actor,
+            f"Estimate sent ({total}): waiting for your approval.",
         )
     audit.record(
         actor,
@@ -104,7 +108,7 @@ def decide_estimate(
     goes on as approved before. ``version`` (from the page the customer read) must still be
     the one waiting, so nobody approves lines they have not seen.
     """
-    if request.quote_status != QUOTE_PENDING:
+    if request.quote_status != QuoteStatus.PENDING:
         raise Conflict("There is no estimate waiting for a decision on this repair.")
     if version is not None and version != request.estimate_version:
         raise Conflict("The estimate changed since you opened it: read the new one and decide.")
@@ -113,23 +117,23 @@ def decide_estimate(
     approved_before = bool(charges_for(request))
     request.quote_decided_at = utcnow()
     if approve:
-        request.quote_status = QUOTE_APPROVED
+        request.quote_status = QuoteStatus.APPROVED
         _make_charges(request)
-        if request.status == "on_hold":
+        if request.status == RepairStatus.ON_HOLD:
             move_status(request, _after_approval(request), actor, f"Estimate approved ({total}).")
     else:
-        request.quote_status = QUOTE_DECLINED
-        if approved_before and is_legal_move(request.status, "in_progress"):
+        request.quote_status = QuoteStatus.DECLINED
+        if approved_before and is_legal_move(request.status, RepairStatus.IN_PROGRESS):
             move_status(
                 request,
-                "in_progress",
+                RepairStatus.IN_PROGRESS,
                 actor,
                 "Revised estimate declined: the repair goes on as approved before.",
             )
         elif not approved_before and request.status not in CLOSED_STATUSES:
             move_status(
                 request,
-                "canceled",
+                RepairStatus.CANCELED,
                 actor,
                 "Estimate declined: your device is ready to be collected.",
             )
@@ -152,14 +156,17 @@ def _after_approval(request: ServiceRequest) -> str:
         sa.select(StatusChange.from_status)
         .where(
             StatusChange.service_request_id == request.id,
-            StatusChange.to_status == "on_hold",
+            StatusChange.to_status == RepairStatus.ON_HOLD,
         )
         .order_by(StatusChange.id.desc())
         .limit(1)
     )
-    if came_from in ("pending", "scheduled") and request.checked_in_at is None:
+    if (
+        came_from in (RepairStatus.PENDING, RepairStatus.SCHEDULED)
+        and request.checked_in_at is None
+    ):
         return came_from
-    return "in_progress"
+    return RepairStatus.IN_PROGRESS
 
 
 def _make_charges(request: ServiceRequest) -> None:

@@ -9,16 +9,27 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from ...extensions import db
-from ...models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, ServiceRequest
+from ...models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    ServiceRequest,
+)
 
 # An issued document's amount as it counts in a balance: credit notes take money off.
-_SIGNED_TOTAL = sa.case((Invoice.kind == "credit_note", -Invoice.total), else_=Invoice.total)
+_SIGNED_TOTAL = sa.case(
+    (Invoice.kind == InvoiceKind.CREDIT_NOTE, -Invoice.total), else_=Invoice.total
+)
 
 
 def invoiced_total(request: ServiceRequest) -> int:
     """Issued invoices minus credit notes for a request, in minor units."""
     stmt = sa.select(sa.func.coalesce(sa.func.sum(_SIGNED_TOTAL), 0)).where(
-        Invoice.service_request_id == request.id, Invoice.status == "issued"
+        Invoice.service_request_id == request.id, Invoice.status == InvoiceStatus.ISSUED
     )
     return int(db.session.scalar(stmt) or 0)
 
@@ -27,13 +38,13 @@ def _paid_less_refunded(paid_for: sa.ColumnElement[bool]) -> int:
     """Succeeded payments matching ``paid_for`` minus the succeeded refunds of those payments."""
     paid = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(
-            paid_for, Payment.status == PAYMENT_SUCCEEDED
+            paid_for, Payment.status == PaymentStatus.SUCCEEDED
         )
     )
     refunded = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0))
         .join(Payment, Refund.payment_id == Payment.id)
-        .where(paid_for, Refund.status == PAYMENT_SUCCEEDED)
+        .where(paid_for, Refund.status == RefundStatus.SUCCEEDED)
     )
     return int(paid or 0) - int(refunded or 0)
 
@@ -56,8 +67,8 @@ def invoice_balance(invoice: Invoice) -> int:
     credited = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(Invoice.total), 0)).where(
             Invoice.credit_for_id == invoice.id,
-            Invoice.kind == "credit_note",
-            Invoice.status == "issued",
+            Invoice.kind == InvoiceKind.CREDIT_NOTE,
+            Invoice.status == InvoiceStatus.ISSUED,
         )
     )
     return (
@@ -70,15 +81,15 @@ def totals_of(request_id: sa.ColumnElement[int]) -> tuple[sa.ScalarSelect, sa.Co
     rules of ``invoiced_total`` and ``paid_total``): a list of requests reads its totals in
     its own statement, correlated to ``ServiceRequest.id``."""
     invoiced = sa.select(sa.func.coalesce(sa.func.sum(_SIGNED_TOTAL), 0)).where(
-        Invoice.service_request_id == request_id, Invoice.status == "issued"
+        Invoice.service_request_id == request_id, Invoice.status == InvoiceStatus.ISSUED
     )
     paid = sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(
-        Payment.service_request_id == request_id, Payment.status == PAYMENT_SUCCEEDED
+        Payment.service_request_id == request_id, Payment.status == PaymentStatus.SUCCEEDED
     )
     refunded = (
         sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0))
         .join(Payment, Refund.payment_id == Payment.id)
-        .where(Payment.service_request_id == request_id, Refund.status == PAYMENT_SUCCEEDED)
+        .where(Payment.service_request_id == request_id, Refund.status == RefundStatus.SUCCEEDED)
     )
     return (
         invoiced.scalar_subquery(),
@@ -116,7 +127,7 @@ def balances_due() -> sa.Select:
         sa.select(
             Invoice.service_request_id.label("rid"), sa.func.sum(_SIGNED_TOTAL).label("amount")
         )
-        .where(Invoice.service_request_id.is_not(None), Invoice.status == "issued")
+        .where(Invoice.service_request_id.is_not(None), Invoice.status == InvoiceStatus.ISSUED)
         .group_by(Invoice.service_request_id)
         .subquery()
     )
@@ -124,7 +135,7 @@ def balances_due() -> sa.Select:
         sa.select(
             Payment.service_request_id.label("rid"), sa.func.sum(Payment.amount).label("amount")
         )
-        .where(Payment.service_request_id.is_not(None), Payment.status == PAYMENT_SUCCEEDED)
+        .where(Payment.service_request_id.is_not(None), Payment.status == PaymentStatus.SUCCEEDED)
         .group_by(Payment.service_request_id)
         .subquery()
     )
@@ -133,7 +144,7 @@ def balances_due() -> sa.Select:
             Payment.service_request_id.label("rid"), sa.func.sum(Refund.amount).label("amount")
         )
         .join(Payment, Refund.payment_id == Payment.id)
-        .where(Payment.service_request_id.is_not(None), Refund.status == PAYMENT_SUCCEEDED)
+        .where(Payment.service_request_id.is_not(None), Refund.status == RefundStatus.SUCCEEDED)
         .group_by(Payment.service_request_id)
         .subquery()
     )
@@ -152,7 +163,7 @@ def balances_due() -> sa.Select:
 
 def refunded_total(payment: Payment, *, include_pending: bool = False) -> int:
     """What has been refunded on one payment (succeeded refunds; pending ones too if asked)."""
-    statuses = [PAYMENT_SUCCEEDED] + (["pending"] if include_pending else [])
+    statuses = [RefundStatus.SUCCEEDED] + ([RefundStatus.PENDING] if include_pending else [])
     return int(
         db.session.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
@@ -165,6 +176,6 @@ def refunded_total(payment: Payment, *, include_pending: bool = False) -> int:
 
 def refundable_amount(payment: Payment) -> int:
     """What may still be refunded: the amount paid minus refunds made or under way."""
-    if payment.status != PAYMENT_SUCCEEDED:
+    if payment.status != PaymentStatus.SUCCEEDED:
         return 0
     return payment.amount - refunded_total(payment, include_pending=True)

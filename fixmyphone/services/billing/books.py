@@ -11,7 +11,15 @@ import sqlalchemy as sa
 
 from ...extensions import db
 from ...formatting import local_time
-from ...models import PAYMENT_SUCCEEDED, Invoice, Payment, Refund, utcnow
+from ...models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    Payment,
+    Refund,
+    RefundStatus,
+    utcnow,
+)
 from ..periods import Period, bucket, within
 from .balances import balances_due, invoice_balance
 
@@ -29,17 +37,17 @@ def invoiced(period: Period, grouping: str = "day") -> list[dict]:
     """Per day/week/month: invoices issued and credit notes, with net sales, tax and total
     (credit notes subtract)."""
     when = bucket(Invoice.issued_at, grouping, period)
-    sign = sa.case((Invoice.kind == "credit_note", -1), else_=1)
+    sign = sa.case((Invoice.kind == InvoiceKind.CREDIT_NOTE, -1), else_=1)
     rows = db.session.execute(
         sa.select(
             when,
-            sa.func.sum(sa.case((Invoice.kind == "invoice", 1), else_=0)),
-            sa.func.sum(sa.case((Invoice.kind == "credit_note", 1), else_=0)),
+            sa.func.sum(sa.case((Invoice.kind == InvoiceKind.INVOICE, 1), else_=0)),
+            sa.func.sum(sa.case((Invoice.kind == InvoiceKind.CREDIT_NOTE, 1), else_=0)),
             sa.func.sum(sign * Invoice.subtotal),
             sa.func.sum(sign * Invoice.tax),
             sa.func.sum(sign * Invoice.total),
         )
-        .where(Invoice.status == "issued", within(Invoice.issued_at, period))
+        .where(Invoice.status == InvoiceStatus.ISSUED, within(Invoice.issued_at, period))
         .group_by(when)
         .order_by(when)
     ).all()
@@ -70,8 +78,8 @@ def _credited_by_invoice(ids: list[int]) -> dict[int, int]:
         sa.select(Invoice.credit_for_id, sa.func.sum(Invoice.total))
         .where(
             Invoice.credit_for_id.in_(ids),
-            Invoice.kind == "credit_note",
-            Invoice.status == "issued",
+            Invoice.kind == InvoiceKind.CREDIT_NOTE,
+            Invoice.status == InvoiceStatus.ISSUED,
         )
         .group_by(Invoice.credit_for_id)
     ).all()
@@ -92,8 +100,8 @@ def unpaid_invoices(as_of: Optional[datetime] = None) -> list[dict]:
             sa.select(Invoice)
             .where(
                 Invoice.service_request_id.in_(list(owed)),
-                Invoice.kind == "invoice",
-                Invoice.status == "issued",
+                Invoice.kind == InvoiceKind.INVOICE,
+                Invoice.status == InvoiceStatus.ISSUED,
             )
             .order_by(Invoice.issued_at.desc(), Invoice.id.desc())
         ).all()
@@ -103,8 +111,8 @@ def unpaid_invoices(as_of: Optional[datetime] = None) -> list[dict]:
     sales = db.session.scalars(
         sa.select(Invoice).where(
             Invoice.service_request_id.is_(None),
-            Invoice.kind == "invoice",
-            Invoice.status == "issued",
+            Invoice.kind == InvoiceKind.INVOICE,
+            Invoice.status == InvoiceStatus.ISSUED,
         )
     ).all()
     credited = _credited_by_invoice([i.id for i in [*repair_invoices, *sales]])
@@ -158,7 +166,7 @@ def refunds(period: Period) -> list[dict]:
     rows = db.session.execute(
         sa.select(Refund, Payment)
         .join(Payment, Refund.payment_id == Payment.id)
-        .where(Refund.status == PAYMENT_SUCCEEDED, within(Refund.created_at, period))
+        .where(Refund.status == RefundStatus.SUCCEEDED, within(Refund.created_at, period))
         .order_by(Refund.created_at.desc(), Refund.id.desc())
     ).all()
     out = []

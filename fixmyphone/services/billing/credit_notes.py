@@ -10,11 +10,19 @@ import sqlalchemy as sa
 from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
-from ...models import Invoice, InvoiceLine, Refund, User
+from ...models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceLineKind,
+    InvoiceStatus,
+    Refund,
+    User,
+)
 from .. import audit
 from .amounts import is_amount
 from .balances import balance_due, invoice_balance
-from .issuing import ISSUED, credited_total, issue, issued_invoices
+from .issuing import credited_total, issue, issued_invoices
 
 
 def issue_credit_note(
@@ -27,7 +35,7 @@ def issue_credit_note(
     """
     if not system and (actor is None or not actor.is_admin):
         raise Forbidden("Only an admin issues credit notes.")
-    if invoice.kind != "invoice" or invoice.status != ISSUED:
+    if invoice.kind != InvoiceKind.INVOICE or invoice.status != InvoiceStatus.ISSUED:
         raise Conflict("Only an issued invoice can be credited.")
     if not is_amount(amount):
         raise ValidationFailed(
@@ -48,7 +56,7 @@ def issue_credit_note(
     )
     rates = {line.tax_rate_bp for line in invoice.lines}
     line = InvoiceLine(
-        kind="credit",
+        kind=InvoiceLineKind.CREDIT,
         description=f"Credit for {invoice.number}: {reason.strip()}"[:300],
         quantity=1,
         unit_amount=net,
@@ -57,13 +65,13 @@ def issue_credit_note(
         tax_amount=amount - net,
     )
     note = Invoice(
-        kind="credit_note",
+        kind=InvoiceKind.CREDIT_NOTE,
         credit_for_id=invoice.id,
         service_request_id=invoice.service_request_id,
         customer_id=invoice.customer_id,
         bill_to_name=invoice.bill_to_name,
         currency=invoice.currency,
-        status="draft",
+        status=InvoiceStatus.DRAFT,
         lines=[line],
     )
     issue(note)

@@ -16,9 +16,15 @@ from sqlalchemy.orm import Session
 
 from ...domain_errors import Conflict
 from ...extensions import db
-from ...models import Invoice, InvoiceCounter, InvoiceLine, ServiceRequest, utcnow
-
-ISSUED = "issued"
+from ...models import (
+    Invoice,
+    InvoiceCounter,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+    ServiceRequest,
+    utcnow,
+)
 
 
 class InvoiceImmutable(Conflict):
@@ -60,7 +66,7 @@ def issue(invoice: Invoice) -> None:
     invoice.total = invoice.subtotal + invoice.tax
     db.session.add(invoice)
     invoice.number = next_invoice_number(_number_year())
-    invoice.status = ISSUED
+    invoice.status = InvoiceStatus.ISSUED
     invoice.issued_at = utcnow()
     db.session.flush()
 
@@ -74,8 +80,8 @@ def issued_invoices(request: ServiceRequest) -> list[Invoice]:
             sa.select(Invoice)
             .where(
                 Invoice.service_request_id == request.id,
-                Invoice.kind == "invoice",
-                Invoice.status == ISSUED,
+                Invoice.kind == InvoiceKind.INVOICE,
+                Invoice.status == InvoiceStatus.ISSUED,
             )
             .order_by(Invoice.id)
         )
@@ -90,8 +96,8 @@ def credited(invoice: Invoice) -> tuple[int, int]:
             sa.func.coalesce(sa.func.sum(Invoice.tax), 0),
         ).where(
             Invoice.credit_for_id == invoice.id,
-            Invoice.kind == "credit_note",
-            Invoice.status == ISSUED,
+            Invoice.kind == InvoiceKind.CREDIT_NOTE,
+            Invoice.status == InvoiceStatus.ISSUED,
         )
     ).one()
     return int(row[0] or 0), int(row[1] or 0)
@@ -105,7 +111,7 @@ def credited_total(invoice: Invoice) -> int:
 
 def is_document_of(invoice: Invoice, request: ServiceRequest) -> bool:
     """True for an issued invoice or credit note of ``request`` (what its customer may read)."""
-    return invoice.status == ISSUED and invoice.service_request_id == request.id
+    return invoice.status == InvoiceStatus.ISSUED and invoice.service_request_id == request.id
 
 
 # ---------------------------------------------------------------- immutability guard
@@ -119,7 +125,7 @@ def _was_issued(session: Session, invoice: Invoice) -> bool:
     stored = session.connection().scalar(
         sa.select(Invoice.__table__.c.status).where(Invoice.__table__.c.id == invoice.id)
     )
-    return stored == ISSUED
+    return stored == InvoiceStatus.ISSUED
 
 
 def install_issued_guard() -> None:

@@ -10,7 +10,7 @@ from flask import current_app
 from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
-from ...models import LabourEntry, ServiceRequest, User
+from ...models import LabourEntry, RepairStatus, Role, ServiceRequest, User
 from .. import audit
 from ..repairs import may_move
 from . import totals
@@ -45,13 +45,13 @@ def record_labour(
         amount = totals.line_net("labour", 1, rate, minutes) if minutes > 0 else 0
     if amount is not None and (not is_amount(amount, allow_zero=True) or amount > MAX_AMOUNT):
         errors["amount"] = ["Must be zero or a positive amount."]
-    if request.status in ("completed", "canceled", "closed"):
+    if request.status in (RepairStatus.COMPLETED, RepairStatus.CANCELED, RepairStatus.CLOSED):
         raise Conflict(f"{request.reference} is {request.status}: no more labour on it.")
     if errors:
         raise ValidationFailed("Some fields need attention.", fields=errors)
     entry = LabourEntry(
         service_request=request,
-        technician=actor if actor.role == "technician" else request.technician,
+        technician=actor if actor.role == Role.TECHNICIAN else request.technician,
         description=description.strip(),
         minutes=minutes,
         amount=amount,
