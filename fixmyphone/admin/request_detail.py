@@ -27,7 +27,7 @@ from ..models import (
     StatusChange,
     User,
 )
-from ..services import inventory, messages, passcodes, repairs, tickets, warranty
+from ..services import check_in, inventory, messages, passcodes, repairs, tickets, warranty
 from ..services.billing import balances, payments
 from .base import commit_or_flash, parse_id
 from .filters import parse_local_date
@@ -90,8 +90,8 @@ class RequestDetailMixin:
             claims=db.session.scalars(
                 sa.select(ServiceRequest).where(ServiceRequest.warranty_of_id == req.id)
             ).all(),
-            intake_parts=repairs.INTAKE_PARTS,
-            intake_states=repairs.INTAKE_STATES,
+            intake_parts=check_in.INTAKE_PARTS,
+            intake_states=check_in.INTAKE_STATES,
             passcode=passcode,
             payment_methods=options(PAYMENT_METHOD, OFFLINE_METHODS),
             device_types=DEVICE_TYPES,
@@ -151,10 +151,10 @@ class RequestDetailMixin:
         form = request.form
 
         def save():
-            repairs.record_intake(
+            check_in.record_intake(
                 req,
                 current_user,
-                checks={key: form.get(key, "") for key in repairs.INTAKE_PARTS},
+                checks={key: form.get(key, "") for key in check_in.INTAKE_PARTS},
                 water_damage=form.get("water_damage") == "y",
                 passcode_given=bool(form.get("passcode")) or form.get("passcode_given") == "y",
                 notes=form.get("notes"),
@@ -162,7 +162,7 @@ class RequestDetailMixin:
             if form.get("passcode"):
                 passcodes.set_passcode(req, form.get("passcode"), current_user)
             if form.get("location"):
-                repairs.set_location(req, form.get("location", ""), current_user)
+                check_in.set_location(req, form.get("location", ""), current_user)
 
         commit_or_flash(save, "Intake checklist saved.")
         return self._back(req)
@@ -189,7 +189,7 @@ class RequestDetailMixin:
     def post_location(self, request_id: int):
         req = self._request_or_404(request_id)
         commit_or_flash(
-            lambda: repairs.set_location(req, request.form.get("location", ""), current_user),
+            lambda: check_in.set_location(req, request.form.get("location", ""), current_user),
             "Location updated.",
         )
         return self._back(req)
