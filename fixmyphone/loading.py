@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import sqlalchemy as sa
 
@@ -27,10 +27,11 @@ class Rows:
     model: Any
     where: Sequence[sa.ColumnElement[bool]]
     order_by: Sequence[Any] = field(default_factory=tuple)
+    limit: Optional[int] = None  # only the first rows (for a long list of choices)
 
     def select(self) -> sa.Select:
         """The list on its own, as a statement."""
-        return sa.select(self.model).where(*self.where).order_by(*self.order_by)
+        return sa.select(self.model).where(*self.where).order_by(*self.order_by).limit(self.limit)
 
 
 def load_lists(*lists: Rows, options: Sequence[Any] = ()) -> list[list[Any]]:
@@ -41,13 +42,15 @@ def load_lists(*lists: Rows, options: Sequence[Any] = ()) -> list[list[Any]]:
     for number, rows in enumerate(lists):
         key = _primary_key(rows.model)
         order = list(rows.order_by) or [key]
-        members.append(
-            sa.select(
-                sa.literal_column(str(number)).label("list_number"),
-                key.label("row_id"),
-                sa.func.row_number().over(order_by=order).label("position"),
-            ).where(*rows.where)
-        )
+        member = sa.select(
+            sa.literal_column(str(number)).label("list_number"),
+            key.label("row_id"),
+            sa.func.row_number().over(order_by=order).label("position"),
+        ).where(*rows.where)
+        if rows.limit is not None:
+            # A UNION member cannot have its own LIMIT on every database: wrap it.
+            member = sa.select(member.order_by(*order).limit(rows.limit).subquery())
+        members.append(member)
     listed = sa.union_all(*members).subquery("listed")
     models: dict[Any, list[int]] = {}
     for number, rows in enumerate(lists):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from itertools import zip_longest
 from typing import Optional
 
+import sqlalchemy as sa
 from flask import abort, flash, redirect, request, session
 from flask_admin import expose
 from flask_login import current_user
@@ -17,9 +18,10 @@ from flask_login import current_user
 from .. import workflow
 from ..domain_errors import DomainError, NotFound
 from ..extensions import db
-from ..models import Payment, RepairStatus, ServiceRequest
+from ..loading import Rows, load_lists
+from ..models import Payment, RepairStatus, ServiceRequest, User
 from ..services import repairs
-from ..services.billing import balances, counter, invoices, payments, sales
+from ..services.billing import balances, counter, invoices, ledger, payments, sales
 from .base import STAFF, SecuredPage, commit_or_flash
 
 # The outcome of the last payment, shown once on the next page (like a flash message).
@@ -30,6 +32,18 @@ SALE_ROWS = 3
 
 def _methods() -> list[tuple[str, str]]:
     return [(m, payments.method_label(m)) for m in payments.OFFLINE_METHODS]
+
+
+def _read_repair(req: ServiceRequest) -> tuple[ledger.RepairMoney, list[User]]:
+    """The repair's money, its customer and who took its payments, in two statements (the
+    people are returned to be held while the page is shown: the session holds them weakly)."""
+    recorders = sa.select(Payment.recorded_by_id).where(Payment.service_request_id == req.id)
+    found = load_lists(
+        *ledger.lists(req),
+        Rows(User, [sa.or_(User.id == req.customer_id, User.id.in_(recorders))]),
+        options=[*ledger.OPTIONS, sa.orm.joinedload(User.customer_profile)],
+    )
+    return ledger.assemble(req, found[:-1]), found[-1]
 
 
 class CheckoutView(SecuredPage):
@@ -81,19 +95,20 @@ class CheckoutView(SecuredPage):
         return redirect(self.get_url(".repair_page", request_id=req.id))
 
     def _render_repair(self, req: ServiceRequest, *, form=None, error=None, status=200):
+        # ``people`` are held while the page renders (see ``_read_repair``).
+        money, people = _read_repair(req)
         taken = session.pop(LAST_TAKEN, None)
         last = db.session.get(Payment, taken["payment_id"]) if taken else None
-        issued = counter.invoices_of(req)
         return (
             self.render(
                 "admin/checkout/repair.html",
                 req=req,
-                invoices=issued,
-                uninvoiced=counter.uninvoiced(req),
-                payments=counter.payments_of(req),
-                balance=balances.balance_due(req),
-                waiting=counter.awaiting_verification(req),
-                left=counter.left_to_take(req),
+                invoices=money.documents,
+                uninvoiced=counter.uninvoiced(req, money),
+                payments=money.payments,
+                balance=money.balance,
+                waiting=counter.awaiting_verification(req, money),
+                left=counter.left_to_take(req, money),
                 can_complete=repairs.may_move(current_user, req)
                 and workflow.is_legal_move(req.status, RepairStatus.COMPLETED),
                 methods=_methods(),

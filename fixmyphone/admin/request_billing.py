@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Optional
 
-import sqlalchemy as sa
 from flask import abort, current_app, flash, request
 from flask_admin import expose
 from flask_login import current_user
@@ -15,9 +14,6 @@ from ..domain_errors import ValidationFailed
 from ..extensions import db
 from ..models import (
     EstimateLine,
-    Invoice,
-    InvoiceStatus,
-    LabourEntry,
     LineKind,
     Part,
     RepairStatus,
@@ -25,6 +21,7 @@ from ..models import (
 )
 from ..services.billing import amounts, approvals, charges, estimates, invoices, labour
 from .base import commit_or_flash, parse_id
+from .request_page import RequestPage
 
 
 def parse_hours(raw: Optional[str]) -> Optional[int]:
@@ -56,36 +53,25 @@ def _amount(raw: Optional[str]) -> Optional[int]:
     return amounts.parse_amount(raw, current_app.config["SHOP_CURRENCY"]) or 0
 
 
-def billing_context(req: ServiceRequest) -> dict:
-    """What the repair page shows about money: estimate, charges, invoices, labour."""
-    view = estimates.staff_view(req)
-    lines = estimates.lines_for(req)
-    charged = charges.charges_totals(req)
-    issued = db.session.scalars(
-        sa.select(Invoice)
-        .where(Invoice.service_request_id == req.id, Invoice.status == InvoiceStatus.ISSUED)
-        .order_by(Invoice.id)
-    ).all()
-    draft = invoices.draft_lines(req)
+def billing_context(req: ServiceRequest, page: RequestPage) -> dict:
+    """What the repair page shows about money: estimate, charges, invoices, labour (from the
+    rows the page read, ``request_page``)."""
+    money = page.money
+    view = estimates.staff_view(req, page.estimate_lines)
+    draft = invoices.draft_lines(req, money)
     return {
         "estimate_editable": req.status not in estimates.LOCKED_STATUSES,
         "estimate": view,
-        "estimate_lines": list(zip(lines, view.totals.lines, strict=True)),
-        "charged": charged,
-        "approved_charges": bool(estimates.charges_for(req)),
-        "invoices": issued,
+        "estimate_lines": list(zip(page.estimate_lines, view.totals.lines, strict=True)),
+        "charged": charges.charges_totals(req, money),
+        "approved_charges": bool(money.charges),
+        "invoices": money.documents,
         "next_invoice_total": sum(line.net_amount + line.tax_amount for line in draft),
-        "labour_entries": db.session.scalars(
-            sa.select(LabourEntry)
-            .where(LabourEntry.service_request_id == req.id)
-            .order_by(LabourEntry.id)
-        ).all(),
-        "completion_blocker": charges.completion_blocker(req)
+        "labour_entries": money.labour,
+        "completion_blocker": charges.completion_blocker(req, money)
         if req.status in (RepairStatus.READY_FOR_PICKUP, RepairStatus.DISPATCHED)
         else None,
-        "priced_parts": db.session.scalars(
-            sa.select(Part).where(Part.on_hand - Part.reserved > 0).order_by(Part.name).limit(500)
-        ).all(),
+        "priced_parts": page.priced_parts,
         "labour_rate": current_app.config["LABOUR_RATE"],
         "tax_rate_bp": current_app.config["TAX_RATE_BP"],
     }

@@ -5,7 +5,6 @@ Every form posts to one endpoint that calls one service function, commits, and r
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request
 from flask_admin import expose
 from flask_login import current_user
@@ -17,18 +16,15 @@ from ..labels import PAYMENT_METHOD, options
 from ..models import (
     DEVICE_TYPES,
     OFFLINE_METHODS,
-    Appointment,
     MovementKind,
     Part,
-    Payment,
     RequestPart,
-    Role,
     ServiceRequest,
-    StatusChange,
     User,
 )
 from ..services import check_in, inventory, messages, passcodes, repairs, tickets, warranty
-from ..services.billing import balances, payments
+from ..services.billing import payments
+from . import request_page
 from .base import commit_or_flash, parse_id
 from .filters import parse_local_date
 from .payments import parse_amount
@@ -48,55 +44,34 @@ class RequestDetailMixin:
     @expose("/view/<int:request_id>")
     def request_page(self, request_id: int, passcode: str | None = None):
         req = self._request_or_404(request_id)
-        thread = messages.thread(req, current_user)
-        messages.mark_read(req, current_user)
-        db.session.commit()
-        payments = db.session.scalars(
-            sa.select(Payment).where(Payment.service_request_id == req.id).order_by(Payment.id)
-        ).all()
-        appointments = db.session.scalars(
-            sa.select(Appointment)
-            .where(Appointment.service_request_id == req.id)
-            .order_by(Appointment.start)
-        ).all()
-        parts = db.session.scalars(
-            sa.select(Part).where(Part.on_hand - Part.reserved > 0).order_by(Part.sku).limit(500)
-        ).all()
-        technicians = db.session.scalars(
-            sa.select(User)
-            .where(User.role == Role.TECHNICIAN, User.active)
-            .order_by(User.full_name)
-        ).all()
-        history = db.session.scalars(
-            sa.select(StatusChange)
-            .where(StatusChange.service_request_id == req.id)
-            .options(sa.orm.joinedload(StatusChange.actor))
-            .order_by(StatusChange.id)
-        ).all()
-        return self.render(
+        page = request_page.read(req, current_user)
+        html = self.render(
             "admin/requests/detail.html",
             req=req,
-            history=history,
-            thread=thread,
-            lines=inventory.parts_for(req),
-            payments=payments,
-            appointments=appointments,
-            balance=balances.balance_due(req),
+            history=page.history,
+            thread=page.thread,
+            lines=page.money.parts,
+            payments=page.money.payments,
+            appointments=page.appointments,
+            balance=page.money.balance,
             next_statuses=workflow.allowed_moves(req.status),
-            parts=parts,
-            technicians=technicians,
+            parts=page.parts,
+            technicians=page.technicians,
             may_move=repairs.may_move(current_user, req),
             under_warranty=warranty.under_warranty(req),
-            claims=db.session.scalars(
-                sa.select(ServiceRequest).where(ServiceRequest.warranty_of_id == req.id)
-            ).all(),
+            claims=page.claims,
             intake_parts=check_in.INTAKE_PARTS,
             intake_states=check_in.INTAKE_STATES,
             passcode=passcode,
             payment_methods=options(PAYMENT_METHOD, OFFLINE_METHODS),
             device_types=DEVICE_TYPES,
-            **billing_context(req),
+            **billing_context(req, page),
         )
+        # Read once shown; committing earlier would expire everything the page read.
+        if page.unread:
+            messages.mark_read(req, current_user)
+            db.session.commit()
+        return html
 
     @expose("/view/<int:request_id>/message", methods=["POST"])
     def post_message(self, request_id: int):

@@ -29,17 +29,23 @@ from ...workflow import UnpaidBalance
 from .. import audit
 from . import totals
 from .balances import balance_due, invoiced_total
+from .ledger import RepairMoney
 
 
-def current_charges(request: ServiceRequest) -> list[totals.ChargeLine]:
+def current_charges(
+    request: ServiceRequest, money: Optional[RepairMoney] = None
+) -> list[totals.ChargeLine]:
     """What the repair costs now: the approved estimate's lines, adjusted by what happened.
 
     A part the estimate reserved and that went back to the shelf is not charged; a part
     consumed without being on the estimate is; once the technician records labour, the
     recorded labour replaces the estimated labour. Fees and discounts stay as approved.
+    ``money``: the repair's rows when already read (``ledger``).
     """
     if request.id is None:
         return []
+    if money is not None:
+        return _adjusted(money.charges, money.parts, money.labour)
     approved = db.session.scalars(
         sa.select(RepairCharge)
         .where(RepairCharge.service_request_id == request.id)
@@ -55,6 +61,12 @@ def current_charges(request: ServiceRequest) -> list[totals.ChargeLine]:
         .where(LabourEntry.service_request_id == request.id)
         .order_by(LabourEntry.id)
     ).all()
+    return _adjusted(approved, used, labour)
+
+
+def _adjusted(
+    approved: list[RepairCharge], used: list[RequestPart], labour: list[LabourEntry]
+) -> list[totals.ChargeLine]:
     status_of = {line.id: line.status for line in used}
     lines: list[totals.ChargeLine] = []
     charged_parts: set[int] = set()
@@ -101,13 +113,15 @@ def current_charges(request: ServiceRequest) -> list[totals.ChargeLine]:
     return lines
 
 
-def charges_totals(request: ServiceRequest) -> totals.Totals:
+def charges_totals(request: ServiceRequest, money: Optional[RepairMoney] = None) -> totals.Totals:
     """The current charges with their tax and total (all 0 on a no-charge repair)."""
-    return totals.compute(current_charges(request), free=request.no_charge)
+    return totals.compute(current_charges(request, money), free=request.no_charge)
 
 
-def has_invoice(request: ServiceRequest) -> bool:
+def has_invoice(request: ServiceRequest, money: Optional[RepairMoney] = None) -> bool:
     """True once an invoice (not a credit note) was issued for the repair."""
+    if money is not None:
+        return bool(money.issued_invoices())
     return bool(
         db.session.scalar(
             sa.select(Invoice.id)
@@ -121,19 +135,22 @@ def has_invoice(request: ServiceRequest) -> bool:
     )
 
 
-def completion_blocker(request: ServiceRequest) -> Optional[str]:
+def completion_blocker(
+    request: ServiceRequest, money: Optional[RepairMoney] = None
+) -> Optional[str]:
     """Why the repair cannot be completed yet, in words (money as money), or None.
 
     Completed means paid: an invoice exists, it covers the charges and nothing is owed; or an
-    admin decided the repair is free (warranty, goodwill) and nothing is owed.
+    admin decided the repair is free (warranty, goodwill) and nothing is owed. ``money``: the
+    repair's money when already read (``ledger``).
     """
-    due = balance_due(request)
+    due = balance_due(request) if money is None else money.balance
     if due > 0:
         return f"{format_money(due)} is still due on {request.reference}: take the payment first."
     if request.no_charge:
         return None
-    charged = charges_totals(request)
-    if not has_invoice(request):
+    charged = charges_totals(request, money)
+    if not has_invoice(request, money):
         if not charged.lines:
             return (
                 f"{request.reference} has no charges and no invoice: bill it, or an admin marks "
@@ -143,7 +160,7 @@ def completion_blocker(request: ServiceRequest) -> Optional[str]:
             f"{request.reference} has not been invoiced yet ({format_money(charged.total)} "
             "of charges): issue the invoice and take the payment first."
         )
-    uninvoiced = charged.total - invoiced_total(request)
+    uninvoiced = charged.total - (invoiced_total(request) if money is None else money.invoiced)
     if uninvoiced > 0:
         return (
             f"{format_money(uninvoiced)} of charges on {request.reference} are not invoiced yet: "

@@ -23,7 +23,6 @@ from ...models import (
     PAYMENT_PENDING,
     PAYMENT_SUCCEEDED,
     CustomerProfile,
-    Invoice,
     InvoiceLine,
     Notification,
     Payment,
@@ -33,6 +32,7 @@ from ...models import (
 )
 from .. import audit, notifications, repairs, search, tracking
 from . import amounts, balances, charges, invoices, payments, totals
+from .ledger import RepairMoney
 
 SEARCH_LIMIT = 20
 MAX_SEARCH = 300
@@ -157,8 +157,15 @@ def ready_for_handover(viewer: User, limit: int = SEARCH_LIMIT) -> tuple[list[Se
 # ---------------------------------------------------------------- what is owed
 
 
-def awaiting_verification(request: ServiceRequest) -> int:
-    """Counter money recorded for a repair and not verified yet (it does not count yet)."""
+def awaiting_verification(request: ServiceRequest, money: Optional[RepairMoney] = None) -> int:
+    """Counter money recorded for a repair and not verified yet (it does not count yet).
+    ``money``: the repair's money when already read (``ledger``)."""
+    if money is not None:
+        return sum(
+            p.amount
+            for p in money.payments
+            if p.status == PAYMENT_PENDING and p.method in payments.OFFLINE_METHODS
+        )
     return int(
         db.session.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(
@@ -171,22 +178,11 @@ def awaiting_verification(request: ServiceRequest) -> int:
     )
 
 
-def left_to_take(request: ServiceRequest) -> int:
+def left_to_take(request: ServiceRequest, money: Optional[RepairMoney] = None) -> int:
     """What the counter may still take: the balance due minus money waiting for verification,
     so two cashiers cannot take the same balance twice."""
-    return max(balances.balance_due(request) - awaiting_verification(request), 0)
-
-
-def invoices_of(request: ServiceRequest) -> list[Invoice]:
-    """The issued invoices and credit notes of a repair, oldest first, with their lines."""
-    return list(
-        db.session.scalars(
-            sa.select(Invoice)
-            .where(Invoice.service_request_id == request.id, Invoice.status == "issued")
-            .options(sa.orm.selectinload(Invoice.lines))
-            .order_by(Invoice.id)
-        )
-    )
+    due = balances.balance_due(request) if money is None else money.balance
+    return max(due - awaiting_verification(request, money), 0)
 
 
 @dataclass
@@ -208,22 +204,15 @@ class Uninvoiced:
         return self.subtotal + self.tax
 
 
-def uninvoiced(request: ServiceRequest) -> Optional[Uninvoiced]:
+def uninvoiced(
+    request: ServiceRequest, money: Optional[RepairMoney] = None
+) -> Optional[Uninvoiced]:
     """What ``invoices.issue_invoice`` would bill now, or None when every charge is invoiced
     (or there is none): the counter then offers to issue that invoice."""
-    if request.no_charge or not charges.current_charges(request):
+    if request.no_charge or not charges.current_charges(request, money):
         return None
-    pending = Uninvoiced(invoices.draft_lines(request))
+    pending = Uninvoiced(invoices.draft_lines(request, money))
     return pending if pending.total > 0 else None
-
-
-def payments_of(request: ServiceRequest) -> list[Payment]:
-    """Every payment of a repair, oldest first."""
-    return list(
-        db.session.scalars(
-            sa.select(Payment).where(Payment.service_request_id == request.id).order_by(Payment.id)
-        )
-    )
 
 
 # ---------------------------------------------------------------- taking money

@@ -21,6 +21,7 @@ from .. import audit, notifications
 from . import charges, totals
 from .amounts import MAX_AMOUNT, is_amount
 from .issuing import credited, issue, issued_invoices
+from .ledger import RepairMoney
 
 
 def _invoice_line(line: totals.LineAmount, free: bool) -> InvoiceLine:
@@ -45,13 +46,15 @@ def _invoice_line(line: totals.LineAmount, free: bool) -> InvoiceLine:
     )
 
 
-def draft_lines(request: ServiceRequest) -> list[InvoiceLine]:
+def draft_lines(request: ServiceRequest, money: Optional[RepairMoney] = None) -> list[InvoiceLine]:
     """The lines the repair's next invoice would have now (nothing is saved): the current
-    charges, less what earlier invoices (a deposit, an interim invoice) already billed."""
-    worked = charges.charges_totals(request)
+    charges, less what earlier invoices (a deposit, an interim invoice) already billed.
+    ``money``: the repair's money when already read (``ledger``)."""
+    worked = charges.charges_totals(request, money)
     lines = [_invoice_line(line, worked.free) for line in worked.lines]
-    for earlier in issued_invoices(request):
-        credited_net, credited_tax = credited(earlier)
+    earlier_invoices = issued_invoices(request) if money is None else money.issued_invoices()
+    for earlier in earlier_invoices:
+        credited_net, credited_tax = credited(earlier) if money is None else money.credited(earlier)
         net, tax = earlier.subtotal - credited_net, earlier.tax - credited_tax
         if net == 0 and tax == 0:
             continue
