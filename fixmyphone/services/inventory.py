@@ -28,9 +28,6 @@ from ..models import (
 )
 from . import audit, notifications
 
-# Older name of a reservation's state (services/billing/estimates.py reads it).
-RESERVED = RequestPartStatus.RESERVED
-
 # The ledger's one sign convention. ``StockMovement.quantity`` is the signed change to on-hand
 # stock (receive +, return +, consume -, sale -, adjust +/-); reserve and release leave on-hand
 # stock alone and record the signed change to what is reserved (reserve +, release -). A part

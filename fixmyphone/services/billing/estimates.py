@@ -24,18 +24,13 @@ from ...extensions import db
 from ...formatting import format_money
 from ...loading import Rows
 from ...models import (
-    LINE_DISCOUNT,
-    LINE_FEE,
-    LINE_LABOUR,
-    LINE_PART,
-    QUOTE_APPROVED,
-    QUOTE_DECLINED,
-    QUOTE_DRAFT,
-    QUOTE_NONE,
-    QUOTE_PENDING,
     EstimateLine,
+    LineKind,
     Part,
+    QuoteStatus,
     RepairCharge,
+    RepairStatus,
+    RequestPartStatus,
     ServiceRequest,
     User,
 )
@@ -46,12 +41,17 @@ from . import totals
 from .amounts import MAX_AMOUNT, is_amount
 
 # Repairs that are finished or canceled: their estimate is history.
-CLOSED_STATUSES = ("completed", "canceled", "closed")
+CLOSED_STATUSES = (RepairStatus.COMPLETED, RepairStatus.CANCELED, RepairStatus.CLOSED)
 
 
 # From here the work is done and invoiced: the estimate no longer changes (labour can still be
 # recorded; an admin corrects an invoice with a credit note).
-LOCKED_STATUSES = ("payment_pending", "ready_for_pickup", "dispatched", *CLOSED_STATUSES)
+LOCKED_STATUSES = (
+    RepairStatus.PAYMENT_PENDING,
+    RepairStatus.READY_FOR_PICKUP,
+    RepairStatus.DISPATCHED,
+    *CLOSED_STATUSES,
+)
 
 
 MAX_QUANTITY = 99
@@ -110,7 +110,7 @@ class EstimateView:
 
     @property
     def decidable(self) -> bool:
-        return self.status == QUOTE_PENDING and not self.showing_approved
+        return self.status == QuoteStatus.PENDING and not self.showing_approved
 
 
 def staff_view(request: ServiceRequest, lines: Optional[list[EstimateLine]] = None) -> EstimateView:
@@ -137,19 +137,19 @@ def customer_view(
     prepared, the version they approved before; None when there is nothing to show yet.
     ``lines`` and ``charges``: the repair's, when already read (else read here as needed)."""
     status = request.quote_status
-    if status in (QUOTE_PENDING, QUOTE_APPROVED, QUOTE_DECLINED):
+    if status in (QuoteStatus.PENDING, QuoteStatus.APPROVED, QuoteStatus.DECLINED):
         view = staff_view(request, lines)
         view.status_label = {
-            QUOTE_PENDING: "Waiting for your approval",
-            QUOTE_APPROVED: "Approved",
-            QUOTE_DECLINED: "Declined",
+            QuoteStatus.PENDING: "Waiting for your approval",
+            QuoteStatus.APPROVED: "Approved",
+            QuoteStatus.DECLINED: "Declined",
         }[status]
         return view
-    if status == QUOTE_DRAFT:
+    if status == QuoteStatus.DRAFT:
         charges = charges_for(request) if charges is None else charges
         if charges:
             return EstimateView(
-                status=QUOTE_APPROVED,
+                status=QuoteStatus.APPROVED,
                 status_label="Approved (a revised estimate is on its way)",
                 version=charges[0].estimate_version,
                 totals=totals.compute(charges, free=request.no_charge),
@@ -211,8 +211,8 @@ def check_editable(request: ServiceRequest, actor: User, *, adding: bool = False
 
 def _changed(request: ServiceRequest) -> None:
     """Lines changed: whatever the customer saw or approved needs a new decision."""
-    if request.quote_status != QUOTE_DRAFT:
-        request.quote_status = QUOTE_DRAFT
+    if request.quote_status != QuoteStatus.DRAFT:
+        request.quote_status = QuoteStatus.DRAFT
 
 
 def _description(raw: Optional[str], default: str = "") -> str:
@@ -276,7 +276,7 @@ def add_part_line(
     return _add(
         request,
         actor,
-        kind=LINE_PART,
+        kind=LineKind.PART,
         part_id=part.id,
         request_part_id=reservation.id,
         description=part.name[:300],
@@ -316,7 +316,7 @@ def add_labour_line(
     return _add(
         request,
         actor,
-        kind=LINE_LABOUR,
+        kind=LineKind.LABOUR,
         description=text,
         minutes=minutes,
         unit_amount=unit,
@@ -328,23 +328,23 @@ def add_fee_line(
     request: ServiceRequest, *, actor: User, description: str, amount: int, tax_exempt: bool = False
 ) -> EstimateLine:
     """Another fee (diagnosis, data recovery, shipping) of a fixed amount."""
-    return _add_fixed(request, actor, LINE_FEE, description, amount, tax_exempt)
+    return _add_fixed(request, actor, LineKind.FEE, description, amount, tax_exempt)
 
 
 def add_discount_line(
     request: ServiceRequest, *, actor: User, description: str, amount: int, tax_exempt: bool = False
 ) -> EstimateLine:
     """A discount (taken off before tax); it cannot bring the estimate below zero."""
-    return _add_fixed(request, actor, LINE_DISCOUNT, description, amount, tax_exempt)
+    return _add_fixed(request, actor, LineKind.DISCOUNT, description, amount, tax_exempt)
 
 
 def _add_fixed(
     request: ServiceRequest, actor: User, kind: str, description: str, amount: int, tax_exempt: bool
 ) -> EstimateLine:
     check_editable(request, actor, adding=True)
-    text = _description(description, "Discount" if kind == LINE_DISCOUNT else "")
+    text = _description(description, "Discount" if kind == LineKind.DISCOUNT else "")
     value = _amount(amount)
-    if kind == LINE_DISCOUNT:
+    if kind == LineKind.DISCOUNT:
         before = totals.compute(lines_for(request))
         if value > before.subtotal:
             message = f"The discount is more than the estimate ({format_money(before.subtotal)})."
@@ -362,7 +362,7 @@ def remove_line(line: EstimateLine, actor: User) -> None:
     if totals.compute(rest).subtotal < 0:
         raise Conflict("Remove the discount first: without this line it would be negative.")
     reservation = line.request_part
-    if reservation is not None and reservation.status == inventory.RESERVED:
+    if reservation is not None and reservation.status == RequestPartStatus.RESERVED:
         inventory.release_part(reservation, actor, note=f"{request.reference}: off the estimate")
     audit.record(
         actor,
