@@ -6,7 +6,7 @@ import pytest
 from werkzeug.routing import BuildError
 
 from fixmyphone import links
-from fixmyphone.services import notifications
+from fixmyphone.services import in_app, notifications
 
 from .factories import ServiceRequestFactory, UserFactory
 
@@ -48,8 +48,8 @@ def test_staff_alerts_lead_to_the_repair_or_the_back_office(app):
     about_a_repair = notifications.alert_staff(
         "repair_overdue", dedup_key="o", service_request=request, channels=("in_app",)
     )[0]
-    assert notifications.link_for(about_a_repair) == links.staff_request_url(request.id)
+    assert in_app.link_for(about_a_repair) == links.staff_request_url(request.id)
     general = notifications.alert_staff(
         "x", "Something", "to look at", dedup_key="g", channels=("in_app",)
     )[0]
-    assert notifications.link_for(general) == links.back_office_url()
+    assert in_app.link_for(general) == links.back_office_url()

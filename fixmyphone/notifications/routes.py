@@ -6,7 +6,7 @@ from flask import jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import db
-from ..services import messages, notifications, secret_links
+from ..services import in_app, messages, notifications, secret_links
 from . import bp
 
 PER_PAGE = 20
@@ -35,13 +35,13 @@ def notification_text(text: str) -> str:
 @login_required
 def index():
     """The user's in-app notifications, newest first."""
-    page = db.paginate(notifications.in_app_for(current_user), per_page=PER_PAGE, error_out=False)
-    links = {row.id: notifications.link_for(row) for row in page.items}
+    page = db.paginate(in_app.in_app_for(current_user), per_page=PER_PAGE, error_out=False)
+    links = {row.id: in_app.link_for(row) for row in page.items}
     return render_template(
         "notifications/index.html",
         page=page,
         links=links,
-        unread=notifications.unread_count(current_user),
+        unread=in_app.unread_count(current_user),
     )
 
 
@@ -49,11 +49,11 @@ def index():
 @login_required
 def mark_read(notification_id: int):
     """Mark one notification read; ``open`` also follows its link."""
-    notifications.mark_read(current_user, notification_id)
+    in_app.mark_read(current_user, notification_id)
     db.session.commit()
     if request.form.get("open"):
         row = db.session.get(notifications.Notification, notification_id)
-        link = notifications.link_for(row)
+        link = in_app.link_for(row)
         if link:
             return redirect(link)
     return redirect(url_for(".index", page=request.args.get("page", type=int) or None))
@@ -63,7 +63,7 @@ def mark_read(notification_id: int):
 @login_required
 def mark_all_read():
     """Mark every notification of the user read."""
-    notifications.mark_read(current_user)
+    in_app.mark_read(current_user)
     db.session.commit()
     return redirect(url_for(".index"))
 
@@ -75,6 +75,6 @@ def unread_count():
         return jsonify(
             {"error": {"code": "unauthorized", "message": "Log in to see notifications."}}
         ), 401
-    response = jsonify({"unread": notifications.unread_count(current_user)})
+    response = jsonify({"unread": in_app.unread_count(current_user)})
     response.headers["Cache-Control"] = "no-store"
     return response

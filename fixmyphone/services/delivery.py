@@ -29,7 +29,8 @@ from ..domain_errors import DomainError
 from ..extensions import db
 from ..models import Notification, NotificationChannel, ServiceRequest
 from . import dev_outbox, documents, secret_links, sms
-from .notifications import header_text, link_for
+from .in_app import link_for
+from .notifications import header_text
 from .smtp import smtp_connections
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from ..domain_errors import Forbidden, ValidationFailed
 from ..extensions import db
 from ..loading import Rows
 from ..models import Message, ServiceRequest, User, utcnow
-from . import audit, notifications
+from . import audit, in_app, notifications
 
 MAX_BODY = 5000
 
@@ -152,7 +152,7 @@ def unread_in_header(user: User) -> Unread:
         sa.literal(0) if user.is_staff else _unread_for_customer_query(user).scalar_subquery()
     )
     row = db.session.execute(
-        sa.select(notifications.unread_count_query(user).scalar_subquery(), messages)
+        sa.select(in_app.unread_count_query(user).scalar_subquery(), messages)
     ).one()
     counts = Unread(int(row[0] or 0), int(row[1] or 0))
     if has_request_context():

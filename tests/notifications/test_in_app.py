@@ -9,6 +9,7 @@ from flask_login import login_user
 
 from fixmyphone.extensions import db
 from fixmyphone.models import Notification
+from fixmyphone.services import in_app as bell
 from fixmyphone.services import notifications
 
 from ..conftest import count_rows, csrf_token
@@ -93,7 +94,7 @@ def test_mark_all_as_read(customer_client, customer):
     assert customer_client.post("/notifications/read-all").status_code == 400
     response = customer_client.post("/notifications/read-all", data={"csrf_token": token})
     assert response.status_code == 302
-    assert notifications.unread_count(customer) == 0
+    assert bell.unread_count(customer) == 0
     assert count_rows(Notification, Notification.read_at.is_(None)) == 0
 
 
@@ -140,7 +141,7 @@ def test_a_staff_alert_about_a_repair_links_to_its_back_office_page(app):
         "repair_overdue", "Overdue", "late", dedup_key="o", service_request=request
     )[0]
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
-    link = notifications.link_for(row)
+    link = bell.link_for(row)
     if "admin_requests.request_page" in endpoints:
         assert link.startswith("http://shop.test/admin/") and link.endswith(f"/{request.id}")
     else:
