@@ -86,6 +86,10 @@ def _credited_by_invoice(ids: list[int]) -> dict[int, int]:
     return {invoice_id: int(amount or 0) for invoice_id, amount in rows}
 
 
+# Each unpaid invoice's row names its repair and customer: read with it, not one by one.
+_NAMED = (sa.orm.joinedload(Invoice.service_request), sa.orm.joinedload(Invoice.customer))
+
+
 def unpaid_invoices(as_of: Optional[datetime] = None) -> list[dict]:
     """Every invoice with money still owed on it, oldest first, with its age and bucket.
 
@@ -103,17 +107,20 @@ def unpaid_invoices(as_of: Optional[datetime] = None) -> list[dict]:
                 Invoice.kind == InvoiceKind.INVOICE,
                 Invoice.status == InvoiceStatus.ISSUED,
             )
+            .options(*_NAMED)
             .order_by(Invoice.issued_at.desc(), Invoice.id.desc())
         ).all()
         if owed
         else []
     )
     sales = db.session.scalars(
-        sa.select(Invoice).where(
+        sa.select(Invoice)
+        .where(
             Invoice.service_request_id.is_(None),
             Invoice.kind == InvoiceKind.INVOICE,
             Invoice.status == InvoiceStatus.ISSUED,
         )
+        .options(*_NAMED)
     ).all()
     credited = _credited_by_invoice([i.id for i in [*repair_invoices, *sales]])
     out: list[tuple[Invoice, int]] = []
