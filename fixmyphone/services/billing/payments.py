@@ -20,12 +20,14 @@ from ...loading import Rows
 from ...models import (
     ADMIN_ROLES,
     OFFLINE_METHODS,
-    PAYMENT_CANCELED,
-    PAYMENT_FAILED,
-    PAYMENT_PENDING,
-    PAYMENT_SUCCEEDED,
     Invoice,
+    InvoiceKind,
+    InvoiceStatus,
     Payment,
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentStatus,
+    RepairStatus,
     ServiceRequest,
     User,
     utcnow,
@@ -46,11 +48,11 @@ def status_label(status: str) -> str:
     return label(PAYMENT_STATE, status)
 
 
-PURPOSES = ("balance", "deposit")
+PURPOSES = tuple(PaymentPurpose)
 
 
 # Before the repair starts a deposit may be asked for; later the customer pays the balance.
-DEPOSIT_STATUSES = ("pending", "scheduled")
+DEPOSIT_STATUSES = (RepairStatus.PENDING, RepairStatus.SCHEDULED)
 
 
 def deposit_amount() -> int:
@@ -69,10 +71,12 @@ def deposit_rows(request: ServiceRequest) -> Rows:
         Payment,
         [
             Payment.service_request_id == request.id,
-            Payment.purpose == "deposit",
+            Payment.purpose == PaymentPurpose.DEPOSIT,
             sa.or_(
-                Payment.status == PAYMENT_SUCCEEDED,
-                sa.and_(Payment.status == PAYMENT_PENDING, Payment.method != "stripe"),
+                Payment.status == PaymentStatus.SUCCEEDED,
+                sa.and_(
+                    Payment.status == PaymentStatus.PENDING, Payment.method != PaymentMethod.STRIPE
+                ),
             ),
         ],
     )
@@ -104,12 +108,12 @@ def deposit_due(
 
 def amount_for(request: ServiceRequest, purpose: str) -> int:
     """What the customer pays now for ``purpose``; raise when there is nothing to pay."""
-    if purpose == "balance":
+    if purpose == PaymentPurpose.BALANCE:
         due = balances.balance_due(request)
         if due <= 0:
             raise Conflict(f"There is nothing to pay on {request.reference} right now.")
         return due
-    if purpose == "deposit":
+    if purpose == PaymentPurpose.DEPOSIT:
         return deposit_due(request)
     raise ValidationFailed("Unknown payment purpose.", fields={"purpose": ["balance or deposit"]})
 
@@ -129,10 +133,10 @@ def what_is_due(request: ServiceRequest) -> Optional[tuple[str, int]]:
 
 def mark_succeeded(payment: Payment, actor: Optional[User] = None) -> bool:
     """Move a payment to succeeded (once), link it to the invoice and tell the customer."""
-    if payment.status == PAYMENT_SUCCEEDED:
+    if payment.status == PaymentStatus.SUCCEEDED:
         return False
     before = {"status": payment.status}
-    payment.status = PAYMENT_SUCCEEDED
+    payment.status = PaymentStatus.SUCCEEDED
     payment.succeeded_at = utcnow()
     payment.failure_reason = None
     if payment.invoice_id is None and payment.service_request_id is not None:
@@ -140,13 +144,19 @@ def mark_succeeded(payment: Payment, actor: Optional[User] = None) -> bool:
             sa.select(Invoice.id)
             .where(
                 Invoice.service_request_id == payment.service_request_id,
-                Invoice.kind == "invoice",
-                Invoice.status == "issued",
+                Invoice.kind == InvoiceKind.INVOICE,
+                Invoice.status == InvoiceStatus.ISSUED,
             )
             .order_by(Invoice.id.desc())
             .limit(1)
         )
-    audit.record(actor, "payment_succeeded", payment, before=before, after={"status": "succeeded"})
+    audit.record(
+        actor,
+        "payment_succeeded",
+        payment,
+        before=before,
+        after={"status": PaymentStatus.SUCCEEDED},
+    )
     db.session.flush()
     request = payment.service_request
     if request is None or payment.customer is None:
@@ -162,11 +172,13 @@ def mark_succeeded(payment: Payment, actor: Optional[User] = None) -> bool:
     return True
 
 
-def mark_failed(payment: Payment, reason: Optional[str], *, status: str = PAYMENT_FAILED) -> bool:
+def mark_failed(
+    payment: Payment, reason: Optional[str], *, status: str = PaymentStatus.FAILED
+) -> bool:
     """Record a failed or canceled attempt; a succeeded payment never moves back."""
-    if payment.status == PAYMENT_SUCCEEDED or payment.status == status:
+    if payment.status == PaymentStatus.SUCCEEDED or payment.status == status:
         return False
-    if payment.status == PAYMENT_CANCELED and status == PAYMENT_FAILED:
+    if payment.status == PaymentStatus.CANCELED and status == PaymentStatus.FAILED:
         return False
     payment.status = status
     payment.failure_reason = (reason or None) and reason[:300]
@@ -184,7 +196,7 @@ def record_offline_payment(
     method: str,
     actor: User,
     reference: Optional[str] = None,
-    purpose: str = "balance",
+    purpose: str = PaymentPurpose.BALANCE,
     invoice: Optional[Invoice] = None,
 ) -> Payment:
     """Staff record cash, card-terminal or bank-transfer money; it waits for an admin's check.
@@ -215,7 +227,7 @@ def record_offline_payment(
         purpose=purpose,
         amount=amount,
         currency=currency(),
-        status=PAYMENT_PENDING,
+        status=PaymentStatus.PENDING,
         reference=reference,
         recorded_by=actor,
     )
@@ -254,7 +266,7 @@ def verify_payment(payment: Payment, actor: User) -> Payment:
         raise Forbidden("Only an admin verifies payments.")
     if payment.method not in OFFLINE_METHODS:
         raise Conflict("Online payments are confirmed by Stripe, not by hand.")
-    if payment.status != PAYMENT_PENDING:
+    if payment.status != PaymentStatus.PENDING:
         raise Conflict(f"This payment is already {payment.status}.")
     payment.verified_by = actor
     payment.verified_at = utcnow()
@@ -266,7 +278,7 @@ def reject_payment(payment: Payment, actor: User, reason: str) -> Payment:
     """An admin refuses a counter payment that cannot be matched (wrong amount, no transfer)."""
     if actor is None or not actor.is_admin:
         raise Forbidden("Only an admin rejects payments.")
-    if payment.method not in OFFLINE_METHODS or payment.status != PAYMENT_PENDING:
+    if payment.method not in OFFLINE_METHODS or payment.status != PaymentStatus.PENDING:
         raise Conflict("Only a counter payment waiting for verification can be rejected.")
     if not (reason or "").strip():
         raise ValidationFailed("Say why the payment is rejected.", fields={"reason": ["Required."]})

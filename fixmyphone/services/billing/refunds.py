@@ -13,7 +13,14 @@ import stripe
 from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
-from ...models import PAYMENT_FAILED, PAYMENT_PENDING, PAYMENT_SUCCEEDED, Payment, Refund, User
+from ...models import (
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    User,
+)
 from ...queue import enqueue_after_commit
 from .. import audit, notifications
 from .amounts import is_amount
@@ -36,7 +43,7 @@ def refund(payment: Payment, *, amount: int, actor: User, reason: Optional[str] 
         raise ValidationFailed("The reason is too long.", fields={"reason": ["At most 300."]})
     # Lock the payment so two admins cannot both refund the same money.
     db.session.scalar(sa.select(Payment.id).where(Payment.id == payment.id).with_for_update())
-    if payment.status != PAYMENT_SUCCEEDED:
+    if payment.status != PaymentStatus.SUCCEEDED:
         raise Conflict("Only a succeeded payment can be refunded.")
     available = refundable_amount(payment)
     if amount > available:
@@ -48,9 +55,9 @@ def refund(payment: Payment, *, amount: int, actor: User, reason: Optional[str] 
         currency=payment.currency,
         reason=reason,
         actor_id=actor.id,
-        status=PAYMENT_PENDING,
+        status=RefundStatus.PENDING,
     )
-    if payment.method == "stripe":
+    if payment.method == PaymentMethod.STRIPE:
         _refund_online(payment, row)
     else:
         db.session.add(row)
@@ -58,7 +65,7 @@ def refund(payment: Payment, *, amount: int, actor: User, reason: Optional[str] 
         confirm_refund(row)
     audit.record(
         actor,
-        "refund_requested" if row.status == PAYMENT_PENDING else "refund_recorded",
+        "refund_requested" if row.status == RefundStatus.PENDING else "refund_recorded",
         row,
         after={"payment_id": payment.id, "amount": amount, "reason": reason},
     )
@@ -94,9 +101,9 @@ def _refund_online(payment: Payment, row: Refund) -> None:
 
 def confirm_refund(row: Refund) -> bool:
     """Mark a refund succeeded (once) and tell the customer."""
-    if row.status == PAYMENT_SUCCEEDED:
+    if row.status == RefundStatus.SUCCEEDED:
         return False
-    row.status = PAYMENT_SUCCEEDED
+    row.status = RefundStatus.SUCCEEDED
     db.session.flush()
     # Invoiced money given back is credited on the invoice (a credit note), so the balance
     # and the books stay right; refunding an overpayment needs none.
@@ -115,9 +122,9 @@ def confirm_refund(row: Refund) -> bool:
     return True
 
 
-def fail_refund(row: Refund, status: str = PAYMENT_FAILED) -> bool:
+def fail_refund(row: Refund, status: str = RefundStatus.FAILED) -> bool:
     """A pending refund Stripe could not carry out; a succeeded one never moves back."""
-    if row.status != PAYMENT_PENDING:
+    if row.status != RefundStatus.PENDING:
         return False
     row.status = status
     audit.record(None, "refund_failed", row, after={"status": status})

@@ -19,10 +19,9 @@ from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...models import (
-    PAYMENT_NEEDS_REVIEW,
-    PAYMENT_PENDING,
     AuditLog,
     Payment,
+    PaymentStatus,
     User,
     utcnow,
 )
@@ -66,12 +65,15 @@ def hold(
 ) -> bool:
     """Keep ``payment`` out of the balance until an admin decides; alert the admins once per
     report. False when it already waits with these same figures."""
-    if payment.status == PAYMENT_NEEDS_REVIEW and reported_figures(payment) == (amount, currency):
+    if payment.status == PaymentStatus.NEEDS_REVIEW and reported_figures(payment) == (
+        amount,
+        currency,
+    ):
         return False
     expected = money(payment.amount, payment.currency)
     got = money(amount, currency)
     before = {"status": payment.status}
-    payment.status = PAYMENT_NEEDS_REVIEW
+    payment.status = PaymentStatus.NEEDS_REVIEW
     payment.failure_reason = f"Expected {expected}, Stripe reported {got}."
     audit.record(
         None,
@@ -79,7 +81,7 @@ def hold(
         payment,
         before=before,
         after={
-            "status": PAYMENT_NEEDS_REVIEW,
+            "status": PaymentStatus.NEEDS_REVIEW,
             "expected_amount": payment.amount,
             "expected_currency": payment.currency,
             "reported_amount": amount,
@@ -98,7 +100,7 @@ def hold(
         context={
             "payment_id": payment.id,
             # Open leads to the held payments in the back office, where they are resolved.
-            "link": links.payments_url(PAYMENT_NEEDS_REVIEW),
+            "link": links.payments_url(PaymentStatus.NEEDS_REVIEW),
         },
         values={
             "what": request.reference if request is not None else f"Payment {payment.id}",
@@ -129,7 +131,7 @@ def reported_figures(payment: Payment) -> Optional[tuple[Optional[int], Optional
 
 def summary(payment: Payment) -> str:
     """'Expected $109.00 USD, Stripe reported $0.01 USD' for a payment on hold, else ''."""
-    if payment.status != PAYMENT_NEEDS_REVIEW:
+    if payment.status != PaymentStatus.NEEDS_REVIEW:
         return ""
     figures = reported_figures(payment)
     got = money(*figures) if figures else "another amount"
@@ -139,7 +141,7 @@ def summary(payment: Payment) -> str:
 def _check_admin(actor: Optional[User], payment: Payment) -> None:
     if actor is None or not actor.is_admin:
         raise Forbidden("Only an admin resolves a payment held for review.")
-    if payment.status != PAYMENT_NEEDS_REVIEW:
+    if payment.status != PaymentStatus.NEEDS_REVIEW:
         raise Conflict("This payment is not waiting for a review.")
 
 
@@ -157,7 +159,7 @@ def accept_reported(payment: Payment, actor: User) -> Payment:
         )
     before = {"status": payment.status, "amount": payment.amount}
     payment.amount = amount
-    payment.status = PAYMENT_PENDING
+    payment.status = PaymentStatus.PENDING
     payment.verified_by = actor
     payment.verified_at = utcnow()
     audit.record(actor, "payment_review_accepted", payment, before=before, after={"amount": amount})

@@ -18,7 +18,16 @@ import sqlalchemy as sa
 from ...domain_errors import NotFound, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
-from ...models import LINE_PART, Invoice, Part, Payment, User
+from ...models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    LineKind,
+    Part,
+    Payment,
+    PaymentMethod,
+    User,
+)
 from .. import audit, inventory
 from . import counter, invoices, payments, totals
 
@@ -46,7 +55,7 @@ class Basket:
 
 def _charge_line(part: Part, quantity: int) -> totals.ChargeLine:
     return totals.ChargeLine(
-        kind=LINE_PART,
+        kind=LineKind.PART,
         description=f"{part.name} ({part.sku})",
         quantity=quantity,
         unit_amount=part.price,
@@ -131,7 +140,9 @@ def sell(
     if method not in payments.OFFLINE_METHODS:
         labels = ", ".join(payments.method_label(m) for m in payments.OFFLINE_METHODS)
         errors["method"] = [f"Choose how the buyer pays: {labels}."]
-    cash = counter.read_amount(tendered, "tendered", errors) if method == "cash" else None
+    cash = (
+        counter.read_amount(tendered, "tendered", errors) if method == PaymentMethod.CASH else None
+    )
     name = (bill_to_name or "").strip()
     if len(name) > 120:
         errors["bill_to_name"] = ["At most 120 characters."]
@@ -161,7 +172,7 @@ def sell(
         actor=actor,
         reference=reference,
     )
-    if method == "cash":
+    if method == PaymentMethod.CASH:
         cash = invoice.total if cash is None else cash
         payment.tendered = cash
     if actor.is_admin:
@@ -188,7 +199,11 @@ def sell(
 def get_sale(viewer: User, invoice_id: int) -> Invoice:
     """A walk-in sale's invoice for staff, else NotFound."""
     invoice = db.session.get(Invoice, invoice_id) if viewer.is_staff else None
-    if invoice is None or invoice.service_request_id is not None or invoice.kind != "invoice":
+    if (
+        invoice is None
+        or invoice.service_request_id is not None
+        or invoice.kind != InvoiceKind.INVOICE
+    ):
         raise NotFound("No such sale.")
     return invoice
 
@@ -207,8 +222,8 @@ def recent_sales(limit: int = RECENT_SALES) -> list[Invoice]:
             sa.select(Invoice)
             .where(
                 Invoice.service_request_id.is_(None),
-                Invoice.kind == "invoice",
-                Invoice.status == "issued",
+                Invoice.kind == InvoiceKind.INVOICE,
+                Invoice.status == InvoiceStatus.ISSUED,
             )
             .order_by(Invoice.id.desc())
             .limit(limit)

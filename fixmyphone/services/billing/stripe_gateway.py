@@ -17,10 +17,11 @@ from flask import current_app, has_request_context, url_for
 from ...domain_errors import Conflict, DomainError, NotFound
 from ...extensions import db
 from ...models import (
-    PAYMENT_CANCELED,
-    PAYMENT_FAILED,
-    PAYMENT_PENDING,
     Payment,
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentStatus,
+    RepairStatus,
     ServiceRequest,
     User,
 )
@@ -90,7 +91,9 @@ def site_url(endpoint: str, **values) -> str:
 # ---------------------------------------------------------------- online checkout
 
 
-def start_checkout(request: ServiceRequest, customer: User, *, purpose: str = "balance") -> str:
+def start_checkout(
+    request: ServiceRequest, customer: User, *, purpose: str = PaymentPurpose.BALANCE
+) -> str:
     """Open a Stripe Checkout Session for what is due and stage a pending Payment; return its URL.
 
     Raises ``OnlinePaymentsOff`` without Stripe keys and ``PaymentProviderError`` when Stripe
@@ -100,7 +103,10 @@ def start_checkout(request: ServiceRequest, customer: User, *, purpose: str = "b
         raise OnlinePaymentsOff()
     if request.customer_id != customer.id:
         raise NotFound("No such service request.")
-    if request.status in ("canceled", "closed") and purpose == "deposit":
+    if (
+        request.status in (RepairStatus.CANCELED, RepairStatus.CLOSED)
+        and purpose == PaymentPurpose.DEPOSIT
+    ):
         raise Conflict(f"{request.reference} is {request.status}.")
     # One checkout at a time per repair: a double click waits here instead of opening two.
     db.session.scalar(
@@ -114,16 +120,16 @@ def start_checkout(request: ServiceRequest, customer: User, *, purpose: str = "b
     payment = Payment(
         service_request=request,
         customer=customer,
-        method="stripe",
+        method=PaymentMethod.STRIPE,
         purpose=purpose,
         amount=amount,
         currency=currency(),
-        status=PAYMENT_PENDING,
+        status=PaymentStatus.PENDING,
     )
     db.session.add(payment)
     db.session.flush()
     metadata = {"payment_id": str(payment.id), "request_id": str(request.id), "purpose": purpose}
-    what = "Deposit" if purpose == "deposit" else "Repair"
+    what = "Deposit" if purpose == PaymentPurpose.DEPOSIT else "Repair"
     params: dict = {
         "mode": "payment",
         "line_items": [
@@ -172,9 +178,9 @@ def _expire_open_checkouts(client: stripe.StripeClient, request: ServiceRequest)
     open_payments = db.session.scalars(
         sa.select(Payment).where(
             Payment.service_request_id == request.id,
-            Payment.method == "stripe",
+            Payment.method == PaymentMethod.STRIPE,
             # A failed attempt leaves its session open for another try: close it too.
-            Payment.status.in_((PAYMENT_PENDING, PAYMENT_FAILED)),
+            Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.FAILED)),
             Payment.stripe_checkout_session_id.is_not(None),
         )
     ).all()
@@ -193,14 +199,14 @@ def _expire_open_checkouts(client: stripe.StripeClient, request: ServiceRequest)
                 ) from None
         except stripe.StripeError as exc:
             raise provider_failed("checkout expire", exc) from exc
-        payment.status = PAYMENT_CANCELED
+        payment.status = PaymentStatus.CANCELED
         payment.failure_reason = payment.failure_reason or "Replaced by a newer checkout."
 
 
 def latest_online_payment(request: ServiceRequest, session_id: Optional[str] = None):
     """The newest Stripe payment of a request (or the one of ``session_id``)."""
     stmt = sa.select(Payment).where(
-        Payment.service_request_id == request.id, Payment.method == "stripe"
+        Payment.service_request_id == request.id, Payment.method == PaymentMethod.STRIPE
     )
     if session_id:
         stmt = stmt.where(Payment.stripe_checkout_session_id == session_id)

@@ -14,7 +14,9 @@ from typing import Optional, Protocol
 
 from flask import current_app
 
-from ...models import LINE_DISCOUNT, LINE_LABOUR
+from ...models import (
+    LineKind,
+)
 
 
 class Billable(Protocol):
@@ -125,11 +127,11 @@ def net_of_gross(gross: int, rate_bp: int) -> int:
 def line_net(kind: str, quantity: int, unit_amount: int, minutes: Optional[int] = None) -> int:
     """A line's signed amount before tax: quantity × unit price, or minutes × hourly rate for
     labour by the hour; negative for a discount."""
-    if kind == LINE_LABOUR and minutes:
+    if kind == LineKind.LABOUR and minutes:
         amount = quantity * _round_div(minutes * unit_amount, 60)
     else:
         amount = quantity * unit_amount
-    return -amount if kind == LINE_DISCOUNT else amount
+    return -amount if kind == LineKind.DISCOUNT else amount
 
 
 def amounts(line: Billable, *, free: bool = False, rate_bp: Optional[int] = None) -> LineAmount:

@@ -22,21 +22,19 @@ import stripe
 
 from ...extensions import db
 from ...models import (
-    PAYMENT_CANCELED,
-    PAYMENT_FAILED,
-    PAYMENT_NEEDS_REVIEW,
-    PAYMENT_PENDING,
-    PAYMENT_SUCCEEDED,
     Payment,
+    PaymentMethod,
+    PaymentStatus,
     Refund,
+    RefundStatus,
     StripeEvent,
+    StripeEventStatus,
     utcnow,
 )
 from . import payments, refunds, review
 
 log = logging.getLogger(__name__)
 
-PROCESSED, DEFERRED = "processed", "deferred"
 Obj = dict[str, Any]
 
 
@@ -59,7 +57,7 @@ def _stripe_payment(payment_id: Optional[int]) -> Optional[Payment]:
     if payment_id is None:
         return None
     payment = db.session.get(Payment, payment_id)
-    return payment if payment is not None and payment.method == "stripe" else None
+    return payment if payment is not None and payment.method == PaymentMethod.STRIPE else None
 
 
 def _payment_for_session(session: Obj) -> Optional[Payment]:
@@ -94,9 +92,9 @@ def _payment_for_charge(charge_id: Optional[str], intent_id: Optional[str]) -> O
 def _unknown(obj: Obj, what: str) -> str:
     """Ours (metadata names a payment) but not visible yet → wait; otherwise not ours."""
     if _meta_id(obj, "payment_id") is not None:
-        return DEFERRED
+        return StripeEventStatus.DEFERRED
     log.info("stripe %s %s matches no payment of ours; ignored", what, obj.get("id"))
-    return PROCESSED
+    return StripeEventStatus.PROCESSED
 
 
 # ---------------------------------------------------------------- payments
@@ -108,7 +106,7 @@ def _succeeded(payment: Payment, obj: Obj, amount_key: str, source: str) -> None
     if not review.matches(payment, amount, currency):
         review.hold(payment, amount, currency, source=source, stripe_object=obj.get("id"))
         return
-    if payment.status == PAYMENT_NEEDS_REVIEW:
+    if payment.status == PaymentStatus.NEEDS_REVIEW:
         return  # a matching report does not overrule a disagreeing one: an admin decides
     payments.mark_succeeded(payment)
 
@@ -116,7 +114,8 @@ def _succeeded(payment: Payment, obj: Obj, amount_key: str, source: str) -> None
 def checkout_completed(session: Obj) -> str:
     """Checkout finished: paid now (cards), or later by an async method."""
     if session.get("mode") != "payment":
-        return PROCESSED  # setup mode: Stripe attached the card to the customer itself
+        # Setup mode: Stripe attached the card to the customer itself.
+        return StripeEventStatus.PROCESSED
     payment = _payment_for_session(session)
     if payment is None:
         return _unknown(session, "checkout session")
@@ -125,7 +124,7 @@ def checkout_completed(session: Obj) -> str:
         payment.stripe_payment_intent_id = intent
     if session.get("payment_status") in ("paid", "no_payment_required"):
         _succeeded(payment, session, "amount_total", "Checkout Session amount_total")
-    return PROCESSED
+    return StripeEventStatus.PROCESSED
 
 
 def checkout_async_failed(session: Obj) -> str:
@@ -133,9 +132,9 @@ def checkout_async_failed(session: Obj) -> str:
     payment = _payment_for_session(session)
     if payment is None:
         return _unknown(session, "checkout session")
-    if payment.status != PAYMENT_NEEDS_REVIEW:  # money was reported taken: an admin decides
+    if payment.status != PaymentStatus.NEEDS_REVIEW:  # money was reported taken: an admin decides
         payments.mark_failed(payment, "The payment could not be completed.")
-    return PROCESSED
+    return StripeEventStatus.PROCESSED
 
 
 def checkout_expired(session: Obj) -> str:
@@ -143,9 +142,9 @@ def checkout_expired(session: Obj) -> str:
     payment = _payment_for_session(session)
     if payment is None:
         return _unknown(session, "checkout session")
-    if payment.status == PAYMENT_PENDING:
-        payments.mark_failed(payment, "Checkout expired unpaid.", status=PAYMENT_CANCELED)
-    return PROCESSED
+    if payment.status == PaymentStatus.PENDING:
+        payments.mark_failed(payment, "Checkout expired unpaid.", status=PaymentStatus.CANCELED)
+    return StripeEventStatus.PROCESSED
 
 
 def intent_succeeded(intent: Obj) -> str:
@@ -158,7 +157,7 @@ def intent_succeeded(intent: Obj) -> str:
     if charge and not payment.stripe_charge_id:
         payment.stripe_charge_id = charge
     _succeeded(payment, intent, "amount_received", "PaymentIntent amount_received")
-    return PROCESSED
+    return StripeEventStatus.PROCESSED
 
 
 def intent_failed(intent: Obj) -> str:
@@ -167,10 +166,10 @@ def intent_failed(intent: Obj) -> str:
     if payment is None:
         return _unknown(intent, "payment intent")
     payment.stripe_payment_intent_id = payment.stripe_payment_intent_id or intent.get("id")
-    if payment.status != PAYMENT_NEEDS_REVIEW:  # money was reported taken: an admin decides
+    if payment.status != PaymentStatus.NEEDS_REVIEW:  # money was reported taken: an admin decides
         error = intent.get("last_payment_error") or {}
         payments.mark_failed(payment, error.get("message") or "The card was declined.")
-    return PROCESSED
+    return StripeEventStatus.PROCESSED
 
 
 # ---------------------------------------------------------------- refunds
@@ -184,7 +183,7 @@ def _apply_refund(refund: Obj, payment: Optional[Payment] = None) -> str:
         if ours is not None:
             candidate = db.session.get(Refund, ours)
             if candidate is None or candidate.stripe_refund_id not in (None, refund.get("id")):
-                return DEFERRED  # our refund() has not committed its row yet
+                return StripeEventStatus.DEFERRED  # our refund() has not committed its row yet
             row = candidate
             row.stripe_refund_id = refund.get("id")
         else:
@@ -193,39 +192,44 @@ def _apply_refund(refund: Obj, payment: Optional[Payment] = None) -> str:
                 _id(refund.get("charge")), _id(refund.get("payment_intent"))
             )
             if payment is None:
-                return DEFERRED
-            if refund.get("status") not in ("pending", "succeeded", "requires_action"):
-                return PROCESSED
+                return StripeEventStatus.DEFERRED
+            # Stripe words a refund's state as we store it, plus requires_action.
+            if refund.get("status") not in (
+                RefundStatus.PENDING,
+                RefundStatus.SUCCEEDED,
+                "requires_action",
+            ):
+                return StripeEventStatus.PROCESSED
             if (held := _not_counted(payment)) is not None:
                 return held
             row = Refund(
                 payment_id=payment.id,
                 amount=int(refund.get("amount") or 0),
                 currency=payment.currency,
-                status=PAYMENT_PENDING,
+                status=RefundStatus.PENDING,
                 reason="Refunded in the Stripe Dashboard",
                 stripe_refund_id=refund.get("id"),
             )
             db.session.add(row)
             db.session.flush()
     status = refund.get("status")
-    if status == "succeeded":
+    if status == RefundStatus.SUCCEEDED:
         refunds.confirm_refund(row)
-    elif status in ("failed", "canceled"):
-        refunds.fail_refund(row, "failed" if status == "failed" else PAYMENT_CANCELED)
-    return PROCESSED
+    elif status in (RefundStatus.FAILED, RefundStatus.CANCELED):
+        refunds.fail_refund(row, RefundStatus(status))
+    return StripeEventStatus.PROCESSED
 
 
 def _not_counted(payment: Payment) -> Optional[str]:
     """A Dashboard refund of money the shop never counted changes no balance: ignored for a
     rejected payment, kept waiting while an admin reviews one; None for a counted payment."""
-    if payment.status == PAYMENT_NEEDS_REVIEW:
-        return DEFERRED
-    if payment.status in (PAYMENT_FAILED, PAYMENT_CANCELED):
+    if payment.status == PaymentStatus.NEEDS_REVIEW:
+        return StripeEventStatus.DEFERRED
+    if payment.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED):
         log.info(
             "stripe refund on payment %s (%s): not counted, ignored", payment.id, payment.status
         )
-        return PROCESSED
+        return StripeEventStatus.PROCESSED
     return None
 
 
@@ -238,30 +242,31 @@ def charge_refunded(charge: Obj) -> str:
     """Money went back on a charge; confirm our pending refunds up to ``amount_refunded``."""
     payment = _payment_for_charge(charge.get("id"), _id(charge.get("payment_intent")))
     if payment is None:
-        return DEFERRED
+        return StripeEventStatus.DEFERRED
     if (held := _not_counted(payment)) is not None:
         return held
     if not payment.stripe_charge_id:
         payment.stripe_charge_id = charge.get("id")
-    outcome = PROCESSED
+    outcome = StripeEventStatus.PROCESSED
     for refund in (charge.get("refunds") or {}).get("data") or []:
-        if _apply_refund(refund, payment) == DEFERRED:
-            outcome = DEFERRED
+        if _apply_refund(refund, payment) == StripeEventStatus.DEFERRED:
+            outcome = StripeEventStatus.DEFERRED
     refunded = int(charge.get("amount_refunded") or 0)
     rows = db.session.scalars(
         sa.select(Refund).where(Refund.payment_id == payment.id).order_by(Refund.id)
     ).all()
-    confirmed = sum(r.amount for r in rows if r.status == PAYMENT_SUCCEEDED)
+    confirmed = sum(r.amount for r in rows if r.status == RefundStatus.SUCCEEDED)
     for row in rows:
         if (
-            row.status == PAYMENT_PENDING
+            row.status == RefundStatus.PENDING
             and row.stripe_refund_id
             and (confirmed + row.amount <= refunded)
         ):
             refunds.confirm_refund(row)
             confirmed += row.amount
     if confirmed < refunded:
-        outcome = DEFERRED  # a refund we do not know yet (ours, about to be committed)
+        # A refund we do not know yet (ours, about to be committed).
+        outcome = StripeEventStatus.DEFERRED
     return outcome
 
 
@@ -289,7 +294,7 @@ def apply_event(event_type: str, obj: Obj) -> str:
     """Run the handler of ``event_type``: "processed", "deferred" or "ignored"."""
     handler = HANDLERS.get(event_type)
     if handler is None:
-        return "ignored"
+        return StripeEventStatus.IGNORED
     return handler(obj)
 
 
@@ -308,9 +313,11 @@ def record_event(event: stripe.Event) -> tuple[StripeEvent, bool]:
         type=payload["type"],
         created=datetime.fromtimestamp(int(created), UTC) if created else None,
         payload=payload,
-        status="received" if is_handled(payload["type"]) else "ignored",
+        status=(
+            StripeEventStatus.RECEIVED if is_handled(payload["type"]) else StripeEventStatus.IGNORED
+        ),
     )
-    if row.status == "ignored":
+    if row.status == StripeEventStatus.IGNORED:
         row.processed_at = utcnow()
     db.session.add(row)
     return row, True
@@ -321,9 +328,9 @@ def handle_event(event_id: str) -> None:
     row = db.session.scalar(
         sa.select(StripeEvent).where(StripeEvent.id == event_id).with_for_update()
     )
-    if row is None or row.status not in ("received", "deferred"):
+    if row is None or row.status not in (StripeEventStatus.RECEIVED, StripeEventStatus.DEFERRED):
         return
     outcome = apply_event(row.type, (row.payload.get("data") or {}).get("object") or {})
     row.status = outcome
-    if outcome != "deferred":
+    if outcome != StripeEventStatus.DEFERRED:
         row.processed_at = utcnow()
