@@ -15,12 +15,15 @@ from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...models import (
-    LINE_LABOUR,
-    LINE_PART,
     Invoice,
+    InvoiceKind,
+    InvoiceStatus,
     LabourEntry,
+    LineKind,
     RepairCharge,
+    RepairStatus,
     RequestPart,
+    RequestPartStatus,
     ServiceRequest,
     User,
     utcnow,
@@ -71,11 +74,11 @@ def _adjusted(
     lines: list[totals.ChargeLine] = []
     charged_parts: set[int] = set()
     for charge in approved:
-        if charge.kind == LINE_PART and charge.request_part_id is not None:
-            if status_of.get(charge.request_part_id) == "released":
+        if charge.kind == LineKind.PART and charge.request_part_id is not None:
+            if status_of.get(charge.request_part_id) == RequestPartStatus.RELEASED:
                 continue
             charged_parts.add(charge.request_part_id)
-        if charge.kind == LINE_LABOUR and labour:
+        if charge.kind == LineKind.LABOUR and labour:
             continue
         lines.append(
             totals.ChargeLine(
@@ -90,10 +93,10 @@ def _adjusted(
             )
         )
     for line in used:
-        if line.status == "consumed" and line.id not in charged_parts:
+        if line.status == RequestPartStatus.CONSUMED and line.id not in charged_parts:
             lines.append(
                 totals.ChargeLine(
-                    kind=LINE_PART,
+                    kind=LineKind.PART,
                     description=line.part.name,
                     quantity=line.quantity,
                     unit_amount=line.unit_price,
@@ -105,7 +108,7 @@ def _adjusted(
         worked = f" ({totals.hours_text(entry.minutes)})" if entry.minutes else ""
         lines.append(
             totals.ChargeLine(
-                kind=LINE_LABOUR,
+                kind=LineKind.LABOUR,
                 description=f"Labour: {entry.description}{worked}"[:300],
                 unit_amount=entry.amount,
             )
@@ -127,8 +130,8 @@ def has_invoice(request: ServiceRequest, money: Optional[RepairMoney] = None) ->
             sa.select(Invoice.id)
             .where(
                 Invoice.service_request_id == request.id,
-                Invoice.kind == "invoice",
-                Invoice.status == "issued",
+                Invoice.kind == InvoiceKind.INVOICE,
+                Invoice.status == InvoiceStatus.ISSUED,
             )
             .limit(1)
         )
@@ -171,7 +174,7 @@ def completion_blocker(
 
 def refuse_unpaid_completion(request: ServiceRequest, *, target: str, **_: object) -> None:
     """Completed means paid (or explicitly free): the refusal says what is missing, in money."""
-    if target == "completed":
+    if target == RepairStatus.COMPLETED:
         blocker = completion_blocker(request)
         if blocker:
             raise UnpaidBalance(blocker)
@@ -188,7 +191,7 @@ def mark_no_charge(request: ServiceRequest, *, reason: str, actor: User) -> None
         )
     if len(reason) > 300:
         raise ValidationFailed("The reason is too long.", fields={"reason": ["At most 300."]})
-    if request.status in ("completed", "canceled", "closed"):
+    if request.status in (RepairStatus.COMPLETED, RepairStatus.CANCELED, RepairStatus.CLOSED):
         raise Conflict(f"{request.reference} is {request.status}.")
     before = {"no_charge": request.no_charge, "reason": request.no_charge_reason}
     request.no_charge = True
@@ -202,7 +205,7 @@ def clear_no_charge(request: ServiceRequest, *, actor: User) -> None:
     """An admin takes the no-charge decision back: the repair is billed as usual again."""
     if actor is None or not actor.is_admin:
         raise Forbidden("Only an admin changes whether a repair is free of charge.")
-    if request.status in ("completed", "canceled", "closed"):
+    if request.status in (RepairStatus.COMPLETED, RepairStatus.CANCELED, RepairStatus.CLOSED):
         raise Conflict(f"{request.reference} is {request.status}.")
     if not request.no_charge:
         raise Conflict(f"{request.reference} is not marked no-charge.")

@@ -20,12 +20,14 @@ from ...domain_errors import Conflict, DomainError, NotFound, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
 from ...models import (
-    PAYMENT_PENDING,
-    PAYMENT_SUCCEEDED,
     CustomerProfile,
     InvoiceLine,
     Notification,
+    NotificationStatus,
     Payment,
+    PaymentMethod,
+    PaymentStatus,
+    RepairStatus,
     ServiceRequest,
     User,
     utcnow,
@@ -38,7 +40,7 @@ SEARCH_LIMIT = 20
 MAX_SEARCH = 300
 # Statuses the counter lists first: devices waiting in the shop for their owner (a dispatched
 # device has already left).
-HANDOVER_STATUSES = ("ready_for_pickup", "payment_pending")
+HANDOVER_STATUSES = (RepairStatus.READY_FOR_PICKUP, RepairStatus.PAYMENT_PENDING)
 _REFERENCE_RE = re.compile(r"^(?:FMP)?[\s-]*[0-9A-Z]{6}$", re.IGNORECASE)
 _TICKET_PATH_RE = re.compile(r"/track/([A-Za-z0-9_-]{16,64})/?$")
 _PHONE_CHARS = " -().+/"
@@ -164,13 +166,13 @@ def awaiting_verification(request: ServiceRequest, money: Optional[RepairMoney] 
         return sum(
             p.amount
             for p in money.payments
-            if p.status == PAYMENT_PENDING and p.method in payments.OFFLINE_METHODS
+            if p.status == PaymentStatus.PENDING and p.method in payments.OFFLINE_METHODS
         )
     return int(
         db.session.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(
                 Payment.service_request_id == request.id,
-                Payment.status == PAYMENT_PENDING,
+                Payment.status == PaymentStatus.PENDING,
                 Payment.method.in_(payments.OFFLINE_METHODS),
             )
         )
@@ -230,7 +232,7 @@ class Taken:
 
     @property
     def counted(self) -> bool:
-        return self.payment.status == PAYMENT_SUCCEEDED
+        return self.payment.status == PaymentStatus.SUCCEEDED
 
 
 def read_amount(raw: Optional[str], field: str, errors: dict[str, list[str]]) -> Optional[int]:
@@ -271,7 +273,7 @@ def take_payment(
         labels = ", ".join(payments.method_label(m) for m in payments.OFFLINE_METHODS)
         errors["method"] = [f"Choose how the customer pays: {labels}."]
     applied = read_amount(amount, "amount", errors)
-    cash = read_amount(tendered, "tendered", errors) if method == "cash" else None
+    cash = read_amount(tendered, "tendered", errors) if method == PaymentMethod.CASH else None
     if errors:
         raise ValidationFailed("Some fields need attention.", fields=errors)
     # One payment at a time per repair: a second cashier waits here, then sees the new balance.
@@ -306,7 +308,7 @@ def take_payment(
     payment = payments.record_offline_payment(
         request, amount=applied, method=method, actor=actor, reference=reference
     )
-    if method == "cash":
+    if method == PaymentMethod.CASH:
         payment.tendered = cash
     if actor.is_admin:
         payments.verify_payment(payment, actor)
@@ -332,7 +334,7 @@ def settle_verification_alerts(payment: Payment) -> None:
             Notification.dedup_key.like(f"payment\\_to\\_verify:{payment.id}:%", escape="\\"),
             Notification.read_at.is_(None),
         )
-        .values(read_at=utcnow(), status="read")
+        .values(read_at=utcnow(), status=NotificationStatus.READ)
         .execution_options(synchronize_session=False)
     )
 
@@ -346,7 +348,9 @@ def _complete_if_paid(request: ServiceRequest, actor: User, taken: Taken) -> Non
         return
     try:
         with db.session.begin_nested():
-            repairs.move_by(actor, request, "completed", "Paid and collected at the counter.")
+            repairs.move_by(
+                actor, request, RepairStatus.COMPLETED, "Paid and collected at the counter."
+            )
     except DomainError as exc:
         taken.not_completed = exc.message
         return
@@ -358,7 +362,7 @@ def _complete_if_paid(request: ServiceRequest, actor: User, taken: Taken) -> Non
 
 def email_receipt(payment: Payment, actor: User) -> Notification:
     """E-mail a received payment's receipt (PDF) to its customer, through the outbox."""
-    if payment.status != PAYMENT_SUCCEEDED:
+    if payment.status != PaymentStatus.SUCCEEDED:
         raise Conflict("A receipt exists once the payment is received (verified).")
     customer = payment.customer
     if customer is None or not customer.email:

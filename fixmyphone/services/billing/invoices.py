@@ -16,7 +16,18 @@ import sqlalchemy as sa
 from ...domain_errors import Conflict, Forbidden, ValidationFailed
 from ...extensions import db
 from ...formatting import format_money
-from ...models import Invoice, InvoiceLine, Payment, ServiceRequest, User
+from ...models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceLineKind,
+    InvoiceStatus,
+    LineKind,
+    Payment,
+    RepairStatus,
+    ServiceRequest,
+    User,
+)
 from .. import audit, notifications
 from . import charges, totals
 from .amounts import MAX_AMOUNT, is_amount
@@ -32,7 +43,7 @@ def _invoice_line(line: totals.LineAmount, free: bool) -> InvoiceLine:
         # Labour by the hour prints as one line of the worked time at its amount.
         description = f"{line.description} ({line.hours})" + (" (no charge)" if free else "")
         unit, quantity = line.net, 1
-    elif line.kind == "discount":
+    elif line.kind == LineKind.DISCOUNT:
         unit = -unit
     return InvoiceLine(
         kind=line.kind,
@@ -61,7 +72,7 @@ def draft_lines(request: ServiceRequest, money: Optional[RepairMoney] = None) ->
         rates = {line.tax_rate_bp for line in earlier.lines}
         lines.append(
             InvoiceLine(
-                kind="deduction",
+                kind=InvoiceLineKind.DEDUCTION,
                 description=f"Less invoice {earlier.number}",
                 quantity=1,
                 unit_amount=-net,
@@ -78,7 +89,7 @@ def issue_invoice(request: ServiceRequest, actor: User) -> Invoice:
     work is not finished), with the next number of the year; it is final from now on."""
     if actor is None or not actor.is_staff:
         raise Forbidden("Only staff issue invoices.")
-    if request.status in ("canceled", "closed"):
+    if request.status in (RepairStatus.CANCELED, RepairStatus.CLOSED):
         raise Conflict(f"{request.reference} is {request.status}.")
     return _issue_for_charges(request, actor)
 
@@ -95,7 +106,7 @@ def _issue_for_charges(request: ServiceRequest, actor: Optional[User]) -> Invoic
     lines = draft_lines(request)
     subtotal = sum(line.net_amount for line in lines)
     total = subtotal + sum(line.tax_amount for line in lines)
-    earlier = [line for line in lines if line.kind == "deduction"]
+    earlier = [line for line in lines if line.kind == InvoiceLineKind.DEDUCTION]
     if earlier and total == 0 and subtotal == 0:
         raise Conflict(
             f"{request.reference} already has invoice "
@@ -121,7 +132,11 @@ def on_repair_moved(
     request: ServiceRequest, *, target: str, actor: Optional[User], **_: object
 ) -> None:
     """The work is done: what it cost is invoiced now, whoever moved it (any face)."""
-    if target in ("payment_pending", "ready_for_pickup", "dispatched"):
+    if target in (
+        RepairStatus.PAYMENT_PENDING,
+        RepairStatus.READY_FOR_PICKUP,
+        RepairStatus.DISPATCHED,
+    ):
         invoice_when_ready(request, actor)
 
 
@@ -148,14 +163,16 @@ def issue_deposit_invoice(request: ServiceRequest, *, amount: int, actor: User) 
         raise ValidationFailed(
             "The deposit must be a positive amount.", fields={"amount": ["Must be positive."]}
         )
-    if request.status in ("payment_pending", "ready_for_pickup", "dispatched") or (
-        request.status in ("completed", "canceled", "closed")
-    ):
+    if request.status in (
+        RepairStatus.PAYMENT_PENDING,
+        RepairStatus.READY_FOR_PICKUP,
+        RepairStatus.DISPATCHED,
+    ) or (request.status in (RepairStatus.COMPLETED, RepairStatus.CANCELED, RepairStatus.CLOSED)):
         raise Conflict(f"A deposit is taken before the work on {request.reference} is done.")
     rate = totals.tax_rate()
     net = totals.net_of_gross(amount, rate)
     line = InvoiceLine(
-        kind="deposit",
+        kind=InvoiceLineKind.DEPOSIT,
         description=f"Deposit on repair {request.reference}",
         quantity=1,
         unit_amount=net,
@@ -224,12 +241,12 @@ def _new_invoice(
 ) -> Invoice:
     """Issue an invoice of ``lines`` (numbered, final from now on), audited as ``action``."""
     invoice = Invoice(
-        kind="invoice",
+        kind=InvoiceKind.INVOICE,
         service_request=service_request,
         customer_id=customer_id,
         bill_to_name=(bill_to_name or None) and bill_to_name[:120],
         currency=totals.currency(),
-        status="draft",
+        status=InvoiceStatus.DRAFT,
         lines=lines,
     )
     issue(invoice)
