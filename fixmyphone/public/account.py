@@ -11,11 +11,12 @@ from ..extensions import db
 from ..models import Message, ServiceRequest
 from ..services import accounts, audit, drop_off, profiles
 from ..services.billing import balances
+from ..services.billing.summaries import billing_summaries
 from ..services.next_steps import next_steps
 from ..workflow import OPEN_STATUSES
 from . import bp
 from .forms import NOTIFICATION_CHANNELS, PasswordChangeForm, ProfileForm, pref_name
-from .helpers import apply_errors, billing_summaries
+from .helpers import apply_errors
 
 HISTORY_PAGE_SIZE = 20
 

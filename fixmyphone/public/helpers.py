@@ -1,8 +1,7 @@
-"""Small pieces the customer pages share: optional endpoints, form errors, what to do next."""
+"""Small pieces the customer pages share: optional endpoints, form errors, header counts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 from flask import current_app, url_for
@@ -10,15 +9,6 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from ..domain_errors import DomainError
-from ..loading import Rows, load_lists
-from ..models import (
-    PAYMENT_SUCCEEDED,
-    Invoice,
-    InvoiceStatus,
-    Payment,
-    ServiceRequest,
-)
-from ..services.billing import balances
 from ..services.messages import unread_in_header
 from . import bp
 
@@ -62,56 +52,3 @@ def apply_errors(form: FlaskForm, exc: DomainError, aliases: Optional[dict] = No
             field.errors.extend(messages)
             placed = True
     return placed
-
-
-@dataclass
-class BillingSummary:
-    """What a repair cost, what was paid, and the documents behind it."""
-
-    invoiced: int
-    paid: int
-    balance: int
-    invoices: list[Invoice]
-    payments: list[Payment]
-
-
-def billing_summaries(service_requests) -> dict[int, BillingSummary]:
-    """Totals (from the billing service) and documents for many requests in two statements:
-    the issued invoices and succeeded payments together, then the totals."""
-    ids = [r.id for r in service_requests]
-    if not ids:
-        return {}
-    issued, paid = load_lists(
-        Rows(
-            Invoice,
-            [Invoice.service_request_id.in_(ids), Invoice.status == InvoiceStatus.ISSUED],
-            [Invoice.issued_at, Invoice.id],
-        ),
-        Rows(
-            Payment,
-            [Payment.service_request_id.in_(ids), Payment.status == PAYMENT_SUCCEEDED],
-            [Payment.succeeded_at, Payment.id],
-        ),
-    )
-    invoices: dict[int, list[Invoice]] = {rid: [] for rid in ids}
-    for inv in issued:
-        invoices[inv.service_request_id].append(inv)
-    payments: dict[int, list[Payment]] = {rid: [] for rid in ids}
-    for pay in paid:
-        payments[pay.service_request_id].append(pay)
-    totals = balances.totals_by_request(ids)
-    return {
-        rid: BillingSummary(
-            totals[rid][0],
-            totals[rid][1],
-            totals[rid][0] - totals[rid][1],
-            invoices[rid],
-            payments[rid],
-        )
-        for rid in ids
-    }
-
-
-def billing_summary(service_request: ServiceRequest) -> BillingSummary:
-    """Totals and documents of one request."""
-    return billing_summaries([service_request])[service_request.id]

@@ -31,7 +31,7 @@ from ..models import (
 )
 from ..services import drop_off, messages
 from ..services.billing import balances, estimates, payments, stripe_gateway
-from .helpers import BillingSummary
+from ..services.billing.summaries import BillingSummary
 
 
 @dataclass

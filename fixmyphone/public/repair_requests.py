@@ -11,10 +11,11 @@ from ..domain_errors import DomainError, ValidationFailed
 from ..extensions import db, limiter
 from ..models import User, utcnow
 from ..services import accounts, drop_off, photos, repairs, slots
+from ..services.billing.summaries import billing_summary
 from ..services.next_steps import next_steps
 from . import bp
 from .forms import RepairRequestForm
-from .helpers import apply_errors, billing_summary
+from .helpers import apply_errors
 
 # Service field names → the form's "Your details" fields in sign-up mode.
 SIGNUP_ALIASES = {"email": "email", "password": "password", "full_name": "full_name"}
