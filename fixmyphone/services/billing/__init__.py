@@ -19,6 +19,8 @@
 - ``counter``: the counter: find a repair, take its balance, complete it, receipts.
 - ``sales``: walk-in accessory sales at the counter.
 - ``books``: reports from the books: invoiced, unpaid invoices with ageing, refunds.
+- ``ledger``: what the money rules need about one repair, read in few statements.
+- ``summaries``: the customer's view of what repairs cost and what was paid.
 
 Import the module you need (``from fixmyphone.services.billing import invoices``);
 this package re-exports nothing.
