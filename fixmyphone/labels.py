@@ -43,6 +43,7 @@ NOTIFICATION_STATE = "notification_state"
 MOVEMENT = "movement"
 DEVICE = "device"
 QUOTE_STATE = "quote_state"
+QUOTE_STATE_FOR_CUSTOMER = "quote_state_for_customer"
 INVOICE_KIND = "invoice_kind"
 INVOICE_STATE = "invoice_state"
 LINE_KIND = "line_kind"
@@ -131,6 +132,12 @@ WORDS: dict[str, Mapping[str, str]] = {
         QuoteStatus.PENDING: "Sent: waiting for the customer",
         QuoteStatus.APPROVED: "Approved by the customer",
         QuoteStatus.DECLINED: "Declined by the customer",
+    },
+    # An estimate sent to the customer, as the customer reads it.
+    QUOTE_STATE_FOR_CUSTOMER: {
+        QuoteStatus.PENDING: "Waiting for your approval",
+        QuoteStatus.APPROVED: "Approved",
+        QuoteStatus.DECLINED: "Declined",
     },
     INVOICE_KIND: {InvoiceKind.INVOICE: "Invoice", InvoiceKind.CREDIT_NOTE: "Credit note"},
     INVOICE_STATE: {InvoiceStatus.DRAFT: "Draft", InvoiceStatus.ISSUED: "Issued"},

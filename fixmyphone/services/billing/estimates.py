@@ -139,11 +139,7 @@ def customer_view(
     status = request.quote_status
     if status in (QuoteStatus.PENDING, QuoteStatus.APPROVED, QuoteStatus.DECLINED):
         view = staff_view(request, lines)
-        view.status_label = {
-            QuoteStatus.PENDING: "Waiting for your approval",
-            QuoteStatus.APPROVED: "Approved",
-            QuoteStatus.DECLINED: "Declined",
-        }[status]
+        view.status_label = labels.label(labels.QUOTE_STATE_FOR_CUSTOMER, status)
         return view
     if status == QuoteStatus.DRAFT:
         charges = charges_for(request) if charges is None else charges
