@@ -1,10 +1,10 @@
-"""What the back office's repair page shows, read in two statements after the repair itself.
+"""What the back office's repair page shows, read in three statements after the repair itself.
 
 The page shows the repair's history, the whole thread, payments, appointments, parts, warranty
 claims, the people named, the estimate, charges, invoices and labour, and the parts and
-technicians its forms offer: ``load_lists`` reads them all at once (the money through
-``billing.ledger``, whose rules then read nothing more), then the billing service adds up the
-totals.
+technicians its forms offer: ``load_lists`` reads the forms' choices, then all the rest at once
+(the money through ``billing.ledger``, whose rules then read nothing more), then the billing
+service adds up the totals.
 """
 
 from __future__ import annotations
@@ -59,11 +59,9 @@ def read(req: ServiceRequest, viewer: User) -> RequestPage:
     """Everything the repair page shows of ``req`` to ``viewer`` (staff)."""
     people = [i for i in (req.customer_id, req.technician_id, req.no_charge_by_id) if i]
     in_stock = Part.on_hand - Part.reserved > 0
-    lists = [
-        Rows(StatusChange, [StatusChange.service_request_id == req.id], [StatusChange.id]),
-        messages.thread_rows(req, staff=viewer.is_staff),
-        Rows(Appointment, [Appointment.service_request_id == req.id], [Appointment.start]),
-        Rows(ServiceRequest, [ServiceRequest.warranty_of_id == req.id], [ServiceRequest.id]),
+    # The forms' choices: long lists of two narrow tables, read on their own so that their
+    # rows do not carry every other table's columns.
+    technicians, parts, priced = load_lists(
         Rows(
             User,
             [User.role == Role.TECHNICIAN, User.active.is_(True)],
@@ -71,6 +69,12 @@ def read(req: ServiceRequest, viewer: User) -> RequestPage:
         ),
         Rows(Part, [in_stock], [Part.sku], limit=PART_CHOICES),
         Rows(Part, [in_stock], [Part.name, Part.id], limit=PART_CHOICES),
+    )
+    lists = [
+        Rows(StatusChange, [StatusChange.service_request_id == req.id], [StatusChange.id]),
+        messages.thread_rows(req, staff=viewer.is_staff),
+        Rows(Appointment, [Appointment.service_request_id == req.id], [Appointment.start]),
+        Rows(ServiceRequest, [ServiceRequest.warranty_of_id == req.id], [ServiceRequest.id]),
         estimates.line_rows(req),
         Rows(User, [User.id.in_(people)]),
         Rows(
@@ -88,8 +92,7 @@ def read(req: ServiceRequest, viewer: User) -> RequestPage:
             *ledger.OPTIONS,
         ],
     )
-    history, thread, appointments, claims, technicians, parts, priced, lines = found[:8]
-    named, original = found[8:10]
+    history, thread, appointments, claims, lines, named, original = found[:7]
     return RequestPage(
         history=history,
         thread=thread,
@@ -99,6 +102,6 @@ def read(req: ServiceRequest, viewer: User) -> RequestPage:
         parts=parts,
         priced_parts=priced,
         estimate_lines=lines,
-        money=ledger.assemble(req, found[10:]),
+        money=ledger.assemble(req, found[7:]),
         named=[*named, *original],
     )

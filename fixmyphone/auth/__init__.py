@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from ..extensions import db, login_manager
-from ..models import User
+from ..extensions import login_manager
+from ..services import messages
 
 bp = Blueprint("auth", __name__)
 
@@ -44,7 +44,8 @@ def init_login(app: Flask) -> None:
             uid, version = (int(part) for part in user_id.split(":", 1))
         except ValueError:
             return None
-        user = db.session.get(User, uid)
+        # One statement for who is asking and the header's unread counts (services/messages).
+        user = messages.user_with_unread(uid)
         # A deactivated user, or one whose sessions were revoked, is logged out.
         if user is None or not user.active or user.session_version != version:
             return None

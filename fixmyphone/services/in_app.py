@@ -33,18 +33,19 @@ def in_app_for(user: User):
     return _in_app(user).order_by(Notification.created_at.desc(), Notification.id.desc())
 
 
-def unread_count_query(user: User) -> sa.Select:
-    """The count of the user's unread in-app notifications, as a statement."""
+def unread_count_query(user_id) -> sa.Select:
+    """The count of a user's unread in-app notifications, as a statement (``user_id``: an id,
+    or a column to correlate with)."""
     return (
         sa.select(sa.func.count(Notification.id))
-        .where(Notification.user_id == user.id, Notification.channel == NotificationChannel.IN_APP)
+        .where(Notification.user_id == user_id, Notification.channel == NotificationChannel.IN_APP)
         .where(Notification.read_at.is_(None))
     )
 
 
 def unread_count(user: User) -> int:
     """How many in-app notifications the user has not read."""
-    return int(db.session.scalar(unread_count_query(user)) or 0)
+    return int(db.session.scalar(unread_count_query(user.id)) or 0)
 
 
 def mark_read(user: User, notification_id: Optional[int] = None) -> int:

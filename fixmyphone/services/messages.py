@@ -113,12 +113,12 @@ def mark_read(request: ServiceRequest, viewer: User) -> int:
     return db.session.execute(stmt).rowcount or 0
 
 
-def _unread_for_customer_query(customer: User) -> sa.Select:
+def _unread_for_customer_query(customer_id) -> sa.Select:
     return (
         sa.select(sa.func.count(Message.id))
         .join(ServiceRequest, Message.service_request_id == ServiceRequest.id)
         .where(
-            ServiceRequest.customer_id == customer.id,
+            ServiceRequest.customer_id == customer_id,
             Message.is_internal.is_(False),
             Message.read_by_customer_at.is_(None),
         )
@@ -127,7 +127,7 @@ def _unread_for_customer_query(customer: User) -> sa.Select:
 
 def unread_for_customer(customer: User, request_id: Optional[int] = None) -> int:
     """Shop messages the customer has not read (all repairs, or one)."""
-    stmt = _unread_for_customer_query(customer)
+    stmt = _unread_for_customer_query(customer.id)
     if request_id is not None:
         stmt = stmt.where(ServiceRequest.id == request_id)
     return int(db.session.scalar(stmt) or 0)
@@ -143,18 +143,39 @@ class Unread:
 
 
 def unread_in_header(user: User) -> Unread:
-    """The header's two counts in one statement, counted once per request (every page shows
-    them, some twice)."""
+    """The header's two counts, counted once per request (every page shows them, some twice):
+    read with the logged-in user (``user_with_unread``), else in one statement here."""
     cached = g.get("unread_in_header") if has_request_context() else None
     if cached is not None and cached[0] == user.id:
         return cached[1]
-    messages = (
-        sa.literal(0) if user.is_staff else _unread_for_customer_query(user).scalar_subquery()
-    )
+    row = db.session.execute(sa.select(*_unread_columns(user.id))).one()
+    return _remember(user, *row)
+
+
+def user_with_unread(user_id: int) -> Optional[User]:
+    """The user ``user_id`` names, read with the header's counts in the same statement (so a
+    logged-in page reads who is asking and what they have not read at once)."""
     row = db.session.execute(
-        sa.select(in_app.unread_count_query(user).scalar_subquery(), messages)
-    ).one()
-    counts = Unread(int(row[0] or 0), int(row[1] or 0))
+        sa.select(User, *_unread_columns(User.id)).where(User.id == user_id)
+    ).first()
+    if row is None:
+        return None
+    _remember(row[0], row[1], row[2])
+    return row[0]
+
+
+def _unread_columns(user_id) -> tuple:
+    """Unread in-app notifications and unread shop messages of ``user_id`` (an id or a
+    column), as two columns."""
+    return (
+        in_app.unread_count_query(user_id).scalar_subquery(),
+        _unread_for_customer_query(user_id).scalar_subquery(),
+    )
+
+
+def _remember(user: User, notifications: Optional[int], messages: Optional[int]) -> Unread:
+    # Staff get no message badge (the shop's messages are theirs to answer, in the inbox).
+    counts = Unread(int(notifications or 0), 0 if user.is_staff else int(messages or 0))
     if has_request_context():
         g.unread_in_header = (user.id, counts)
     return counts
