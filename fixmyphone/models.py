@@ -110,11 +110,6 @@ class Role(StrEnum):
 ROLES = tuple(Role)
 STAFF_ROLES = (Role.TECHNICIAN, Role.ADMIN, Role.SUPERADMIN)
 ADMIN_ROLES = (Role.ADMIN, Role.SUPERADMIN)
-# Older names of the roles.
-ROLE_CUSTOMER = Role.CUSTOMER
-ROLE_TECHNICIAN = Role.TECHNICIAN
-ROLE_ADMIN = Role.ADMIN
-ROLE_SUPERADMIN = Role.SUPERADMIN
 
 
 class User(UserMixin, db.Model):
@@ -307,14 +302,6 @@ class QuoteStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     DECLINED = "declined"
-
-
-# Older names of the estimate's states.
-QUOTE_NONE = QuoteStatus.NONE
-QUOTE_DRAFT = QuoteStatus.DRAFT
-QUOTE_PENDING = QuoteStatus.PENDING
-QUOTE_APPROVED = QuoteStatus.APPROVED
-QUOTE_DECLINED = QuoteStatus.DECLINED
 
 
 class ServiceRequest(db.Model):
@@ -539,13 +526,6 @@ class AppointmentStatus(StrEnum):
     NO_SHOW = "no_show"
 
 
-# Older names of the appointment states.
-APPOINTMENT_SCHEDULED = AppointmentStatus.SCHEDULED
-APPOINTMENT_CANCELED = AppointmentStatus.CANCELED
-APPOINTMENT_COMPLETED = AppointmentStatus.COMPLETED
-APPOINTMENT_NO_SHOW = AppointmentStatus.NO_SHOW
-
-
 class Appointment(db.Model):
     """A booked slot. ``seat`` numbers the places in a slot: (start, seat) is unique, so two
     customers racing for the last place cannot both win; a cancelled appointment frees its
@@ -697,11 +677,6 @@ class LineKind(StrEnum):
 
 
 LINE_KINDS = tuple(LineKind)
-# Older names of the line kinds.
-LINE_PART = LineKind.PART
-LINE_LABOUR = LineKind.LABOUR
-LINE_FEE = LineKind.FEE
-LINE_DISCOUNT = LineKind.DISCOUNT
 
 
 class _BillableLine:
@@ -890,14 +865,6 @@ class PaymentStatus(StrEnum):
     # Stripe reported an amount or currency other than the payment's: not counted until an
     # admin accepts the reported amount or rejects it (services/billing/review.py).
     NEEDS_REVIEW = "needs_review"
-
-
-# Older names of the payment states.
-PAYMENT_PENDING = PaymentStatus.PENDING
-PAYMENT_SUCCEEDED = PaymentStatus.SUCCEEDED
-PAYMENT_FAILED = PaymentStatus.FAILED
-PAYMENT_CANCELED = PaymentStatus.CANCELED
-PAYMENT_NEEDS_REVIEW = PaymentStatus.NEEDS_REVIEW
 
 
 class Payment(db.Model):

@@ -66,11 +66,11 @@ class ServiceRequestFactory(Base):
     def approved_quote_charge(obj, create, extracted, **kwargs):  # noqa: N805
         """A factory-made approved quote carries the estimate line and charge that approving a
         one-line estimate makes (as migration 0004 does for quotes approved before it)."""
-        if not create or obj.quote_status != models.QUOTE_APPROVED or not obj.quote_amount:
+        if not create or obj.quote_status != models.QuoteStatus.APPROVED or not obj.quote_amount:
             return
         details = (obj.quote_details or "").strip()
         columns = {
-            "kind": models.LINE_FEE,
+            "kind": models.LineKind.FEE,
             "description": f"Repair as quoted: {details}" if details else "Repair as quoted",
             "quantity": 1,
             "unit_amount": obj.quote_amount,

@@ -20,12 +20,12 @@ from flask import current_app
 from ..extensions import db
 from ..formatting import local_time
 from ..models import (
-    APPOINTMENT_SCHEDULED,
-    PAYMENT_PENDING,
     Appointment,
+    AppointmentStatus,
     Notification,
     Payment,
     PaymentMethod,
+    PaymentStatus,
     RepairStatus,
     ServiceRequest,
     utcnow,
@@ -88,7 +88,7 @@ def send_appointment_reminder(
 ) -> list[Notification]:
     """Remind the customer of an appointment if it is still on and this reminder is due."""
     now = now or utcnow()
-    if appointment.status != APPOINTMENT_SCHEDULED or appointment.start <= now:
+    if appointment.status != AppointmentStatus.SCHEDULED or appointment.start <= now:
         return []
     if due_offset(appointment.start, now) != offset:
         return []
@@ -113,7 +113,7 @@ def sweep_appointment_reminders(now: Optional[datetime] = None) -> int:
         return 0
     appointments = db.session.scalars(
         sa.select(Appointment).where(
-            Appointment.status == APPOINTMENT_SCHEDULED,
+            Appointment.status == AppointmentStatus.SCHEDULED,
             Appointment.start > now,
             Appointment.start <= now + offsets[0],
         )
@@ -163,7 +163,7 @@ def schedule_reminders(appointment_id: int, now: Optional[datetime] = None) -> l
             pass
     conn.delete(key)
     appointment = db.session.get(Appointment, appointment_id)
-    if appointment is None or appointment.status != APPOINTMENT_SCHEDULED:
+    if appointment is None or appointment.status != AppointmentStatus.SCHEDULED:
         return []
     queue = get_queue("default")
     ids = []
@@ -281,7 +281,7 @@ def check_payments_awaiting_verification(now: Optional[datetime] = None) -> int:
     hours = current_app.config["PAYMENT_VERIFY_REMINDER_HOURS"]
     waiting = db.session.scalars(
         sa.select(Payment).where(
-            Payment.status == PAYMENT_PENDING,
+            Payment.status == PaymentStatus.PENDING,
             Payment.method != PaymentMethod.STRIPE,
             Payment.verified_at.is_(None),
             Payment.created_at <= now - timedelta(hours=hours),

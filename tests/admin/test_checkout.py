@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from fixmyphone.domain_errors import Conflict, NotFound, ValidationFailed
 from fixmyphone.extensions import db
 from fixmyphone.models import (
-    QUOTE_APPROVED,
     AuditLog,
     CustomerProfile,
     Invoice,
     Notification,
     Part,
     Payment,
+    QuoteStatus,
     ServiceRequest,
     StockMovement,
 )
@@ -61,7 +61,7 @@ def ready_repair(
         quote_amount=quote,
         quote_currency="usd",
         quote_details="Screen replacement",
-        quote_status=QUOTE_APPROVED,
+        quote_status=QuoteStatus.APPROVED,
         **fields,
     )
     if invoiced:

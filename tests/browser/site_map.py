@@ -28,22 +28,19 @@ from flask_login import login_user
 from fixmyphone import workflow
 from fixmyphone.extensions import db
 from fixmyphone.models import (
-    APPOINTMENT_CANCELED,
-    APPOINTMENT_COMPLETED,
-    APPOINTMENT_NO_SHOW,
-    APPOINTMENT_SCHEDULED,
     NOTIFICATION_CHANNELS,
     PAYMENT_METHODS,
-    PAYMENT_NEEDS_REVIEW,
-    ROLE_SUPERADMIN,
     ROLES,
     Appointment,
+    AppointmentStatus,
     Invoice,
     MovementKind,
     Notification,
     OpeningHours,
     Part,
     Payment,
+    PaymentStatus,
+    Role,
     ServiceRequest,
     TimeOff,
     User,
@@ -68,18 +65,18 @@ VOCABULARY = sorted(
         for word in (
             *workflow.STATUSES,
             *PAYMENT_METHODS,
-            PAYMENT_NEEDS_REVIEW,
+            PaymentStatus.NEEDS_REVIEW,
             *ROLES,
-            APPOINTMENT_SCHEDULED,
-            APPOINTMENT_CANCELED,
-            APPOINTMENT_COMPLETED,
-            APPOINTMENT_NO_SHOW,
+            AppointmentStatus.SCHEDULED,
+            AppointmentStatus.CANCELED,
+            AppointmentStatus.COMPLETED,
+            AppointmentStatus.NO_SHOW,
             *NOTIFICATION_CHANNELS,
             *MovementKind,
         )
         if "_" in word
     }
-    | {ROLE_SUPERADMIN}
+    | {Role.SUPERADMIN}
 )
 
 # Flask-Admin's own endpoints that are not pages (JSON, files, form posts).
@@ -192,7 +189,7 @@ def _extras(app: Flask) -> None:
             start=moment,
             end=moment + timedelta(minutes=30),
             seat=None,
-            status=APPOINTMENT_NO_SHOW,
+            status=AppointmentStatus.NO_SHOW,
         )
     )
     waiting = db.session.scalars(

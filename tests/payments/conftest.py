@@ -10,7 +10,7 @@ import pytest
 import stripe
 
 from fixmyphone.extensions import db
-from fixmyphone.models import QUOTE_APPROVED
+from fixmyphone.models import QuoteStatus
 from fixmyphone.services.billing import invoices
 from tests import factories
 
@@ -88,7 +88,7 @@ def invoiced_request(customer, *, quote: int = 10000, actor=None):
         quote_amount=quote,
         quote_currency="usd",
         quote_details="Screen replacement",
-        quote_status=QUOTE_APPROVED,
+        quote_status=QuoteStatus.APPROVED,
     )
     actor = actor or factories.UserFactory(role="admin")
     invoice = invoices.issue_invoice(request, actor)

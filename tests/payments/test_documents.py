@@ -9,7 +9,7 @@ import pytest
 from pypdf import PdfReader
 
 from fixmyphone.extensions import db
-from fixmyphone.models import QUOTE_APPROVED
+from fixmyphone.models import QuoteStatus
 from fixmyphone.services import documents
 from fixmyphone.services.billing import credit_notes, invoices, payments
 from tests import factories
@@ -42,7 +42,7 @@ def billed(app, customer):
         quote_amount=12345,
         quote_currency="eur",
         quote_details="Battery swap",
-        quote_status=QUOTE_APPROVED,
+        quote_status=QuoteStatus.APPROVED,
     )
     invoice = invoices.issue_invoice(request, admin)
     payment = payments.record_offline_payment(

@@ -10,7 +10,12 @@ import sqlalchemy as sa
 
 from fixmyphone.domain_errors import Conflict, Forbidden, ValidationFailed
 from fixmyphone.extensions import db
-from fixmyphone.models import QUOTE_APPROVED, Invoice, InvoiceLine, RequestPart
+from fixmyphone.models import (
+    Invoice,
+    InvoiceLine,
+    QuoteStatus,
+    RequestPart,
+)
 from fixmyphone.services.billing import balances, credit_notes, invoices, issuing, labour, totals
 from tests import factories
 from tests.conftest import make_app
@@ -35,7 +40,7 @@ def _repair(customer=None, *, quote=10000, **kwargs):
         quote_amount=quote,
         quote_currency="eur",
         quote_details="Screen replacement",
-        quote_status=QUOTE_APPROVED if quote else "none",
+        quote_status=QuoteStatus.APPROVED if quote else "none",
         **kwargs,
     )
 

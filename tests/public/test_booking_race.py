@@ -8,7 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from fixmyphone.extensions import db
-from fixmyphone.models import APPOINTMENT_SCHEDULED, Appointment, ShopSettings
+from fixmyphone.models import (
+    Appointment,
+    AppointmentStatus,
+    ShopSettings,
+)
 from fixmyphone.services import booking, slots
 
 from .. import factories
@@ -64,7 +68,7 @@ def test_last_place_in_a_slot_is_never_overbooked(require_postgres, tmp_path):
     with app.app_context():
         booked = db.session.scalar(
             sa.select(sa.func.count(Appointment.id)).where(
-                Appointment.start == start, Appointment.status == APPOINTMENT_SCHEDULED
+                Appointment.start == start, Appointment.status == AppointmentStatus.SCHEDULED
             )
         )
         capacity = slots.find_slot(start).capacity

@@ -129,7 +129,7 @@ class World:
             method="cash",
             amount=1500,
             currency="usd",
-            status=models.PAYMENT_SUCCEEDED,
+            status=models.PaymentStatus.SUCCEEDED,
             succeeded_at=datetime.now(UTC),
             reference=f"slip {next(self._seq)}",
         )
@@ -310,8 +310,8 @@ MODEL_TARGETS: dict[type, list[tuple[str, frozenset, Callable[[World], Any]]]] =
 
 # What a back-office view lists, when it is not every row of its model (its persistent filter).
 VIEW_ROWS: dict[str, Callable[[Any], bool]] = {
-    "admin_customers": lambda user: user.role == models.ROLE_CUSTOMER,
-    "admin_technicians": lambda user: user.role == models.ROLE_TECHNICIAN,
+    "admin_customers": lambda user: user.role == models.Role.CUSTOMER,
+    "admin_technicians": lambda user: user.role == models.Role.TECHNICIAN,
     "admin_staff": lambda user: user.role in models.STAFF_ROLES,
     "admin_notifications": lambda row: row.status == "failed",
 }

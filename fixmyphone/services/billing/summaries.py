@@ -7,7 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...loading import Rows, load_lists
-from ...models import PAYMENT_SUCCEEDED, Invoice, InvoiceStatus, Payment, ServiceRequest
+from ...models import (
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    ServiceRequest,
+)
 from . import balances
 
 
@@ -36,7 +42,7 @@ def billing_summaries(service_requests) -> dict[int, BillingSummary]:
         ),
         Rows(
             Payment,
-            [Payment.service_request_id.in_(ids), Payment.status == PAYMENT_SUCCEEDED],
+            [Payment.service_request_id.in_(ids), Payment.status == PaymentStatus.SUCCEEDED],
             [Payment.succeeded_at, Payment.id],
         ),
     )
