@@ -10,7 +10,7 @@ from flask import current_app
 from ..domain_errors import NotFound
 from ..extensions import db
 from ..formatting import format_money, local_time
-from ..labels import PAYMENT_METHOD, label
+from ..labels import PAYMENT_METHOD, PAYMENT_STATE, label
 from ..models import (
     Invoice,
     InvoiceKind,
@@ -168,7 +168,7 @@ def render_receipt(payment_id: int) -> bytes:
         _what_for(request),
         ("Received from", _customer_lines(payment.customer, sale.bill_to_name if sale else None)),
         ("Method", label(PAYMENT_METHOD, payment.method)),
-        ("Status", payment.status),
+        ("Status", label(PAYMENT_STATE, payment.status)),
     ]
     if payment.purpose == PaymentPurpose.DEPOSIT:
         facts.append(("For", "Booking deposit"))
