@@ -168,7 +168,10 @@ def _protected_context(context: Optional[dict], service_request) -> dict:
 def header_text(value: str) -> str:
     """One line of text for a mail header: line breaks (and other control characters) from
     data such as a part name become spaces, so they can never start a new header."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in value or "").split())
+    value = value or ""
+    if not value.isprintable():
+        value = "".join(ch if ch.isprintable() else " " for ch in value)
+    return " ".join(value.split())
 
 
 _STAGED_DELIVERIES = "fixmyphone_deliveries"  # session.info: (transaction, its row ids)

@@ -70,8 +70,15 @@ class SmtpConnections:
         with self._lock:
             self._idle.append((key, smtp, time.monotonic()))
 
-    def send(self, cfg, msg: Message) -> None:
-        """Send ``msg`` on a kept connection (opened when there is none)."""
+    def send(
+        self,
+        cfg,
+        msg: Message,
+        from_addr: str | None = None,
+        to_addrs: list[str] | None = None,
+    ) -> None:
+        """Send ``msg`` on a kept connection (opened when there is none), to the envelope's
+        addresses when given (else the message's From and To)."""
         key = self._key(cfg)
         smtp = self._take(key)
         reused = smtp is not None
@@ -79,7 +86,7 @@ class SmtpConnections:
             smtp = self._open(cfg)
         try:
             try:
-                smtp.send_message(msg)
+                smtp.send_message(msg, from_addr, to_addrs)
             except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException) as exc:
                 dropped = isinstance(exc, smtplib.SMTPServerDisconnected) or exc.smtp_code == 421
                 if not (reused and dropped):
@@ -87,7 +94,7 @@ class SmtpConnections:
                 log.info("SMTP connection dropped by the server (%s); reconnecting", exc)
                 _close(smtp)
                 smtp = self._open(cfg)
-                smtp.send_message(msg)
+                smtp.send_message(msg, from_addr, to_addrs)
         except smtplib.SMTPRecipientsRefused:
             self._give_back(key, smtp)  # smtplib reset the transaction; the connection is fine
             raise

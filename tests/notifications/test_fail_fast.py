@@ -98,7 +98,7 @@ def test_a_stored_subject_with_crlf_is_sent_on_one_line(app, smtp_sink):
     ],
 )
 def test_a_header_error_fails_at_once_not_with_backoff(app, smtp_sink, monkeypatch, error, reason):
-    def broken(cfg, msg):
+    def broken(cfg, msg, *envelope):
         raise error
 
     monkeypatch.setattr(delivery.smtp_connections, "send", broken)
@@ -112,14 +112,10 @@ def test_a_header_error_fails_at_once_not_with_backoff(app, smtp_sink, monkeypat
 
 
 def test_a_template_error_fails_at_once(app, smtp_sink, monkeypatch):
-    real = delivery.render_template
-
-    def render(name, **context):
-        if name.startswith("email/"):
-            raise jinja2.UndefinedError("'shop' is undefined")
-        return real(name, **context)
-
-    monkeypatch.setattr(delivery, "render_template", render)
+    broken = jinja2.DictLoader({"email/quote_sent.txt": "{{ shop.missing.name }}"})
+    monkeypatch.setattr(
+        app.jinja_env, "loader", jinja2.ChoiceLoader([broken, app.jinja_env.loader])
+    )
     customer = CustomerFactory()
     notifications.notify(customer, "quote_sent", "S", "B", dedup_key="t", channels=["email"])
     db.session.commit()
@@ -131,7 +127,7 @@ def test_a_template_error_fails_at_once(app, smtp_sink, monkeypatch):
 
 
 def test_a_transient_error_still_retries(app, smtp_sink, monkeypatch):
-    def down(cfg, msg):
+    def down(cfg, msg, *envelope):
         raise ConnectionRefusedError("SMTP server down")
 
     monkeypatch.setattr(delivery.smtp_connections, "send", down)
