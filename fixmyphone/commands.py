@@ -15,7 +15,6 @@ from .jobs import run_periodic
 from .models import Role, User
 from .seed import DEMO_LOGINS, DEMO_PASSWORD, seed
 from .services import accounts
-from .worker import run_worker
 
 
 @click.command("create-superadmin")
@@ -75,6 +74,9 @@ def worker(queues: str | None, burst: bool, no_periodic: bool) -> None:
     if not current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run in-process.")
     names = queues.split(",") if queues else current_app.config["RQ_QUEUES"]
+    # loaded on first use: rq and redis (~7.5 MB), which a web worker never needs
+    from .worker import run_worker
+
     run_worker(current_app._get_current_object(), names, burst=burst, periodic=not no_periodic)
 
 
