@@ -28,7 +28,7 @@ def enqueue_after_commit(
 ) -> None:
     """Run ``func(*args)`` once the current transaction commits.
 
-    ``func`` is a job function or its dotted name ("fixmyphone.jobs.deliver_notification"):
+    ``func`` is a job function or its dotted name ("fixmyphone.jobs.deliver_due"):
     services name their jobs so that they never import the jobs module above them.
     ``options`` (e.g. ``retry=Retry(...)``, ``job_timeout=``) go to RQ's ``enqueue``; they are
     ignored when the job runs in-process.

@@ -133,6 +133,17 @@ def smtp_sink():
     sink.stop()
 
 
+@pytest.fixture
+def smtp_settings(smtp_sink) -> dict:
+    """The app's settings for sending email to the sink (a test's app_settings adds its own)."""
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp_sink.port,
+        "SMTP_USE_TLS": False,
+        "MAIL_FROM": "Shop <shop@fixmyphone.test>",
+    }
+
+
 # ---------------------------------------------------------------- fake Twilio
 
 

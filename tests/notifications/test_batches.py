@@ -23,11 +23,9 @@ from .test_outbox import on_postgres, pending_email, rows
 
 
 @pytest.fixture
-def app_settings(smtp_sink):
+def app_settings(smtp_settings):
     return {
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": smtp_sink.port,
-        "SMTP_USE_TLS": False,
+        **smtp_settings,
         "NOTIFY_BATCH_SIZE": 10,
         "NOTIFY_MAX_ATTEMPTS": 3,
         "NOTIFY_RETRY_INTERVALS": [30, 300],

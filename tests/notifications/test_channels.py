@@ -20,12 +20,9 @@ from ..factories import CustomerFactory, ServiceRequestFactory, UserFactory
 
 
 @pytest.fixture
-def app_settings(smtp_sink, fake_twilio):
+def app_settings(smtp_settings, fake_twilio):
     return {
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": smtp_sink.port,
-        "SMTP_USE_TLS": False,
-        "MAIL_FROM": "Shop <shop@fixmyphone.test>",
+        **smtp_settings,
         "SMS_PROVIDER": "twilio",
         "TWILIO_ACCOUNT_SID": "ACtest",
         "TWILIO_AUTH_TOKEN": "secret",

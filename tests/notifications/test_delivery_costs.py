@@ -19,8 +19,8 @@ from .test_outbox import on_postgres, pending_email, race_two_deliveries, rows
 
 
 @pytest.fixture
-def app_settings(smtp_sink):
-    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_sink.port, "SMTP_USE_TLS": False}
+def app_settings(smtp_settings):
+    return smtp_settings
 
 
 def test_one_smtp_connection_carries_many_messages_and_is_replaced_when_dropped(app, smtp_sink):

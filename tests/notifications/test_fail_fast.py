@@ -21,14 +21,8 @@ from ..factories import CustomerFactory, ServiceRequestFactory, UserFactory
 
 
 @pytest.fixture
-def app_settings(smtp_sink):
-    return {
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": smtp_sink.port,
-        "SMTP_USE_TLS": False,
-        "MAIL_FROM": "Shop <shop@fixmyphone.test>",
-        "NOTIFY_MAX_ATTEMPTS": 5,
-    }
+def app_settings(smtp_settings):
+    return {**smtp_settings, "NOTIFY_MAX_ATTEMPTS": 5}
 
 
 def the_row() -> Notification:

@@ -26,13 +26,8 @@ RESET_RE = re.compile(r"http://shop\.test(/account/reset/[A-Za-z0-9_.\-]+)")
 
 
 @pytest.fixture
-def app_settings(smtp_sink):
-    return {
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": smtp_sink.port,
-        "SMTP_USE_TLS": False,
-        "MAIL_FROM": "Shop <shop@fixmyphone.test>",
-    }
+def app_settings(smtp_settings):
+    return smtp_settings
 
 
 def text_of(message) -> str:
