@@ -2,9 +2,10 @@
 
 The page shows the repair's history, the whole thread, payments, appointments, parts, warranty
 claims, the people named, the estimate, charges, invoices and labour, and the parts and
-technicians its forms offer: ``load_lists`` reads the forms' choices, then all the rest at once
-(the money through ``billing.ledger``, whose rules then read nothing more), then the billing
-service adds up the totals.
+technicians its forms offer: one narrow statement reads the forms' choices (as plain rows: a
+thousand ORM objects cost more CPU than the rest of the page's rows), ``load_lists`` all the
+rest at once (the money through ``billing.ledger``, whose rules then read nothing more), then
+the billing service adds up the totals.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from ..extensions import db
 from ..loading import Rows, load_lists
 from ..models import (
     Appointment,
@@ -40,9 +42,9 @@ class RequestPage:
     thread: list[Message]
     appointments: list[Appointment]
     claims: list[ServiceRequest]
-    technicians: list[User]
-    parts: list[Part]  # in stock, by SKU (reserving a part)
-    priced_parts: list[Part]  # in stock, by name (an estimate's part line)
+    technicians: list[sa.Row]  # id, full_name
+    parts: list[sa.Row]  # in stock, by SKU (reserving a part): id, sku, name, price, available
+    priced_parts: list[sa.Row]  # the same, by name (an estimate's part line)
     estimate_lines: list[EstimateLine]
     money: RepairMoney
     # The customer, technician, no-charge decider and the original repair of a warranty claim:
@@ -58,18 +60,7 @@ class RequestPage:
 def read(req: ServiceRequest, viewer: User) -> RequestPage:
     """Everything the repair page shows of ``req`` to ``viewer`` (staff)."""
     people = [i for i in (req.customer_id, req.technician_id, req.no_charge_by_id) if i]
-    in_stock = Part.on_hand - Part.reserved > 0
-    # The forms' choices: long lists of two narrow tables, read on their own so that their
-    # rows do not carry every other table's columns.
-    technicians, parts, priced = load_lists(
-        Rows(
-            User,
-            [User.role == Role.TECHNICIAN, User.active.is_(True)],
-            [User.full_name, User.id],
-        ),
-        Rows(Part, [in_stock], [Part.sku], limit=PART_CHOICES),
-        Rows(Part, [in_stock], [Part.name, Part.id], limit=PART_CHOICES),
-    )
+    technicians, parts, priced = choices()
     lists = [
         Rows(StatusChange, [StatusChange.service_request_id == req.id], [StatusChange.id]),
         messages.thread_rows(req, staff=viewer.is_staff),
@@ -105,3 +96,43 @@ def read(req: ServiceRequest, viewer: User) -> RequestPage:
         money=ledger.assemble(req, found[7:]),
         named=[*named, *original],
     )
+
+
+def choices() -> tuple[list[sa.Row], list[sa.Row], list[sa.Row]]:
+    """The forms' choices in one statement of plain rows: active technicians by name (id, name)
+    and the parts in stock by SKU and by name (id, sku, name, price, available; at most
+    PART_CHOICES of each)."""
+    in_stock = Part.on_hand - Part.reserved > 0
+    parts = [Part.id, Part.sku, Part.name, Part.price, (Part.on_hand - Part.reserved)]
+    people = [
+        User.id,
+        sa.cast(sa.null(), Part.sku.type),
+        User.full_name,
+        sa.cast(sa.null(), Part.price.type),
+        sa.cast(sa.null(), Part.on_hand.type),
+    ]
+    arms = []
+    for which, (columns, where, order) in enumerate(
+        (
+            (people, [User.role == Role.TECHNICIAN, User.active.is_(True)], [User.full_name]),
+            (parts, [in_stock], [Part.sku]),
+            (parts, [in_stock], [Part.name]),
+        )
+    ):
+        position = sa.func.row_number().over(order_by=[*order, columns[0]])
+        names = ("id", "sku", "name", "price", "available")
+        ranked = (
+            sa.select(
+                sa.literal(which).label("which"),
+                *(column.label(name) for column, name in zip(columns, names, strict=True)),
+                position.label("position"),
+            )
+            .where(*where)
+            .subquery()
+        )
+        arms.append(sa.select(ranked).where(ranked.c.position <= PART_CHOICES))
+    union = sa.union_all(*arms).subquery()
+    found: tuple[list, list, list] = ([], [], [])
+    for row in db.session.execute(sa.select(union).order_by(union.c.which, union.c.position)):
+        found[row.which].append(row)
+    return found
