@@ -37,10 +37,15 @@ def _methods() -> list[tuple[str, str]]:
 def _read_repair(req: ServiceRequest) -> tuple[ledger.RepairMoney, list[User]]:
     """The repair's money, its customer and who took its payments, in two statements (the
     people are returned to be held while the page is shown: the session holds them weakly)."""
-    recorders = sa.select(Payment.recorded_by_id).where(Payment.service_request_id == req.id)
+    # One IN over a UNION, not "id = customer OR id IN (recorders)": PostgreSQL estimated the
+    # OR at half of all users and hash-joined the whole table twice (22 of 28 ms on 20k users).
+    people = sa.union(
+        sa.select(sa.literal(req.customer_id)),
+        sa.select(Payment.recorded_by_id).where(Payment.service_request_id == req.id),
+    )
     found = load_lists(
         *ledger.lists(req),
-        Rows(User, [sa.or_(User.id == req.customer_id, User.id.in_(recorders))]),
+        Rows(User, [User.id.in_(people)]),
         options=[*ledger.OPTIONS, sa.orm.joinedload(User.customer_profile)],
     )
     return ledger.assemble(req, found[:-1]), found[-1]
