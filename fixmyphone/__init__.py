@@ -16,7 +16,7 @@ from .auth import bp as auth_bp
 from .auth import init_login
 from .commands import init_commands
 from .config import INSTANCE_DIR, Config, config_from_environment
-from .database import install_liveness_checks, install_session_settings
+from .database import install_liveness_checks, install_read_pages, install_session_settings
 from .errors import init_errors
 from .extensions import csrf, db, limiter, migrate
 from .health import bp as health_bp
@@ -54,6 +54,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
         for engine in db.engines.values():
             install_liveness_checks(engine)
             install_session_settings(engine)
+    install_read_pages(app)
     migrate.init_app(app, db, directory=MIGRATIONS)
     csrf.init_app(app)
     limiter.init_app(app)

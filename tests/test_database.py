@@ -132,6 +132,68 @@ def test_the_status_read_runs_outside_a_transaction(pg_app):
     assert begins == ["AUTOCOMMIT"]
 
 
+def _isolation() -> str | None:
+    return db.session.connection().get_execution_options().get("isolation_level")
+
+
+def test_a_page_marked_as_reading_runs_outside_a_transaction_and_only_that_request(app, client):
+    seen = []
+
+    @database.reads_outside_transaction
+    def reading():
+        seen.append(_isolation())
+        return "read"
+
+    def other():
+        seen.append(_isolation())
+        return "other"
+
+    app.add_url_rule("/_reading", view_func=reading)
+    app.add_url_rule("/_other", view_func=other)
+    db.session.remove()  # a request starts with a fresh session, as it does in production
+    assert client.get("/_reading").status_code == 200
+    assert client.get("/_other").status_code == 200
+    assert seen == ["AUTOCOMMIT", None]
+    assert _isolation() is None  # what runs after the request is back in transactions
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "public.index",
+        "public.account",
+        "public.history",
+        "public.repair",
+        "public.track_token",
+        "admin.index",
+        "admin_requests.index_view",
+        "admin_requests.request_page",
+        "admin_checkout.repair_page",
+        "admin_appointments.calendar",
+        "admin_appointments.events",
+    ],
+)
+def test_the_pages_people_use_most_read_outside_a_transaction(app, endpoint):
+    assert getattr(app.view_functions[endpoint], "reads_outside_transaction", False)
+
+
+@pytest.mark.postgres
+def test_a_read_page_keeps_its_statements_prepared(pg_app):
+    """psycopg drops its prepared statements on every ROLLBACK: a page read in a transaction
+    (which ends in one) never ran a statement prepared, and PostgreSQL planned it every time."""
+    with pg_app.app_context():
+        token = ServiceRequestFactory(customer=CustomerFactory()).tracking_token
+        db.session.commit()
+        db.session.remove()
+    client = pg_app.test_client()
+    for _ in range(8):  # psycopg prepares a statement on its 5th execution on a connection
+        assert client.get(f"/track/{token}").status_code == 200
+    with pg_app.app_context():
+        prepared = db.session.scalar(sa.text("SELECT count(*) FROM pg_prepared_statements"))
+        db.session.remove()
+    assert prepared > 0
+
+
 def test_read_only_views_still_answer_on_sqlite(app, client):
     customer = CustomerFactory()
     request = ServiceRequestFactory(customer=customer)

@@ -17,6 +17,7 @@ from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 from markupsafe import Markup
 
+from ..database import reads_outside_transaction
 from ..domain_errors import DomainError, NotFound, ValidationFailed
 from ..errors import error_response
 from ..extensions import db
@@ -129,6 +130,7 @@ class AppointmentView(SecuredModelView):
     # -- the calendar page and its data
 
     @expose("/calendar")
+    @reads_outside_transaction
     def calendar(self):
         tz = slots.shop_tz()
         try:
@@ -160,6 +162,7 @@ class AppointmentView(SecuredModelView):
         )
 
     @expose("/events")
+    @reads_outside_transaction
     def events(self):
         """The appointments between ?start and ?end (ISO), as FullCalendar events."""
         try:

@@ -16,6 +16,7 @@ from flask_admin import expose
 from flask_login import current_user
 
 from .. import workflow
+from ..database import reads_outside_transaction
 from ..domain_errors import DomainError, NotFound
 from ..extensions import db
 from ..loading import Rows, load_lists
@@ -126,6 +127,7 @@ class CheckoutView(SecuredPage):
         )
 
     @expose("/repair/<int:request_id>")
+    @reads_outside_transaction
     def repair_page(self, request_id: int):
         return self._render_repair(self._repair_or_404(request_id))
 

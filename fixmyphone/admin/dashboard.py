@@ -19,6 +19,7 @@ from flask_admin import expose
 from flask_login import current_user
 
 from .. import workflow
+from ..database import reads_outside_transaction
 from ..extensions import db
 from ..models import (
     OFFLINE_METHODS,
@@ -337,6 +338,7 @@ class DashboardView(SecuredIndexView):
     """Admins get the shop's day; technicians their own day and queue."""
 
     @expose("/")
+    @reads_outside_transaction
     def index(self):
         return self.render(
             "admin/index.html", figures=dashboard_for(current_user), age=age, now=utcnow()

@@ -10,6 +10,7 @@ from flask_admin import expose
 from flask_login import current_user
 
 from .. import workflow
+from ..database import reads_outside_transaction
 from ..domain_errors import DomainError, ValidationFailed
 from ..extensions import db
 from ..labels import PAYMENT_METHOD, options
@@ -42,6 +43,7 @@ class RequestDetailMixin:
         return redirect(self.get_url(".request_page", request_id=req.id))
 
     @expose("/view/<int:request_id>")
+    @reads_outside_transaction
     def request_page(self, request_id: int, passcode: str | None = None):
         req = self._request_or_404(request_id)
         page = request_page.read(req, current_user)

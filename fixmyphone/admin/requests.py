@@ -12,6 +12,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Query
 
 from .. import workflow
+from ..database import reads_outside_transaction
 from ..extensions import db
 from ..formatting import local_time
 from ..models import Role, ServiceRequest, User
@@ -142,6 +143,7 @@ class ServiceRequestView(RequestDetailMixin, RequestBillingMixin, SecuredModelVi
         super().__init__(ServiceRequest, **kwargs)
 
     @expose("/")
+    @reads_outside_transaction
     def index_view(self):
         # The technician filter lists today's technicians, not those at start-up.
         self._refresh_filters_cache()

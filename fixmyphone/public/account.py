@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user
 
+from ..database import reads_outside_transaction
 from ..domain_errors import DomainError
 from ..extensions import db
 from ..models import Message, ServiceRequest
@@ -42,6 +43,7 @@ def _customer_only():
 
 @bp.get("/account")
 @login_required
+@reads_outside_transaction
 def account():
     """The customer's open repairs with what to do next and unread messages."""
     if (staff := _customer_only()) is not None:
@@ -83,6 +85,7 @@ def account():
 
 @bp.get("/account/history")
 @login_required
+@reads_outside_transaction
 def history():
     """Every repair with status, dates, totals, and the invoice and receipt PDFs."""
     if (staff := _customer_only()) is not None:

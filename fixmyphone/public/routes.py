@@ -15,6 +15,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from ..database import reads_outside_transaction
 from ..domain_errors import DomainError
 from ..extensions import db, limiter
 from ..models import (
@@ -59,6 +60,7 @@ def opening_hours() -> list[tuple[str, object]]:
 
 
 @bp.get("/")
+@reads_outside_transaction
 def index():
     """Home: what we repair, opening hours, book and track."""
     return render_template(
@@ -138,6 +140,7 @@ def _render_repair(service_request: ServiceRequest, *, via_token: bool, status: 
 
 
 @bp.get("/track/<token>")
+@reads_outside_transaction
 def track_token(token: str):
     """The private tracking link (no login needed)."""
     return _render_repair(_by_token(token), via_token=True)
@@ -145,6 +148,7 @@ def track_token(token: str):
 
 @bp.get("/account/repairs/<int:request_id>")
 @login_required
+@reads_outside_transaction
 def repair(request_id: int):
     """One of the customer's repairs (another customer's answers 404)."""
     return _render_repair(repairs.get_for(current_user, request_id), via_token=False)
