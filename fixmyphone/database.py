@@ -1,5 +1,6 @@
 """How the app uses its database connections: liveness checks without a round trip per
-request, and reads that run outside a transaction.
+request, PostgreSQL session settings given at connect time, and reads that run outside a
+transaction.
 
 Both exist for the same reason: on a busy API most of a request's time is round trips to the
 database, and two of the usual ones carry no data. A pooled connection used to be pinged
@@ -76,9 +77,9 @@ def install_liveness_checks(engine: sa.Engine) -> None:
 
 # Every PostgreSQL session the app opens runs with these settings (given at connect time, so
 # they cost no round trip). JIT compilation pays off for long analytical queries, not for a web
-# app's: the dashboard's lists statement on 100k repairs spent 147 ms of its 440 ms compiling
-# (EXPLAIN ANALYZE: "JIT ... Total 147 ms"), because misestimated aggregates crossed
-# jit_above_cost, and the same statement takes ~0.3 s without it.
+# app's: the dashboard's lists statement on 100k repairs spent 147 ms compiling (EXPLAIN
+# ANALYZE: "JIT ... Total 147 ms"), because misestimated aggregates crossed jit_above_cost;
+# run directly it took 324-341 ms with JIT and 247-251 ms without.
 SESSION_SETTINGS = {"jit": "off"}
 
 
@@ -111,8 +112,8 @@ def reads_outside_transaction(view):
     Besides the BEGIN and ROLLBACK round trips, that keeps psycopg's prepared statements: it
     drops them all on every ROLLBACK, and a request that only read ends with one, so no
     statement was ever executed prepared. Prepared, the pages' large reads are planned once per
-    connection instead of on every view (the repair page's main read: 7-11 ms, 5-9 of them
-    planning, against 2 ms prepared with PostgreSQL's generic plan).
+    connection instead of on every view (the back-office repair page's main read: 11 ms, 5-9
+    of them planning, against 1.9 ms prepared with PostgreSQL's generic plan).
     """
     view.reads_outside_transaction = True
     return view

@@ -42,7 +42,7 @@ class RequestPage:
     thread: list[Message]
     appointments: list[Appointment]
     claims: list[ServiceRequest]
-    technicians: list[sa.Row]  # id, full_name
+    technicians: list[sa.Row]  # id, name (the technician's full name)
     parts: list[sa.Row]  # in stock, by SKU (reserving a part): id, sku, name, price, available
     priced_parts: list[sa.Row]  # the same, by name (an estimate's part line)
     estimate_lines: list[EstimateLine]
