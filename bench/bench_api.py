@@ -31,8 +31,14 @@ import time
 from pathlib import Path
 from urllib import request as urlrequest
 
-import sqlalchemy as sa
-from common import ROOT, database_arguments, filled_database, free_port, machine
+from common import (
+    ROOT,
+    database_arguments,
+    filled_database,
+    first_row,
+    free_port,
+    machine,
+)
 
 VENV_BIN = Path(sys.executable).parent
 SERVERS = (
@@ -59,17 +65,23 @@ def production_env(env: dict) -> dict:
 
 def customer_request(url: str) -> tuple[int, str, int]:
     """(user id, email, request id) of a generated customer with a repair in progress."""
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "SELECT u.id, u.email, r.id FROM service_requests r "
-                "JOIN users u ON u.id = r.customer_id "
-                "WHERE r.status = 'in_progress' ORDER BY r.id LIMIT 1"
-            )
-        ).one()
-    engine.dispose()
-    return tuple(row)
+    return first_row(
+        url,
+        "SELECT u.id, u.email, r.id FROM service_requests r "
+        "JOIN users u ON u.id = r.customer_id "
+        "WHERE r.status = 'in_progress' ORDER BY r.id LIMIT 1",
+    )
+
+
+def api_token(base: str, email: str, password: str = "bench-password") -> str:
+    """An Authorization header for ``email``, from the API's own login at ``base``."""
+    login = urlrequest.Request(
+        f"{base}/api/auth/login",
+        data=json.dumps({"email": email, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    return "Bearer " + json.loads(urlrequest.urlopen(login).read())["access_token"]
 
 
 def check_same_statements() -> None:
@@ -182,13 +194,7 @@ def under_load(args, url: str, env: dict, log_path: Path) -> None:
             for port in ports:
                 wait_up(f"http://127.0.0.1:{port}/healthz")
             base = [f"http://127.0.0.1:{port}" for port in ports]
-            login = urlrequest.Request(
-                f"{base[2]}/api/auth/login",
-                data=json.dumps({"email": email, "password": "bench-password"}).encode(),
-                headers={"Content-Type": "application/json"},
-                method="POST",
-            )
-            token = "Bearer " + json.loads(urlrequest.urlopen(login).read())["access_token"]
+            token = api_token(base[2], email)
             path = STATUS_URL.format(id=request_id)
             urls = [f"{base[0]}/", f"{base[1]}{path}", f"{base[2]}{path}"]
             app_body, floor_body = get(urls[2], token), get(urls[1], token)

@@ -22,7 +22,6 @@ Run (needs PostgreSQL on 127.0.0.1 and `apt-get install wrk`):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -32,9 +31,9 @@ from datetime import datetime
 from pathlib import Path
 from urllib import request as urlrequest
 
-import sqlalchemy as sa
 from bench_api import (
     STATUS_URL,
+    api_token,
     customer_request,
     gunicorn,
     production_env,
@@ -44,7 +43,6 @@ from bench_api import (
 )
 from bench_pages import (
     ADMIN_EMAIL,
-    PASSWORD,
     USER_AGENT,
     _request,
     a_busy_repair,
@@ -52,40 +50,24 @@ from bench_pages import (
     log_in,
     pages,
 )
-from common import database_arguments, filled_database, free_port, machine
+from common import database_arguments, filled_database, first_row, free_port, machine
 
 TARGET_MB = 120
-
-
-def api_token(port: int, email: str) -> str:
-    """An Authorization header for ``email``, from the API's login (as bench_api.py gets it)."""
-    login = urlrequest.Request(
-        f"http://127.0.0.1:{port}/api/auth/login",
-        data=json.dumps({"email": email, "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    return "Bearer " + json.loads(urlrequest.urlopen(login).read())["access_token"]
 
 
 def a_paid_repair(url: str) -> tuple[str, str, int, int]:
     """(customer's email, tracking token, invoice id, payment id) of a repair with an issued
     invoice and a succeeded payment of that invoice."""
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "SELECT u.email, r.tracking_token, i.id, p.id FROM service_requests r "
-                "JOIN users u ON u.id = r.customer_id "
-                "JOIN invoices i ON i.service_request_id = r.id "
-                "     AND i.status = 'issued' AND i.kind = 'invoice' "
-                "JOIN payments p ON p.service_request_id = r.id AND p.invoice_id = i.id "
-                "     AND p.status = 'succeeded' "
-                "ORDER BY r.id, i.id, p.id LIMIT 1"
-            )
-        ).one()
-    engine.dispose()
-    return tuple(row)
+    return first_row(
+        url,
+        "SELECT u.email, r.tracking_token, i.id, p.id FROM service_requests r "
+        "JOIN users u ON u.id = r.customer_id "
+        "JOIN invoices i ON i.service_request_id = r.id "
+        "     AND i.status = 'issued' AND i.kind = 'invoice' "
+        "JOIN payments p ON p.service_request_id = r.id AND p.invoice_id = i.id "
+        "     AND p.status = 'succeeded' "
+        "ORDER BY r.id, i.id, p.id LIMIT 1",
+    )
 
 
 def _pids(master: int) -> list[int]:
@@ -176,7 +158,7 @@ def run(args, url: str, env: dict, log_path: Path) -> None:
             report("the pages", workers(server.pid), seen)
 
             print("  2. API", flush=True)
-            token = api_token(port, api_email)
+            token = api_token(f"http://127.0.0.1:{port}", api_email)
             drive(
                 "status (bearer token)",
                 base,

@@ -31,7 +31,15 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from bench_api import gunicorn, production_env, wait_up, wrk
-from common import ROOT, database_arguments, filled_database, free_port, machine
+from common import (
+    ROOT,
+    database_arguments,
+    engine_for,
+    filled_database,
+    first_row,
+    free_port,
+    machine,
+)
 
 FLASK = [str(Path(sys.executable).parent / "flask"), "--app", "app"]
 PASSWORD = "bench-password"
@@ -44,7 +52,7 @@ TARGET_RATIO, TARGET_P99_MS = 0.15, 100
 
 def add_admin(env: dict, url: str) -> None:
     """An admin to log in as (bench-data makes customers and technicians only)."""
-    with _engine(url).connect() as conn:
+    with engine_for(url).connect() as conn:
         if conn.scalar(sa.text("SELECT 1 FROM users WHERE email = :e"), {"e": ADMIN_EMAIL}):
             return  # a database reused with --database
     subprocess.run(
@@ -54,32 +62,23 @@ def add_admin(env: dict, url: str) -> None:
         check=True,
         capture_output=True,
     )
-    with _engine(url).begin() as conn:
+    with engine_for(url).begin() as conn:
         conn.execute(
             sa.text("UPDATE users SET role = 'admin' WHERE email = :e"), {"e": ADMIN_EMAIL}
         )
 
 
-def _engine(url: str) -> sa.Engine:
-    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-
-
 def a_busy_repair(url: str) -> tuple[str, int, str]:
     """(customer's email, request id, tracking token) of an open repair with a long history."""
-    engine = _engine(url)
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "SELECT u.email, r.id, r.tracking_token FROM service_requests r "
-                "JOIN users u ON u.id = r.customer_id "
-                "WHERE r.status IN ('in_progress', 'ready_for_pickup') "
-                "ORDER BY (SELECT count(*) FROM status_changes s "
-                "          WHERE s.service_request_id = r.id) DESC, r.id "
-                "LIMIT 1"
-            )
-        ).one()
-    engine.dispose()
-    return tuple(row)
+    return first_row(
+        url,
+        "SELECT u.email, r.id, r.tracking_token FROM service_requests r "
+        "JOIN users u ON u.id = r.customer_id "
+        "WHERE r.status IN ('in_progress', 'ready_for_pickup') "
+        "ORDER BY (SELECT count(*) FROM status_changes s "
+        "          WHERE s.service_request_id = r.id) DESC, r.id "
+        "LIMIT 1",
+    )
 
 
 def _request(port: int, method: str, path: str, cookie: str = "", body: str = ""):

@@ -80,6 +80,25 @@ def fill_database(env: dict, requests: int) -> None:
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+def engine_for(url: str):
+    """A SQLAlchemy engine on a bench database URL (psycopg 3)."""
+    import sqlalchemy as sa
+
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+
+
+def first_row(url: str, sql: str) -> tuple:
+    """The first row ``sql`` finds in the bench database at ``url`` (it must find one)."""
+    import sqlalchemy as sa
+
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return tuple(conn.execute(sa.text(sql)).first() or sys.exit(f"nothing found: {sql}"))
+    finally:
+        engine.dispose()
+
+
 def database_arguments(parser, requests: int) -> None:
     """The options every benchmark on a filled PostgreSQL database takes."""
     parser.add_argument("--requests", type=int, default=requests)
