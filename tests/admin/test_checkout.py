@@ -32,6 +32,7 @@ from fixmyphone.services.billing import (
 )
 from tests import factories
 from tests.conftest import client_for, csrf_token
+from tests.querycount import count_queries
 
 HOME = "/admin/checkout/"
 
@@ -357,6 +358,22 @@ def test_a_technicians_payment_waits_for_an_admin(app):
     payments.verify_payment(payment, admin)
     db.session.commit()
     assert balances.balance_due(req) == 0
+
+
+def test_the_payments_name_who_took_them_read_with_the_page(app):
+    tech = factories.TechnicianFactory(full_name="Tina Till")
+    req = ready_repair(quote=7900, technician=tech)
+    pay(client_for(app, tech)[0], req, method="cash", amount="30")
+    admin_client, _ = client_for(app, factories.UserFactory(role="admin"))
+    req_id = req.id
+    db.session.remove()  # nothing already loaded: the page reads the people itself
+
+    with count_queries() as statements:
+        html = admin_client.get(f"{HOME}repair/{req_id}").get_data(as_text=True)
+    assert "Robin Counter" in html  # the customer
+    assert "<td>Tina Till</td>" in html  # who took the $30.00
+    # The only read of users on their own is the viewer's login; no lazy load per payment.
+    assert sum(s.lstrip().upper().startswith("SELECT USERS.") for s in statements) == 1
 
 
 def test_an_admins_counter_payment_counts_at_once_and_leaves_no_alert(app):
